@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <string.h>
+
+#include "mmsync.h"
+
+/* What an errno means when this library returns it; anything else gets
+ * the C library's text (strerrordesc_np: thread-safe, no locale). */
+const char *mmsync_strerror(int err)
+{
+	if (err < 0)
+		err = -err;
+	switch (err) {
+	case 0: return "success";
+	case ENOENT: return "no such segment (state file missing)";
+	case ENODATA: return "nothing published yet";
+	case EBADMSG: return "segment damaged or inconsistent (bad size, short data file or checksum mismatch)";
+	case EBUSY: return "busy (another writer holds the lock, or this reader already holds a view)";
+	case ESTALE: return "view held past the writer's grace period: its bytes may have been overwritten";
+	case EMSGSIZE: return "payload larger than the 39-bit size of a version word";
+	case EINVAL: return "invalid argument";
+	}
+	const char *s = strerrordesc_np(err);
+	return s ? s : "unknown error";
+}

@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The writer of the compat layout: mmap-sync's protocol, kept byte for byte.
+ *
+ *   next = the copy the version word does not point at (0 before any write)
+ *   wait until readers[next] == 0, up to the grace period; past it store 0
+ *     and report reset (the crate's behaviour, kept so that both sides agree)
+ *   grow PREFIX_data_next to the payload size, copy the payload in,
+ *   store the new version word: one atomic store publishes it.
+ *
+ * Readers increment readers[idx] and then re-check the version word, so a
+ * reader counted on `next` after the wait cannot be reading `next`: it sees
+ * the version word still pointing at the other copy.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "compat_layout.h"
+#include "hash.h"
+#include "mmsync.h"
+#include "opts.h"
+
+struct copy_map {
+	int fd;
+	void *map;
+	size_t len;
+};
+
+struct mmsync_writer {
+	char *prefix;
+	int state_fd;
+	struct compat_state *state;
+	struct copy_map copy[2];
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Opens (creating) the state file and makes it 16 bytes. The crate
+ * re-initialises a file of any other size; so do we, but by growing or
+ * shrinking straight to 16 and zeroing, never through size 0, so that no
+ * mapping of it is ever past its end. */
+static int state_open(struct mmsync_writer *w, unsigned flags)
+{
+	char path[PATH_MAX];
+	int err = compat_path(path, w->prefix, COMPAT_STATE);
+	if (err)
+		return err;
+
+	w->state_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, COMPAT_STATE_MODE);
+	if (w->state_fd < 0)
+		return -errno;
+	if ((flags & MMSYNC_SINGLE_WRITER) && flock(w->state_fd, LOCK_EX | LOCK_NB))
+		return errno == EWOULDBLOCK ? -EBUSY : -errno;
+
+	err = compat_state_check(w->state_fd);
+	if (err == -EBADMSG) {
+		static const struct compat_state zero;
+		if (ftruncate(w->state_fd, sizeof(zero)) ||
+		    pwrite(w->state_fd, &zero, sizeof(zero), 0) != (ssize_t)sizeof(zero))
+			return -errno;
+		err = compat_state_check(w->state_fd);
+	}
+	if (err)
+		return err;
+
+	void *p = mmap(NULL, sizeof(*w->state), PROT_READ | PROT_WRITE, MAP_SHARED, w->state_fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	w->state = p;
+	return 0;
+}
+
+int mmsync_writer_open(struct mmsync_writer **wp, const char *prefix,
+		       const struct mmsync_writer_opts *opts)
+{
+	if (!wp)
+		return -EINVAL;
+	*wp = NULL;
+	if (!opts_valid(opts, sizeof(*opts)))
+		return -EINVAL;
+	unsigned flags = OPTS_GET(opts, flags, 0);
+	if (flags & ~MMSYNC_SINGLE_WRITER)
+		return -EINVAL;
+	int err = compat_prefix_valid(prefix);
+	if (err)
+		return err;
+
+	struct mmsync_writer *w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->state_fd = w->copy[0].fd = w->copy[1].fd = -1;
+	w->prefix = strdup(prefix);
+	err = w->prefix ? state_open(w, flags) : -ENOMEM;
+	if (err) {
+		mmsync_writer_close(w);
+		return err;
+	}
+	*wp = w;
+	return 0;
+}
+
+void mmsync_writer_close(struct mmsync_writer *w)
+{
+	if (!w)
+		return;
+	for (int i = 0; i < 2; i++) {
+		if (w->copy[i].map)
+			munmap(w->copy[i].map, w->copy[i].len);
+		if (w->copy[i].fd >= 0)
+			close(w->copy[i].fd);
+	}
+	if (w->state)
+		munmap(w->state, sizeof(*w->state));
+	if (w->state_fd >= 0)
+		close(w->state_fd); /* drops the flock */
+	free(w->prefix);
+	free(w);
+}
+
+/* Waits for readers[idx] to reach 0 until @grace_ns has passed; then takes
+ * the count over (stores 0) and returns true. Yields first, because most
+ * readers leave within microseconds, then sleeps in short steps. */
+static bool wait_readers(struct compat_state *s, unsigned idx, uint64_t grace_ns)
+{
+	uint64_t deadline = now_ns() + grace_ns;
+
+	for (unsigned spins = 0; atomic_load(&s->readers[idx]) != 0; spins++) {
+		uint64_t now = now_ns();
+		if (now >= deadline) {
+			atomic_store(&s->readers[idx], 0);
+			return true;
+		}
+		if (spins < 100) {
+			sched_yield();
+		} else {
+			uint64_t step = deadline - now < 100000 ? deadline - now : 100000;
+			struct timespec ts = { 0, (long)step };
+			nanosleep(&ts, NULL);
+		}
+	}
+	return false;
+}
+
+/* Makes copy @idx a file of at least @len bytes, mapped writable over at
+ * least @len. posix_fallocate rather than ftruncate: the blocks are
+ * allocated now, so a full disk is an error here and not a SIGBUS in the
+ * middle of the copy. The file's size is checked on every write, so a file
+ * shrunk behind our back is grown again before it is touched. */
+static int copy_prepare(struct mmsync_writer *w, unsigned idx, size_t len)
+{
+	struct copy_map *c = &w->copy[idx];
+	uint64_t fsize = 0;
+	int err;
+
+	if (c->fd < 0) {
+		char path[PATH_MAX];
+		if ((err = compat_path(path, w->prefix, (enum compat_file)idx)))
+			return err;
+		c->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, COMPAT_DATA_MODE);
+		if (c->fd < 0)
+			return -errno;
+	}
+	err = compat_data_check(c->fd, 0, &fsize);
+	if (err)
+		return err;
+	if (fsize < len) {
+		err = posix_fallocate(c->fd, 0, (off_t)len);
+		if (err)
+			return -err;
+		fsize = len;
+	}
+	if (c->len < len) {
+		if (c->map)
+			munmap(c->map, c->len);
+		c->map = NULL;
+		c->len = 0;
+		void *p = mmap(NULL, fsize, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, 0);
+		if (p == MAP_FAILED)
+			return -errno;
+		c->map = p;
+		c->len = fsize;
+	}
+	return 0;
+}
+
+int mmsync_write(struct mmsync_writer *w, const void *data, size_t len,
+		 uint64_t grace_ns, struct mmsync_write_info *info)
+{
+	if (!w || (!data && len))
+		return -EINVAL;
+	if (len > MMSYNC_MAX_PAYLOAD)
+		return -EMSGSIZE;
+
+	uint64_t cur = atomic_load(&w->state->version);
+	unsigned next = cur ? !mmsync_version_idx(cur) : 0;
+	bool reset = wait_readers(w->state, next, grace_ns);
+
+	int err = copy_prepare(w, next, len); /* creates the file even for 0 bytes, as the crate does */
+	if (err)
+		return err;
+	if (len)
+		memcpy(w->copy[next].map, data, len);
+
+	uint64_t v;
+	err = compat_version_encode(next, len, mmsync_hash(data, len), &v);
+	if (err)
+		return err;
+	atomic_store(&w->state->version, v); /* seq_cst: orders the copy before it */
+
+	if (info) {
+		info->written = len;
+		info->reset = reset;
+		info->version = v;
+	}
+	return 0;
+}
