@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Tests of the mmsync command and the hello examples.
+# usage: tests/cli_test.sh BUILD_TOOLS_DIR VECTORS_DIR
+# The hello examples use the fixed prefix /tmp/hello_world: do not run this
+# test in parallel with anything else that uses it.
+set -euo pipefail
+
+[[ $# -eq 2 ]] || { echo "usage: $0 BUILD_TOOLS_DIR VECTORS_DIR" >&2; exit 2; }
+BIN=$(cd "$1" && pwd)
+VEC=$(cd "$2" && pwd)/mmap-sync
+MMSYNC=$BIN/mmsync
+T=$(mktemp -d /dev/shm/mmsync-cli.XXXXXX)
+trap 'rm -rf "$T"; rm -f /tmp/hello_world_*' EXIT
+rm -f /tmp/hello_world_*
+umask 007 # state files must come out 0660, data files 0640
+
+fails=0
+check() { # check DESCRIPTION COMMAND...: passes when COMMAND succeeds
+	local d=$1; shift
+	if "$@"; then echo "ok - $d"; else echo "not ok - $d"; fails=$((fails + 1)); fi
+}
+run() { # run COMMAND...: sets rc, stdout in $T/out, stderr in $T/err
+	rc=0
+	"$@" >"$T/out" 2>"$T/err" || rc=$?
+}
+eq() { # eq GOT WANT
+	[[ $1 == "$2" ]] || { printf '#   got:  %q\n#   want: %q\n' "$1" "$2"; return 1; }
+}
+expect() { # expect RC [STDOUT]: the last run exited RC and printed exactly STDOUT + "\n"
+	eq "$rc" "$1" || { sed 's/^/#   stderr: /' "$T/err"; return 1; }
+	[[ $# -ge 2 ]] || return 0
+	if [[ -z $2 ]]; then : >"$T/want"; else printf '%s\n' "$2" >"$T/want"; fi
+	cmp -s "$T/out" "$T/want" || { eq "$(od -c "$T/out")" "$(od -c "$T/want")"; return 1; }
+}
+err_starts() { # err_starts TEXT: stderr of the last run starts with TEXT
+	eq "$(head -c ${#1} "$T/err")" "$1"
+}
+
+# 1. put / cat round trips
+head -c 0 /dev/urandom >"$T/in0"
+head -c 36 /dev/urandom >"$T/in36"
+head -c $((3 << 20)) /dev/urandom >"$T/in3145728"
+for n in 0 36 3145728; do
+	run "$MMSYNC" put "$T/p$n" "$T/in$n"
+	check "put $n-byte file prints 'written: $n bytes | reset: false'" \
+		expect 0 "written: $n bytes | reset: false"
+	run "$MMSYNC" cat "$T/p$n"
+	check "cat after $n-byte put: exit 0" expect 0
+	check "cat after $n-byte put: same bytes" cmp -s "$T/out" "$T/in$n"
+done
+head -c 200000 /dev/urandom >"$T/in_stdin"
+run "$MMSYNC" put "$T/dash" - <"$T/in_stdin"
+check "put PREFIX - (stdin is a file)" expect 0 "written: 200000 bytes | reset: false"
+run "$MMSYNC" cat "$T/dash"
+check "cat after put PREFIX -: same bytes" cmp -s "$T/out" "$T/in_stdin"
+run "$MMSYNC" put "$T/pipe" < <(cat "$T/in_stdin")
+check "put PREFIX (stdin is a pipe)" expect 0 "written: 200000 bytes | reset: false"
+run "$MMSYNC" cat "$T/pipe"
+check "cat after put PREFIX from a pipe: same bytes" cmp -s "$T/out" "$T/in_stdin"
+
+# 2. stat, text and JSON; idx alternates
+stat_re=$'^version: ([0-9]+)\nidx: ([01])\nsize: ([0-9]+)\nchecksum: 0x([0-9a-f]{6})\nreaders: 0 0$'
+json_agrees() { # json_agrees VERSION IDX SIZE CHECKSUM < json: same values, consistent word
+	python3 -c 'import json, sys
+d = json.load(sys.stdin)
+v, i, s, c = map(int, sys.argv[1:])
+assert sorted(d) == ["checksum", "idx", "readers", "size", "version"], d
+assert d["readers"] == [0, 0], d
+assert [d["version"], d["idx"], d["size"], d["checksum"]] == [v, i, s, c], d
+assert i == v & 1 and s == (v >> 1) & ((1 << 39) - 1) and c == v >> 40, d' "$@"
+}
+k=0
+for idx in 0 1 0; do
+	k=$((k + 1)); size=$((k * 10))
+	head -c $size /dev/urandom >"$T/s$k"
+	run "$MMSYNC" put "$T/st" "$T/s$k"
+	run "$MMSYNC" stat "$T/st"
+	check "stat after put #$k: exit 0" expect 0
+	text=$(cat "$T/out")
+	check "stat after put #$k: text format" eval '[[ $text =~ $stat_re ]]'
+	if [[ $text =~ $stat_re ]]; then
+		v=${BASH_REMATCH[1]} i=${BASH_REMATCH[2]} s=${BASH_REMATCH[3]} c=${BASH_REMATCH[4]}
+		check "stat after put #$k: idx $idx" eq "$i" "$idx"
+		check "stat after put #$k: size $size" eq "$s" "$size"
+		run "$MMSYNC" stat --json "$T/st"
+		check "stat --json after put #$k agrees with the text" \
+			json_agrees "$v" "$i" "$s" "$((16#$c))" <"$T/out"
+	fi
+done
+
+# 3. interop with files the Rust crate wrote, and the same files written by us
+json_version() { python3 -c 'import json, sys; print(json.load(sys.stdin)["version"])' <"$T/out"; }
+for case in hello36:17550808123327905864 ascii15:18427627964549038110; do
+	name=${case%%:*} want=${case#*:} dir=$VEC/${case%%:*}
+	cp "$dir/mmsvec_${name}_state" "$T/v${name}_state"
+	cp "$dir/mmsvec_${name}_data_0" "$T/v${name}_data_0"
+	run "$MMSYNC" cat "$T/v$name"
+	check "$name: cat of the crate's files equals payload.bin" cmp -s "$T/out" "$dir/payload.bin"
+	run "$MMSYNC" stat --json "$T/v$name"
+	check "$name: stat --json version of the crate's files is $want" eq "$(json_version)" "$want"
+	run "$MMSYNC" put "$T/f$name" "$dir/payload.bin"
+	check "$name: put on a fresh prefix" expect 0 "written: $(stat -c %s "$dir/payload.bin") bytes | reset: false"
+	check "$name: our state file equals the crate's" cmp -s "$T/f${name}_state" "$dir/mmsvec_${name}_state"
+	check "$name: our data_0 equals payload.bin" cmp -s "$T/f${name}_data_0" "$dir/payload.bin"
+	run "$MMSYNC" put "$T/v$name" "$T/in36"
+	run "$MMSYNC" stat --json "$T/v$name"
+	check "$name: put over the crate's files goes to copy 1" \
+		python3 -c 'import json, sys; assert json.load(sys.stdin)["idx"] == 1' <"$T/out"
+done
+
+# 4. file modes under umask 007
+check "state file is -rw-rw---- 16 bytes" eq "$(stat -c '%A %s' "$T/p36_state")" "-rw-rw---- 16"
+check "data file is -rw-r-----" eq "$(stat -c '%A' "$T/p36_data_0")" "-rw-r-----"
+
+# 5. errors
+run "$MMSYNC" cat "$T/nothing"
+check "cat of a missing prefix: exit 1" expect 1
+check "cat of a missing prefix: stderr starts 'mmsync: PREFIX: '" err_starts "mmsync: $T/nothing: "
+head -c 15 /dev/zero >"$T/short_state"
+cp "$T/in36" "$T/short_data_0"
+run "$MMSYNC" cat "$T/short"
+check "cat with a 15-byte state file: exit 1" expect 1
+check "cat with a 15-byte state file: stderr says damaged" grep -q damaged "$T/err"
+run "$MMSYNC" put "$T/grace" "$T/in36" --grace-ms abc
+check "put --grace-ms abc: exit 2, nothing written" eval 'expect 2 && [[ ! -e $T/grace_state ]]'
+run "$MMSYNC" frobnicate "$T/p36"
+check "unknown command: exit 2" expect 2
+run "$MMSYNC"
+check "no arguments: exit 2" expect 2
+run "$MMSYNC" stat "$T/p36" "$T/p0"
+check "stat with two prefixes: exit 2" expect 2
+run "$MMSYNC" put --single-writer "$T/single" "$T/in36"
+check "put --single-writer" expect 0 "written: 36 bytes | reset: false"
+run "$MMSYNC" put "$T/p36" "$T/no-such-file"
+check "put of a missing FILE: exit 1" expect 1
+check "put of a missing FILE: stderr starts 'mmsync: FILE: '" err_starts "mmsync: $T/no-such-file: "
+run "$MMSYNC" --help
+check "--help: exit 0, usage on stdout" eval 'expect 0 && grep -q "^usage: mmsync" "$T/out"'
+
+# 6. hello examples (fixed prefix /tmp/hello_world)
+run "$BIN/hello_writer"
+check "hello_writer output" expect 0 "written: 36 bytes | reset: false"
+run "$BIN/hello_reader"
+check "hello_reader output" expect 0 'version: 7 messages: ["Hello", "World", "!"]'
+check "hello_writer's data_0 equals the crate's payload" \
+	cmp -s /tmp/hello_world_data_0 "$VEC/hello36/payload.bin"
+check "hello_writer's state equals the crate's" \
+	cmp -s /tmp/hello_world_state "$VEC/hello36/mmsvec_hello36_state"
+check "hello files: modes and sizes" eq "$(stat -c '%A %s %n' /tmp/hello_world_*)" \
+	"-rw-r----- 36 /tmp/hello_world_data_0"$'\n'"-rw-rw---- 16 /tmp/hello_world_state"
+head -c 5 /dev/urandom >"$T/junk5"
+run "$MMSYNC" put /tmp/hello_world "$T/junk5"
+run "$BIN/hello_reader"
+check "hello_reader on a 5-byte record: exit 1, no output" expect 1 ""
+bad=0
+for k in $(seq 50); do # random records: the reader must reject or print, never crash
+	head -c $((12 + k)) /dev/urandom >"$T/junk"
+	run "$MMSYNC" put /tmp/hello_world "$T/junk"
+	[[ $rc -eq 0 ]] || { echo "#   put of a random record: exit $rc"; bad=1; }
+	run "$BIN/hello_reader"
+	[[ $rc -le 1 ]] || { echo "#   exit $rc on record $(od -An -tx1 "$T/junk" | tr -d ' \n')"; bad=1; }
+done
+check "hello_reader on 50 random records: exit 0 or 1" eq "$bad" 0
+
+[[ $fails -eq 0 ]] || { echo "# $fails check(s) failed"; exit 1; }
+echo "# all checks passed"
