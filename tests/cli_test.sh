@@ -3,6 +3,7 @@
 # usage: tests/cli_test.sh BUILD_TOOLS_DIR VECTORS_DIR
 # The hello examples use the fixed prefix /tmp/hello_world: do not run this
 # test in parallel with anything else that uses it.
+# shellcheck disable=SC2016 # single-quoted eval strings expand when the check runs
 set -euo pipefail
 
 [[ $# -eq 2 ]] || { echo "usage: $0 BUILD_TOOLS_DIR VECTORS_DIR" >&2; exit 2; }
@@ -48,6 +49,8 @@ for n in 0 36 3145728; do
 	check "cat after $n-byte put: exit 0" expect 0
 	check "cat after $n-byte put: same bytes" cmp -s "$T/out" "$T/in$n"
 done
+run "$MMSYNC" stat "$T/p36"
+check "no reader left counted after cat" eq "$(tail -n 1 "$T/out")" "readers: 0 0"
 head -c 200000 /dev/urandom >"$T/in_stdin"
 run "$MMSYNC" put "$T/dash" - <"$T/in_stdin"
 check "put PREFIX - (stdin is a file)" expect 0 "written: 200000 bytes | reset: false"

@@ -38,6 +38,14 @@ static int fail(const char *what, int err)
 	return 1;
 }
 
+/* For errors that are not the library's: a missing input file is not a
+ * missing segment. */
+static int fail_sys(const char *what, int err)
+{
+	fprintf(stderr, "mmsync: %s: %s\n", what, strerror(-err));
+	return 1;
+}
+
 /* The input as one buffer: a regular file is mapped, anything else read. */
 struct input {
 	void *buf;
@@ -113,7 +121,8 @@ static int cmd_put(int argc, char **argv)
 		case 'g':
 			errno = 0;
 			grace_ms = strtoull(optarg, &end, 10);
-			if (errno || *end || !*optarg || optarg[0] == '-' || grace_ms > UINT64_MAX / 1000000)
+			if (errno || *end || optarg[0] < '0' || optarg[0] > '9' ||
+			    grace_ms > UINT64_MAX / 1000000)
 				return usage("--grace-ms takes a number of milliseconds");
 			break;
 		case 's':
@@ -131,7 +140,7 @@ static int cmd_put(int argc, char **argv)
 	struct input in;
 	int err = input_load(path, &in);
 	if (err)
-		return fail(path, err);
+		return fail_sys(path, err);
 
 	struct mmsync_writer *w;
 	struct mmsync_write_info info;
@@ -181,7 +190,7 @@ static int cmd_cat(int argc, char **argv)
 	err = mmsync_read_end(r, &v);
 	mmsync_reader_close(r);
 	if (werr)
-		return fail("standard output", werr);
+		return fail_sys("standard output", werr);
 	if (err)
 		return fail(argv[1], err);
 	return 0;
@@ -234,8 +243,10 @@ int main(int argc, char **argv)
 		fputs(usage_text, stdout);
 		return 0;
 	}
-	if (!strcmp(cmd, "put"))
+	if (!strcmp(cmd, "put")) {
+		argv[1] = argv[0]; /* getopt's messages then start "mmsync:" */
 		return cmd_put(argc - 1, argv + 1);
+	}
 	if (!strcmp(cmd, "cat"))
 		return cmd_cat(argc - 1, argv + 1);
 	if (!strcmp(cmd, "stat"))
