@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -47,6 +48,42 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Opens the state file, creating it whole: a reader that opens it while
+ * the writer starts must never see it shorter than 16 bytes. So a new file
+ * is made nameless (O_TMPFILE, the umask applies to its mode as to open's),
+ * sized, and only then linked under its name. Where O_TMPFILE is not
+ * supported, it is created in place. */
+static int compat_state_create(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd >= 0 || errno != ENOENT)
+		return fd >= 0 ? fd : -errno;
+
+	char dir[PATH_MAX], proc[64];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		slash[slash == dir] = 0; /* keep "/" for a file at the root */
+
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, COMPAT_STATE_MODE);
+	if (fd < 0) {
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, COMPAT_STATE_MODE);
+		return fd >= 0 ? fd : -errno;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (ftruncate(fd, sizeof(struct compat_state)) == 0 &&
+	    linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0)
+		return fd;
+	int err = errno;
+	close(fd);
+	if (err != EEXIST)
+		return -err;
+	fd = open(path, O_RDWR | O_CLOEXEC); /* another writer linked one first */
+	return fd >= 0 ? fd : -errno;
+}
+
 /* Opens (creating) the state file and makes it 16 bytes. The crate
  * re-initialises a file of any other size; so do we, but by growing or
  * shrinking straight to 16 and zeroing, never through size 0, so that no
@@ -58,9 +95,9 @@ static int state_open(struct mmsync_writer *w, unsigned flags)
 	if (err)
 		return err;
 
-	w->state_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, COMPAT_STATE_MODE);
+	w->state_fd = compat_state_create(path);
 	if (w->state_fd < 0)
-		return -errno;
+		return w->state_fd;
 	if ((flags & MMSYNC_SINGLE_WRITER) && flock(w->state_fd, LOCK_EX | LOCK_NB))
 		return errno == EWOULDBLOCK ? -EBUSY : -errno;
 

@@ -24,6 +24,7 @@
 
 struct reader_result {
 	uint64_t reads, torn, backwards, bad_switched, errors, stale;
+	int last_error;
 };
 
 /* Counters the processes share, so that a parent can read what children
@@ -71,6 +72,7 @@ static void reader_loop(const char *prefix, struct shared *sh, struct reader_res
 			continue;
 		if (err) {
 			res->errors++;
+			res->last_error = err;
 			continue;
 		}
 		uint64_t seq;
@@ -82,8 +84,10 @@ static void reader_loop(const char *prefix, struct shared *sh, struct reader_res
 			res->stale++; /* told: the bytes may be overwritten */
 			continue;
 		}
-		if (err)
+		if (err) {
 			res->errors++;
+			res->last_error = err;
+		}
 		if (!whole) {
 			res->torn++;
 			continue;
@@ -158,9 +162,10 @@ static void test_no_torn_reads(void **unused)
 	for (int i = 0; i < 2; i++) {
 		assert_int_equal(wait_child(readers[i]), 0);
 		struct reader_result *res = &sh->reader[i];
-		print_message("reader %d: %lu reads, %lu torn, %lu backwards, %lu errors\n", i,
+		print_message("reader %d: %lu reads, %lu torn, %lu backwards, %lu errors (last: %s)\n", i,
 			      (unsigned long)res->reads, (unsigned long)res->torn,
-			      (unsigned long)res->backwards, (unsigned long)res->errors);
+			      (unsigned long)res->backwards, (unsigned long)res->errors,
+			      mmsync_strerror(res->last_error));
 		assert_int_equal(res->torn, 0);
 		assert_int_equal(res->backwards, 0);
 		assert_int_equal(res->bad_switched, 0);
@@ -311,12 +316,58 @@ static void test_grace_period(void **unused)
 	tmp_prefix_remove(&t);
 }
 
+/* A reader polling while the writer creates the files sees "no segment",
+ * then "nothing yet" or the payload: never a half-made state file. */
+static void test_reader_races_creation(void **unused)
+{
+	(void)unused;
+	struct tmp_prefix t;
+	char path[3][256];
+	int round;
+
+	tmp_prefix_make(&t, "race");
+	file_path(path[0], sizeof(path[0]), t.prefix, "_state");
+	file_path(path[1], sizeof(path[1]), t.prefix, "_data_0");
+	file_path(path[2], sizeof(path[2]), t.prefix, "_data_1");
+	uint64_t end = now_ns() + (uint64_t)(seconds() * 1e9);
+	for (round = 0; now_ns() < end; round++) {
+		int polling[2];
+		char c;
+		assert_int_equal(pipe(polling), 0);
+		pid_t pid = fork();
+		if (pid == 0) {
+			struct mmsync_reader *r;
+			struct mmsync_view v;
+			int err;
+			if (mmsync_reader_open(&r, t.prefix, NULL) || write(polling[1], "p", 1) != 1)
+				_exit(3);
+			while ((err = mmsync_read_begin(r, &v)) == -ENOENT)
+				;
+			_exit(err == -ENODATA || err == 0 ? 0 : 4);
+		}
+		struct mmsync_writer *w;
+		assert_int_equal(read(polling[0], &c, 1), 1);
+		close(polling[0]);
+		close(polling[1]);
+		assert_int_equal(mmsync_writer_open(&w, t.prefix, NULL), 0);
+		assert_int_equal(mmsync_write(w, "x", 1, 0, NULL), 0);
+		if (wait_child(pid) != 0)
+			fail_msg("round %d: the reader saw a half-made state file", round);
+		mmsync_writer_close(w);
+		for (int i = 0; i < 3; i++)
+			unlink(path[i]);
+	}
+	print_message("%d rounds of a reader racing the writer's creation\n", round);
+	tmp_prefix_remove(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_no_torn_reads),
 		cmocka_unit_test(test_killed_readers),
 		cmocka_unit_test(test_grace_period),
+		cmocka_unit_test(test_reader_races_creation),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what mmsync builds and tests with (Debian packages), then
+# configures and builds it with meson in ./build. Idempotent: packages
+# already there are not fetched again. Run as root (or with sudo).
+#
+#   tools/setup.sh [BUILDDIR [MESON OPTIONS...]]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+	meson ninja-build pkg-config gcc clang llvm libc6-dev
+	liburing-dev libbpf-dev libelf-dev zlib1g-dev bpftool
+	libcmocka-dev libxxhash-dev
+	python3 util-linux procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "setup: missing packages ${missing[*]}; run as root to install them" >&2
+		exit 1
+	fi
+	echo "setup: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+builddir=${1:-build}
+shift || true
+if [ -d "$builddir/meson-private" ]; then
+	meson configure "$builddir" "$@" >/dev/null
+else
+	meson setup "$builddir" "$@"
+fi
+ninja -C "$builddir"
