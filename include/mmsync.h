@@ -11,6 +11,10 @@
  *   compat  files PREFIX_state, PREFIX_data_0, PREFIX_data_1, byte for byte
  *           the layout of the Rust crate mmap-sync 2.x: a C writer can feed
  *           Rust readers and a Rust writer can feed C readers.
+ *   native  sealed memfd (or hugetlb) copies that the writer hands to readers
+ *           over a Unix socket (SCM_RIGHTS) or by inheritance. Readers need no
+ *           file system, never wait and never retry; a reader that dies costs
+ *           the writer nothing; a reader held past the grace period is told.
  *
  * Threads: a writer or reader handle is used by one thread at a time. Give
  * each reading thread its own reader handle; handles are cheap.
@@ -21,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -54,6 +59,13 @@ enum {
 	MMSYNC_SINGLE_WRITER = 1u << 0,
 };
 
+/* mmsync_native_opts.flags */
+enum {
+	/* Copies in MFD_HUGETLB memfds (the default huge page size): fewer TLB
+	 * misses on large payloads. Needs free huge pages (vm.nr_hugepages). */
+	MMSYNC_HUGETLB = 1u << 0,
+};
+
 /* mmsync_reader_opts.flags */
 enum {
 	/* On every read, hash the payload and compare with the checksum in
@@ -70,6 +82,45 @@ struct mmsync_writer_opts {
 struct mmsync_reader_opts {
 	size_t sz;		/* sizeof(struct mmsync_reader_opts) */
 	unsigned flags;		/* MMSYNC_VERIFY_CHECKSUM */
+	unsigned timeout_ms;	/* connect: how long to wait for the writer's
+				 * handshake [5000] */
+};
+
+/* Options of a native writer; zero fields take the defaults in brackets. */
+struct mmsync_native_opts {
+	size_t sz;		/* sizeof(struct mmsync_native_opts) */
+	unsigned flags;		/* MMSYNC_HUGETLB */
+	unsigned max_readers;	/* reader slots [126], at most 4096 */
+	uint64_t capacity;	/* bytes per copy [64 MiB]; sparse: pages exist
+				 * once written. Rounded up to the page (or huge
+				 * page) size. A larger payload starts a new
+				 * generation of copies. */
+	const char *hugetlbfs_dir; /* copies as files in this hugetlbfs mount,
+				    * instead of memfds [NULL] */
+	/* Refused peers and dropped readers are reported here [stderr]. */
+	void (*log)(void *ctx, const char *msg);
+	void *log_ctx;
+};
+
+/* Options of mmsync_writer_listen(). */
+struct mmsync_listen_opts {
+	size_t sz;		/* sizeof(struct mmsync_listen_opts) */
+	const uid_t *allow_uids; /* peers whose uid is listed may connect; */
+	size_t n_allow_uids;
+	const gid_t *allow_gids; /* ... or whose gid is listed. With both
+				  * lists empty: the writer's own uid and root. */
+	size_t n_allow_gids;
+	unsigned mode;		/* socket file mode [0660]; not for abstract names */
+};
+
+/* Descriptors of a native segment, as mmsync_writer_export_fds() gives them
+ * and mmsync_reader_from_fds() takes them. */
+enum {
+	MMSYNC_FD_STATE = 0,	/* header, read-only */
+	MMSYNC_FD_COPY0 = 1,	/* data copy 0, read-only */
+	MMSYNC_FD_COPY1 = 2,	/* data copy 1, read-only */
+	MMSYNC_FD_SLOTS = 3,	/* reader slot table, shared by these readers */
+	MMSYNC_NR_FDS = 4,
 };
 
 /* What a write did. */
@@ -78,6 +129,8 @@ struct mmsync_write_info {
 	bool reset;		/* a reader held the copy past the grace period
 				 * and its count was reset (compat layout) */
 	uint64_t version;	/* the version word now published */
+	uint64_t seq;		/* native: write sequence number (1, 2, ...); compat: 0 */
+	unsigned evicted;	/* native: readers evicted after the grace period */
 };
 
 /*
@@ -89,6 +142,7 @@ struct mmsync_view {
 	size_t len;
 	uint64_t version;	/* version word of this payload */
 	bool switched;		/* version differs from this handle's previous read */
+	uint64_t seq;		/* native: write sequence number; compat: 0 */
 	/* private: for mmsync_read_end() */
 	uint32_t copy_;
 	uint32_t open_;
@@ -102,6 +156,16 @@ struct mmsync_stat {
 	uint64_t size;		/* payload size in bytes */
 	uint32_t checksum;	/* low 24 bits of the payload's hash */
 	uint32_t readers[2];	/* readers currently holding copy 0 and copy 1 */
+	/* native layout only (0 on compat): */
+	bool native;
+	uint64_t seq;		/* write sequence number */
+	uint64_t generation;	/* generation of the copies */
+	uint64_t capacity;	/* bytes per copy */
+	uint32_t max_readers;
+	uint32_t live_slots;	/* readers connected or attached */
+	uint64_t evictions;	/* readers evicted after the grace period */
+	uint64_t reclaimed;	/* slots of dead readers taken back */
+	uint64_t last_publish_ns; /* CLOCK_REALTIME of the last publish */
 };
 
 /* Version words. Bit 0 is the copy index, bits 1..39 the payload size,
@@ -154,6 +218,80 @@ MMSYNC_API int mmsync_write(struct mmsync_writer *w, const void *data, size_t le
 MMSYNC_API void mmsync_writer_close(struct mmsync_writer *w);
 
 /**
+ * mmsync_writer_create() - create the writer of a native segment
+ * @w:    receives the handle
+ * @name: names the segment (memfd names, the socket's handshake); 1..63
+ *        characters of [A-Za-z0-9._-]
+ * @opts: NULL for defaults
+ *
+ * Makes the header and two copies of @opts->capacity bytes: memfds (or
+ * MFD_HUGETLB memfds, or files in @opts->hugetlbfs_dir), sealed so that no
+ * one can shrink or grow them (F_SEAL_SHRINK, F_SEAL_GROW) nor, once the
+ * writer has mapped them, write them by any other descriptor
+ * (F_SEAL_FUTURE_WRITE), and no seal can be removed (F_SEAL_SEAL).
+ * mmsync_write() publishes into them; readers get them through
+ * mmsync_writer_listen() or mmsync_writer_export_fds().
+ *
+ * Return: 0, or -EINVAL (bad name or opts), -ENOMEM (-ENOMEM also when no
+ * huge page is free for MMSYNC_HUGETLB), or the errno of memfd_create(2),
+ * open(2) or mmap(2).
+ */
+MMSYNC_API int mmsync_writer_create(struct mmsync_writer **w, const char *name,
+				    const struct mmsync_native_opts *opts);
+
+/**
+ * mmsync_writer_listen() - serve the segment on a Unix socket
+ * @path: a socket path, "@name" for an abstract socket, or NULL to use the
+ *        socket handed over by systemd (LISTEN_FDS, LISTEN_PID)
+ * @opts: who may connect, the socket's mode; NULL for defaults
+ *
+ * Each peer is checked (SO_PEERCRED) against the allow-lists; an allowed
+ * peer gets one message: a versioned header and the descriptors of the
+ * header (read-only), both copies (read-only) and a slot object of its own.
+ * A refused peer is logged and gets no descriptor. Connections are handled
+ * by mmsync_writer_dispatch(). The socket file is removed at close.
+ *
+ * Return: 0, or -EINVAL, -EBUSY (already listening), -EADDRINUSE, -ENAMETOOLONG,
+ * -ENOTSOCK (no usable LISTEN_FDS socket), or the errno of socket(2)/bind(2).
+ */
+MMSYNC_API int mmsync_writer_listen(struct mmsync_writer *w, const char *path,
+				    const struct mmsync_listen_opts *opts);
+
+/**
+ * mmsync_writer_fd() - a descriptor that polls readable when
+ * mmsync_writer_dispatch() has work (a reader connecting or leaving)
+ *
+ * Return: the descriptor (owned by the writer), or -EINVAL.
+ */
+MMSYNC_API int mmsync_writer_fd(struct mmsync_writer *w);
+
+/**
+ * mmsync_writer_dispatch() - accept and serve connecting readers, take back
+ * the slots of readers that left or died, refresh the figures in the header
+ *
+ * Never blocks. Call it when mmsync_writer_fd() polls readable, and now and
+ * then (the figures readers see in mmsync_reader_stat() are those of the
+ * last dispatch or write).
+ *
+ * Return: 0, or -EINVAL.
+ */
+MMSYNC_API int mmsync_writer_dispatch(struct mmsync_writer *w);
+
+/**
+ * mmsync_writer_export_fds() - descriptors for readers started by this process
+ * @fds: receives MMSYNC_NR_FDS new descriptors (indexed by MMSYNC_FD_*), with
+ *       FD_CLOEXEC set; clear it on those a child must inherit across exec.
+ *
+ * Readers made from these share one slot table, which each of them can
+ * write: give them only to trusted readers. Untrusted readers connect to the
+ * socket instead, where each gets a slot object of its own. The descriptors
+ * stay valid for the current generation only (see mmsync_reader_from_fds()).
+ *
+ * Return: 0, or -EINVAL, or the errno of open(2). The caller closes them.
+ */
+MMSYNC_API int mmsync_writer_export_fds(struct mmsync_writer *w, int fds[MMSYNC_NR_FDS]);
+
+/**
  * mmsync_reader_open() - open a reader of a compat-layout segment
  * @r:      receives the handle
  * @prefix: the writer's prefix. The files need not exist yet: reads return
@@ -166,6 +304,44 @@ MMSYNC_API int mmsync_reader_open(struct mmsync_reader **r, const char *prefix,
 				  const struct mmsync_reader_opts *opts);
 
 /**
+ * mmsync_reader_connect() - a reader of a native segment, from its socket
+ * @path: the writer's socket path, or "@name" for an abstract socket
+ *
+ * Receives and checks the writer's handshake: magic, protocol and layout
+ * versions, descriptor types, sizes (fstat) and seals (F_GET_SEALS); maps the
+ * header and the copies read-only. The connection stays open: the writer
+ * sends the copies of a new generation on it, which the next
+ * mmsync_read_begin() takes up by itself, and the writer learns the reader
+ * is gone when it closes. Needs no file system access after the connect.
+ *
+ * Return: 0, or -EINVAL, -ENOMEM, -ECONNREFUSED (no writer; or the writer
+ * refused this peer), -EUSERS (the writer has max_readers readers), -EPROTO
+ * (not an mmsync writer, or another protocol version), -EBADMSG (a
+ * descriptor of the wrong type, size or seals), -ETIMEDOUT, or the errno of
+ * socket(2)/connect(2)/mmap(2).
+ */
+MMSYNC_API int mmsync_reader_connect(struct mmsync_reader **r, const char *path,
+				     const struct mmsync_reader_opts *opts);
+
+/**
+ * mmsync_reader_from_fds() - a reader of a native segment, from descriptors
+ * @fds: MMSYNC_NR_FDS descriptors from mmsync_writer_export_fds() (inherited
+ *       or received); the reader duplicates what it keeps, the caller may
+ *       close them afterwards
+ *
+ * Checks the descriptors as mmsync_reader_connect() does and claims a free
+ * slot of the shared table (an OFD lock on it, so the writer sees when this
+ * reader dies). Needs /proc/self/fd to get an open file description of its
+ * own. When the writer starts a new generation, reads return -ESTALE: the
+ * descriptors are stale and the reader must be made again.
+ *
+ * Return: 0, or -EINVAL, -ENOMEM, -EUSERS (no free slot), -EPROTO, -EBADMSG,
+ * or the errno of open(2)/mmap(2).
+ */
+MMSYNC_API int mmsync_reader_from_fds(struct mmsync_reader **r, const int fds[MMSYNC_NR_FDS],
+				      const struct mmsync_reader_opts *opts);
+
+/**
  * mmsync_read_begin() - start a read of the current version
  * @r:    reader
  * @view: receives the payload pointer, length, version word and whether the
@@ -175,6 +351,10 @@ MMSYNC_API int mmsync_reader_open(struct mmsync_reader **r, const char *prefix,
  * view is held longer than the writer's grace period (then read_end says
  * so). A handle holds one view at a time. Costs no system call while the
  * version is unchanged.
+ *
+ * Native layout: wait-free, no retry, no system call; -ESTALE when the
+ * descriptors came from mmsync_reader_from_fds() and the writer has started
+ * a new generation; -EPIPE when the writer closed the connection.
  *
  * Return: 0, or -EINVAL, -EBUSY (this handle already holds a view), -ENOENT
  * (no state file yet), -ENODATA (nothing published yet), -EBADMSG (state
@@ -188,8 +368,9 @@ MMSYNC_API int mmsync_read_begin(struct mmsync_reader *r, struct mmsync_view *vi
  * mmsync_read_end() - end a read started by mmsync_read_begin()
  *
  * Return: 0, -EINVAL (@view is not this handle's open view), or -ESTALE:
- * the writer reset this copy's reader count after its grace period, so
- * the bytes of the view may have been overwritten while it was held.
+ * the view was held past the writer's grace period (native: the writer
+ * evicted this reader; compat: it reset the copy's reader count), so its
+ * bytes may have been overwritten while it was held: discard what was read.
  * Either way the view is closed.
  */
 MMSYNC_API int mmsync_read_end(struct mmsync_reader *r, struct mmsync_view *view);

@@ -16,7 +16,11 @@ const char *mmsync_strerror(int err)
 	case ENODATA: return "nothing published yet";
 	case EBADMSG: return "segment damaged or inconsistent (bad size, short data file or checksum mismatch)";
 	case EBUSY: return "busy (another writer holds the lock, or this reader already holds a view)";
-	case ESTALE: return "view held past the writer's grace period: its bytes may have been overwritten";
+	case ESTALE: return "stale: the view was held past the writer's grace period (its bytes may have been overwritten), or the segment was replaced by a new generation (make the reader again)";
+	case EUSERS: return "the writer has max_readers readers: no slot free";
+	case EPROTO: return "not an mmsync writer, or another protocol or layout version";
+	case EPIPE: return "the writer has gone";
+	case ECONNREFUSED: return "no writer on this socket, or the writer refused this peer";
 	case EMSGSIZE: return "payload larger than the 39-bit size of a version word";
 	case EINVAL: return "invalid argument";
 	}

@@ -1,29 +1,45 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The read path of the compat layout.
+ * The read path, both layouts. mmsync_read_begin() and mmsync_read_end()
+ * are here and nowhere else.
  *
- * read_begin:
- *   v = load(version)                 0: nothing published (-ENODATA)
- *   readers[idx(v)] += 1
- *   if load(version) != v: readers[idx(v)] -= 1, start again
- *   map PREFIX_data_idx if needed (its size checked first: no SIGBUS)
- *   the view is the first size(v) bytes of that mapping
- * read_end:
- *   readers[idx] -= 1
+ * Native layout: wait-free left-right (tests/protocol.pml models it).
+ *   Header words: vi, the indicator new readers arrive on; li, the copy
+ *   readers read; copy[2], what a reader learns of each copy.
  *
- * The re-check after the increment is what mmap-sync itself lacks: without
- * it a reader can load v, be preempted while the writer publishes twice
- * (the second time over copy idx(v), whose count was still 0), and then read
- * a copy that is being written. With it, a count the writer missed belongs
- * to a reader that will see the new version word and back off. All
- * operations are seq_cst: the writer's "check count, then write" and the
- * reader's "count, then check version" must not be reordered.
+ *   begin: e0 = slot.evictions
+ *          slot.arrived = (n << 1) | vi        exchange: store + full fence
+ *          c = li; d = copy[c]                 the copy and its descriptor
+ *          (d from another generation: take up the new copies, once)
+ *   end:   slot.arrived = 0                    release
+ *          slot.evictions != e0  ->  -ESTALE
  *
- * The writer may reset a count after its grace period. read_end then finds
- * the count at 0 and reports -ESTALE instead of wrapping it around.
+ *   writer: fill copy !li; li = !li; wait until no slot is arrived on !vi;
+ *           vi = !vi; wait until none is arrived on the old vi.
+ *   A reader that read li == c arrived before that load, so it is counted
+ *   on vi or !vi until it leaves: the writer fills copy c again only after
+ *   both waits, so never under a reader. Readers never wait nor retry; the
+ *   fence makes the arrival visible before li is loaded (and the writer's
+ *   seq_cst store of li comes before its loads of the slots).
+ *   A reader held past the grace period is evicted (native_writer.c): its
+ *   count of evictions changes, so read_end tells it.
+ *   Sizes come from the sealed, fstat-checked capacity: a descriptor saying
+ *   more gives -EBADMSG, never an access past the mapping.
  *
- * Cost while the version is unchanged: two atomic RMWs and two loads, no
- * system call. On a version change the data file's size is checked again.
+ * Compat layout (mmap-sync's files):
+ *   begin: v = load(version)                  0: nothing published (-ENODATA)
+ *          readers[idx(v)] += 1
+ *          if load(version) != v: readers[idx(v)] -= 1, start again
+ *          map PREFIX_data_idx if needed (its size checked first: no SIGBUS)
+ *   end:   readers[idx] -= 1; a count the writer reset gives -ESTALE
+ *
+ *   The re-check after the increment is what mmap-sync itself lacks: without
+ *   it a reader can load v, be preempted while the writer publishes twice
+ *   (the second time over copy idx(v), whose count was still 0), and then
+ *   read a copy that is being written. All operations are seq_cst: the
+ *   writer's "check count, then write" and the reader's "count, then check
+ *   version" must not be reordered. Cost while the version is unchanged: two
+ *   atomic RMWs and two loads, no system call.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,25 +52,19 @@
 #include "hash.h"
 #include "mmsync.h"
 #include "opts.h"
+#include "reader.h"
 
 #define VIEW_OPEN 0x6d6d7376u /* marks a view that read_end may close */
 
-struct copy_map {
-	int fd;
-	const void *map;
-	size_t len;
-	uint64_t checked; /* version word whose size was last checked against the file */
-};
-
-struct mmsync_reader {
-	char *prefix;
-	unsigned flags;
-	int state_fd;
-	struct compat_state *state;
-	struct copy_map copy[2];
-	uint64_t last_version;
-	unsigned holding; /* 1 + the copy of the open view, 0 when none */
-};
+struct mmsync_reader *reader_alloc(void)
+{
+	struct mmsync_reader *r = calloc(1, sizeof(*r));
+	if (r) {
+		r->state_fd = r->copy[0].fd = r->copy[1].fd = -1;
+		r->n.slot_fd = r->n.conn = -1;
+	}
+	return r;
+}
 
 int mmsync_reader_open(struct mmsync_reader **rp, const char *prefix,
 		       const struct mmsync_reader_opts *opts)
@@ -71,7 +81,7 @@ int mmsync_reader_open(struct mmsync_reader **rp, const char *prefix,
 	if (err)
 		return err;
 
-	struct mmsync_reader *r = calloc(1, sizeof(*r));
+	struct mmsync_reader *r = reader_alloc();
 	if (!r)
 		return -ENOMEM;
 	r->prefix = strdup(prefix);
@@ -80,18 +90,17 @@ int mmsync_reader_open(struct mmsync_reader **rp, const char *prefix,
 		return -ENOMEM;
 	}
 	r->flags = flags;
-	r->state_fd = r->copy[0].fd = r->copy[1].fd = -1;
 	*rp = r;
 	return 0;
 }
 
-static void copy_unmap(struct copy_map *c)
+static void copy_unmap(struct compat_map *c)
 {
 	if (c->map)
 		munmap((void *)c->map, c->len);
 	if (c->fd >= 0)
 		close(c->fd);
-	*c = (struct copy_map){ .fd = -1 };
+	*c = (struct compat_map){ .fd = -1 };
 }
 
 void mmsync_reader_close(struct mmsync_reader *r)
@@ -104,6 +113,7 @@ void mmsync_reader_close(struct mmsync_reader *r)
 	}
 	copy_unmap(&r->copy[0]);
 	copy_unmap(&r->copy[1]);
+	native_reader_release(&r->n);
 	if (r->state)
 		munmap(r->state, sizeof(*r->state));
 	if (r->state_fd >= 0)
@@ -146,7 +156,7 @@ static int state_map(struct mmsync_reader *r)
  * of a copy only after readers have left it. */
 static int copy_map(struct mmsync_reader *r, uint64_t v)
 {
-	struct copy_map *c = &r->copy[mmsync_version_idx(v)];
+	struct compat_map *c = &r->copy[mmsync_version_idx(v)];
 	uint64_t size = mmsync_version_size(v), fsize;
 	int err;
 
@@ -205,15 +215,21 @@ static int release(struct compat_state *s, unsigned idx)
 	return 0;
 }
 
-int mmsync_read_begin(struct mmsync_reader *r, struct mmsync_view *view)
+static int verify(const struct mmsync_reader *r, const void *data, uint64_t size, uint64_t v)
+{
+	if ((r->flags & MMSYNC_VERIFY_CHECKSUM) &&
+	    (mmsync_hash(data, size) & 0xffffff) != mmsync_version_checksum(v))
+		return -EBADMSG;
+	return 0;
+}
+
+static const char empty_payload[1];
+
+static int compat_begin(struct mmsync_reader *r, struct mmsync_view *view)
 {
 	uint64_t v;
 	int err;
 
-	if (!r || !view)
-		return -EINVAL;
-	if (r->holding)
-		return -EBUSY;
 	if ((err = state_map(r)))
 		return err;
 	if ((err = acquire(r->state, &v)))
@@ -221,33 +237,98 @@ int mmsync_read_begin(struct mmsync_reader *r, struct mmsync_view *view)
 
 	unsigned idx = mmsync_version_idx(v);
 	uint64_t size = mmsync_version_size(v);
-	static const char empty[1];
-	const void *data = empty;
+	const void *data = empty_payload;
 	if (size) {
 		if ((err = copy_map(r, v)))
 			goto fail;
 		data = r->copy[idx].map;
 	}
-	if ((r->flags & MMSYNC_VERIFY_CHECKSUM) &&
-	    (mmsync_hash(data, size) & 0xffffff) != mmsync_version_checksum(v)) {
-		err = -EBADMSG;
+	if ((err = verify(r, data, size, v)))
 		goto fail;
-	}
-
 	*view = (struct mmsync_view){
-		.data = data,
-		.len = size,
-		.version = v,
-		.switched = v != r->last_version,
-		.copy_ = idx,
-		.open_ = VIEW_OPEN,
+		.data = data, .len = size, .version = v, .copy_ = idx,
 	};
-	r->last_version = v;
-	r->holding = idx + 1;
 	return 0;
 fail:
 	release(r->state, idx);
 	return err;
+}
+
+static inline void native_depart(struct native_reader *n)
+{
+	atomic_store_explicit(&n->slot->arrived, 0, memory_order_release);
+}
+
+static int native_begin(struct mmsync_reader *r, struct mmsync_view *view)
+{
+	struct native_reader *n = &r->n;
+	const struct native_header *h = n->h;
+	struct native_copy_desc d;
+	unsigned c;
+	int err;
+
+	for (;;) {
+		n->evictions = atomic_load_explicit(&n->slot->evictions, memory_order_relaxed);
+		uint64_t a = ++n->nreads << 1 |
+			     (atomic_load_explicit(&h->vi, memory_order_relaxed) & 1);
+		atomic_exchange(&n->slot->arrived, a); /* the arrival, then a full fence */
+		c = atomic_load(&h->li) & 1;
+		/* The writer does not touch copy[c] while we are arrived: plain
+		 * loads, through volatile so that each is made once. */
+		const volatile struct native_copy_desc *vd = &h->copy[c];
+		d = (struct native_copy_desc){ vd->version, vd->seq, vd->generation };
+		if (d.generation == n->generation)
+			break;
+		/* Copies of another generation: take them up, then arrive again. */
+		native_depart(n);
+		if ((err = native_refresh(r, d.generation)))
+			return err;
+	}
+	uint64_t size = mmsync_version_size(d.version);
+	if (!d.version)
+		err = -ENODATA;
+	else if (size > n->capacity || mmsync_version_idx(d.version) != c)
+		err = -EBADMSG; /* never touch what the mapping does not hold */
+	else
+		err = verify(r, n->copy[c], size, d.version);
+	if (err) {
+		native_depart(n);
+		return err;
+	}
+	atomic_store_explicit(&n->slot->copy, c, memory_order_relaxed);
+	*view = (struct mmsync_view){
+		.data = size ? n->copy[c] : empty_payload,
+		.len = size, .version = d.version, .seq = d.seq, .copy_ = c,
+	};
+	return 0;
+}
+
+/* Return: 0, or -ESTALE when the writer evicted this reader during the view. */
+static int native_end(struct native_reader *n)
+{
+	native_depart(n);
+	/* Ordered after the departure by the writer's membarrier, not here:
+	 * see the eviction comment in native_writer.c. */
+	uint64_t e = atomic_load_explicit(&n->slot->evictions, memory_order_acquire);
+	return e == n->evictions ? 0 : -ESTALE;
+}
+
+int mmsync_read_begin(struct mmsync_reader *r, struct mmsync_view *view)
+{
+	if (!r || !view)
+		return -EINVAL;
+	if (r->holding)
+		return -EBUSY;
+	int err = r->native ? native_begin(r, view) : compat_begin(r, view);
+	if (err)
+		return err;
+	/* native: each publish has its own sequence number, even of equal bytes */
+	uint64_t key = r->native ? view->seq : view->version;
+	view->switched = key != r->last_version;
+	view->open_ = VIEW_OPEN;
+	r->last_version = key;
+	r->holding = view->copy_ + 1;
+	return 0;
 }
 
 int mmsync_read_end(struct mmsync_reader *r, struct mmsync_view *view)
@@ -257,13 +338,17 @@ int mmsync_read_end(struct mmsync_reader *r, struct mmsync_view *view)
 		return -EINVAL;
 	view->open_ = 0;
 	r->holding = 0;
-	return release(r->state, view->copy_);
+	return r->native ? native_end(&r->n) : release(r->state, view->copy_);
 }
 
 int mmsync_version(struct mmsync_reader *r, uint64_t *version)
 {
 	if (!r || !version)
 		return -EINVAL;
+	if (r->native) {
+		*version = atomic_load(&r->n.h->version);
+		return *version ? 0 : -ENODATA;
+	}
 	int err = state_map(r);
 	if (err)
 		return err;
@@ -275,17 +360,34 @@ int mmsync_reader_stat(struct mmsync_reader *r, struct mmsync_stat *st)
 {
 	if (!r || !st || st->sz < offsetof(struct mmsync_stat, readers) + sizeof(st->readers))
 		return -EINVAL;
-	int err = state_map(r);
-	if (err)
-		return err;
 	size_t sz = st->sz < sizeof(*st) ? st->sz : sizeof(*st);
 	struct mmsync_stat s = { .sz = sz };
-	s.version = atomic_load(&r->state->version);
+	if (r->native) {
+		/* The writer's figures: single words, each consistent on its own. */
+		const struct native_header *h = r->n.h;
+		s.native = true;
+		s.version = atomic_load(&h->version);
+		s.seq = atomic_load(&h->seq);
+		s.generation = atomic_load(&h->generation);
+		s.capacity = atomic_load(&h->capacity);
+		s.max_readers = h->max_readers;
+		s.readers[0] = atomic_load(&h->readers[0]);
+		s.readers[1] = atomic_load(&h->readers[1]);
+		s.live_slots = atomic_load(&h->live_slots);
+		s.evictions = atomic_load(&h->evictions);
+		s.reclaimed = atomic_load(&h->reclaimed);
+		s.last_publish_ns = atomic_load(&h->last_publish_ns);
+	} else {
+		int err = state_map(r);
+		if (err)
+			return err;
+		s.version = atomic_load(&r->state->version);
+		s.readers[0] = atomic_load(&r->state->readers[0]);
+		s.readers[1] = atomic_load(&r->state->readers[1]);
+	}
 	s.idx = mmsync_version_idx(s.version);
 	s.size = mmsync_version_size(s.version);
 	s.checksum = mmsync_version_checksum(s.version);
-	s.readers[0] = atomic_load(&r->state->readers[0]);
-	s.readers[1] = atomic_load(&r->state->readers[1]);
 	memcpy(st, &s, sz);
 	return 0;
 }

@@ -27,19 +27,8 @@
 #include "hash.h"
 #include "mmsync.h"
 #include "opts.h"
+#include "writer.h"
 
-struct copy_map {
-	int fd;
-	void *map;
-	size_t len;
-};
-
-struct mmsync_writer {
-	char *prefix;
-	int state_fd;
-	struct compat_state *state;
-	struct copy_map copy[2];
-};
 
 static uint64_t now_ns(void)
 {
@@ -119,6 +108,14 @@ static int state_open(struct mmsync_writer *w, unsigned flags)
 	return 0;
 }
 
+struct mmsync_writer *writer_alloc(void)
+{
+	struct mmsync_writer *w = calloc(1, sizeof(*w));
+	if (w)
+		w->state_fd = w->copy[0].fd = w->copy[1].fd = -1;
+	return w;
+}
+
 int mmsync_writer_open(struct mmsync_writer **wp, const char *prefix,
 		       const struct mmsync_writer_opts *opts)
 {
@@ -134,10 +131,9 @@ int mmsync_writer_open(struct mmsync_writer **wp, const char *prefix,
 	if (err)
 		return err;
 
-	struct mmsync_writer *w = calloc(1, sizeof(*w));
+	struct mmsync_writer *w = writer_alloc();
 	if (!w)
 		return -ENOMEM;
-	w->state_fd = w->copy[0].fd = w->copy[1].fd = -1;
 	w->prefix = strdup(prefix);
 	err = w->prefix ? state_open(w, flags) : -ENOMEM;
 	if (err) {
@@ -152,6 +148,8 @@ void mmsync_writer_close(struct mmsync_writer *w)
 {
 	if (!w)
 		return;
+	if (w->native)
+		native_writer_close(w->native);
 	for (int i = 0; i < 2; i++) {
 		if (w->copy[i].map)
 			munmap(w->copy[i].map, w->copy[i].len);
@@ -197,7 +195,7 @@ static bool wait_readers(struct compat_state *s, unsigned idx, uint64_t grace_ns
  * shrunk behind our back is grown again before it is touched. */
 static int copy_prepare(struct mmsync_writer *w, unsigned idx, size_t len)
 {
-	struct copy_map *c = &w->copy[idx];
+	struct compat_copy *c = &w->copy[idx];
 	uint64_t fsize = 0;
 	int err;
 
@@ -239,6 +237,8 @@ int mmsync_write(struct mmsync_writer *w, const void *data, size_t len,
 		return -EINVAL;
 	if (len > MMSYNC_MAX_PAYLOAD)
 		return -EMSGSIZE;
+	if (w->native)
+		return native_write(w->native, data, len, grace_ns, info);
 
 	uint64_t cur = atomic_load(&w->state->version);
 	unsigned next = cur ? !mmsync_version_idx(cur) : 0;
@@ -256,10 +256,7 @@ int mmsync_write(struct mmsync_writer *w, const void *data, size_t len,
 		return err;
 	atomic_store(&w->state->version, v); /* seq_cst: orders the copy before it */
 
-	if (info) {
-		info->written = len;
-		info->reset = reset;
-		info->version = v;
-	}
+	if (info)
+		*info = (struct mmsync_write_info){ .written = len, .reset = reset, .version = v };
 	return 0;
 }

@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Setting up a native reader: from the writer's socket or from exported
+ * descriptors. Everything received is checked before it is mapped: the
+ * message (magic, versions, sizes), each descriptor's type, size, seals and
+ * access mode, and the header it maps. What passes is mapped read-only,
+ * but for the reader's own slot.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fdpass.h"
+#include "opts.h"
+#include "reader.h"
+#include "segment.h"
+
+#define DEFAULT_TIMEOUT_MS 5000
+
+void native_reader_release(struct native_reader *n)
+{
+	if (n->h)
+		munmap((void *)n->h, NATIVE_STATE_SIZE);
+	for (int i = 0; i < 2; i++)
+		if (n->copy[i])
+			munmap((void *)n->copy[i], n->capacity);
+	if (n->slot_map)
+		munmap(n->slot_map, n->slot_len);
+	if (n->slot_fd >= 0)
+		close(n->slot_fd);
+	if (n->conn >= 0)
+		close(n->conn);
+	*n = (struct native_reader){ .slot_fd = -1, .conn = -1 };
+}
+
+static void close_all(int *fds, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+/* Copies: read-only, exactly @capacity bytes, sealed; or, when the writer
+ * says they are hugetlbfs files (which cannot be sealed), on hugetlbfs. */
+static int copy_check(int fd, uint64_t capacity, bool unsealed)
+{
+	if (!unsealed)
+		return native_fd_check(fd, capacity, true, NATIVE_SEALS_COPY, false);
+	struct statfs sfs;
+	if (fstatfs(fd, &sfs) || sfs.f_type != HUGETLBFS_MAGIC)
+		return -EBADMSG;
+	return native_fd_check(fd, capacity, true, 0, false);
+}
+
+static int map_copies(struct native_reader *n, const int fds[2], uint64_t capacity,
+		      uint64_t generation, bool unsealed)
+{
+	const void *m[2] = { NULL, NULL };
+	int err = 0;
+
+	for (int i = 0; i < 2 && !err; i++) {
+		if ((err = copy_check(fds[i], capacity, unsealed)))
+			break;
+		void *p = mmap(NULL, capacity, PROT_READ, MAP_SHARED, fds[i], 0);
+		if (p == MAP_FAILED)
+			err = -errno;
+		else
+			m[i] = p;
+	}
+	if (err) {
+		for (int i = 0; i < 2; i++)
+			if (m[i])
+				munmap((void *)m[i], capacity);
+		return err;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (n->copy[i])
+			munmap((void *)n->copy[i], n->capacity);
+		n->copy[i] = m[i];
+	}
+	n->capacity = capacity;
+	n->generation = generation;
+	return 0;
+}
+
+static int map_state(struct native_reader *n, int fd, const struct native_msg *m)
+{
+	int err = native_fd_check(fd, NATIVE_STATE_SIZE, true, NATIVE_SEALS_COPY, false);
+	if (err)
+		return err;
+	void *p = mmap(NULL, NATIVE_STATE_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	n->h = p;
+	return native_header_check(n->h, m->generation, m->capacity, m->max_readers);
+}
+
+static int wait_readable(int fd, unsigned timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int r;
+	do
+		r = poll(&p, 1, (int)timeout_ms);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r == 0 ? -ETIMEDOUT : 0;
+}
+
+int mmsync_reader_connect(struct mmsync_reader **rp, const char *path,
+			  const struct mmsync_reader_opts *opts)
+{
+	struct sockaddr_un sa;
+	socklen_t salen;
+	struct native_msg m;
+	int fds[FDPASS_MAX_FDS];
+	unsigned nfds = 0;
+	int err;
+
+	if (!rp)
+		return -EINVAL;
+	*rp = NULL;
+	if (!opts_valid(opts, sizeof(*opts)))
+		return -EINVAL;
+	unsigned flags = OPTS_GET(opts, flags, 0);
+	unsigned timeout = OPTS_GET(opts, timeout_ms, 0);
+	if (flags & ~MMSYNC_VERIFY_CHECKSUM)
+		return -EINVAL;
+	if ((err = fdpass_addr(path, &sa, &salen)))
+		return err;
+
+	struct mmsync_reader *r = reader_alloc();
+	if (!r)
+		return -ENOMEM;
+	r->native = true;
+	r->flags = flags;
+	struct native_reader *n = &r->n;
+	n->conn = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (n->conn < 0) {
+		err = -errno;
+		goto fail;
+	}
+	if (connect(n->conn, (struct sockaddr *)&sa, salen)) {
+		err = errno == ENOENT ? -ECONNREFUSED : -errno;
+		goto fail;
+	}
+	if ((err = wait_readable(n->conn, timeout ? timeout : DEFAULT_TIMEOUT_MS)))
+		goto fail;
+	long len = fdpass_recv(n->conn, &m, sizeof(m), MSG_DONTWAIT, fds, 4, &nfds);
+	if (len <= 0) {
+		/* closed without a word: the writer refused us before the handshake */
+		err = len == 0 ? -ECONNREFUSED : (int)len;
+		goto fail;
+	}
+	if ((err = native_msg_check(&m, (size_t)len, NATIVE_MSG_HELLO, nfds))) {
+		if (err == -EACCES)
+			err = -ECONNREFUSED;
+		goto fail;
+	}
+	if (nfds != 4) {
+		err = -EBADMSG;
+		goto fail;
+	}
+	bool unsealed = m.flags & NATIVE_FLAG_UNSEALED;
+	if ((err = map_state(n, fds[0], &m)) ||
+	    (err = map_copies(n, fds + 1, m.capacity, m.generation, unsealed)) ||
+	    (err = native_fd_check(fds[3], (uint64_t)sysconf(_SC_PAGESIZE), true, NATIVE_SEALS_SIZE, true)))
+		goto fail;
+	n->slot_len = (size_t)sysconf(_SC_PAGESIZE);
+	void *p = mmap(NULL, n->slot_len, PROT_READ | PROT_WRITE, MAP_SHARED, fds[3], 0);
+	if (p == MAP_FAILED) {
+		err = -errno;
+		goto fail;
+	}
+	n->slot_map = p;
+	n->slot = p;
+	n->slot_fd = fds[3]; /* holds the lock the writer took for us */
+	fds[3] = -1;
+	close_all(fds, nfds);
+	*rp = r;
+	return 0;
+fail:
+	close_all(fds, nfds);
+	mmsync_reader_close(r);
+	return err;
+}
+
+int native_refresh(struct mmsync_reader *r, uint64_t generation)
+{
+	struct native_reader *n = &r->n;
+	struct native_msg m;
+	int fds[FDPASS_MAX_FDS];
+	unsigned nfds;
+
+	if (n->conn < 0)
+		return -ESTALE; /* made from descriptors: they are of the old generation */
+	/* The writer queued the copies on our socket before any descriptor
+	 * named their generation: they are here, in order, oldest first. */
+	while (n->generation != generation) {
+		long len = fdpass_recv(n->conn, &m, sizeof(m), MSG_DONTWAIT, fds, 2, &nfds);
+		if (len == 0 || len == -EAGAIN)
+			return len == 0 ? -EPIPE : -EBADMSG;
+		if (len < 0)
+			return (int)len;
+		int err = native_msg_check(&m, (size_t)len, NATIVE_MSG_GENERATION, nfds);
+		if (!err && nfds != 2)
+			err = -EBADMSG;
+		if (!err && m.generation == generation)
+			err = map_copies(n, fds, m.capacity, m.generation, m.flags & NATIVE_FLAG_UNSEALED);
+		close_all(fds, nfds);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Claims the first free slot of the table with a write lock on its bytes,
+ * on a description of our own (so the lock is ours, not shared with
+ * whoever else holds the descriptor we were given). */
+static int claim_table_slot(struct native_reader *n, int table_fd, uint32_t max_readers)
+{
+	size_t len = (size_t)max_readers * sizeof(struct native_slot);
+	int err = native_fd_check(table_fd, len, false, NATIVE_SEALS_SIZE, true);
+	if (err)
+		return err;
+	n->slot_fd = segment_reopen(table_fd, O_RDWR);
+	if (n->slot_fd < 0)
+		return n->slot_fd;
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, n->slot_fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	n->slot_map = p;
+	n->slot_len = len;
+	for (uint32_t i = 0; i < max_readers; i++) {
+		struct flock fl = {
+			.l_type = F_WRLCK, .l_whence = SEEK_SET,
+			.l_start = (off_t)(i * sizeof(struct native_slot)),
+			.l_len = sizeof(struct native_slot),
+		};
+		if (fcntl(n->slot_fd, F_OFD_SETLK, &fl) == 0) {
+			n->slot = (struct native_slot *)p + i;
+			atomic_store(&n->slot->arrived, 0);
+			return 0;
+		}
+		if (errno != EAGAIN && errno != EACCES)
+			return -errno;
+	}
+	return -EUSERS;
+}
+
+int mmsync_reader_from_fds(struct mmsync_reader **rp, const int fds[MMSYNC_NR_FDS],
+			   const struct mmsync_reader_opts *opts)
+{
+	int err;
+
+	if (!rp)
+		return -EINVAL;
+	*rp = NULL;
+	if (!fds || !opts_valid(opts, sizeof(*opts)))
+		return -EINVAL;
+	unsigned flags = OPTS_GET(opts, flags, 0);
+	if (flags & ~MMSYNC_VERIFY_CHECKSUM)
+		return -EINVAL;
+
+	struct mmsync_reader *r = reader_alloc();
+	if (!r)
+		return -ENOMEM;
+	r->native = true;
+	r->flags = flags;
+	struct native_reader *n = &r->n;
+
+	/* No handshake message here: the header, once checked, says it. */
+	err = native_fd_check(fds[MMSYNC_FD_STATE], NATIVE_STATE_SIZE, true, NATIVE_SEALS_COPY, false);
+	if (err)
+		goto fail;
+	void *p = mmap(NULL, NATIVE_STATE_SIZE, PROT_READ, MAP_SHARED, fds[MMSYNC_FD_STATE], 0);
+	if (p == MAP_FAILED) {
+		err = -errno;
+		goto fail;
+	}
+	n->h = p;
+	if (n->h->magic != NATIVE_MAGIC || n->h->layout_version != NATIVE_LAYOUT_VERSION) {
+		err = -EPROTO;
+		goto fail;
+	}
+	uint32_t max_readers = n->h->max_readers;
+	uint64_t gen = atomic_load(&n->h->generation), cap = atomic_load(&n->h->capacity);
+	if (n->h->header_size != sizeof(*n->h) || !max_readers || max_readers > NATIVE_MAX_READERS) {
+		err = -EBADMSG;
+		goto fail;
+	}
+	/* Copies that are not the header's size are of another generation. */
+	struct stat st;
+	if (fstat(fds[MMSYNC_FD_COPY0], &st) == 0 && (uint64_t)st.st_size != cap) {
+		err = -ESTALE;
+		goto fail;
+	}
+	if ((err = map_copies(n, fds + MMSYNC_FD_COPY0, cap, gen, false)) ||
+	    (err = claim_table_slot(n, fds[MMSYNC_FD_SLOTS], max_readers)))
+		goto fail;
+	*rp = r;
+	return 0;
+fail:
+	mmsync_reader_close(r);
+	return err;
+}

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The native layout: the header, the reader slots and the handshake
+ * message, with the checks a reader makes before it trusts any of them.
+ *
+ *   state object   one page: struct native_header. Written by the writer
+ *                  only; readers map it read-only.
+ *   copies 0, 1    `capacity` bytes each (sparse), sealed.
+ *   slot objects   a socket reader's own page (struct native_slot at 0), or
+ *                  the table shared by readers made from exported
+ *                  descriptors (max_readers slots, one cache line each).
+ *
+ * Little-endian, fixed-size fields: the header is also what a BPF program
+ * and bpftool read.
+ */
+#ifndef MMSYNC_NATIVE_LAYOUT_H
+#define MMSYNC_NATIVE_LAYOUT_H
+
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define NATIVE_MAGIC 0x31564e434e59534dull	/* "MSYNCNV1" */
+#define NATIVE_LAYOUT_VERSION 1
+#define NATIVE_PROTO_VERSION 1
+#define NATIVE_NAME_MAX 64			/* with the terminating 0 */
+#define NATIVE_MAX_READERS 4096
+#define NATIVE_DEFAULT_READERS 126
+#define NATIVE_DEFAULT_CAPACITY (64ull << 20)
+#define NATIVE_STATE_SIZE 4096
+#define CACHE_LINE 64
+
+/* What a reader learns of the copy it reads: filled with the copy, before
+ * `li` points at it, and protected by the same protocol as its bytes. */
+struct native_copy_desc {
+	uint64_t version;	/* version word: idx, size, checksum */
+	uint64_t seq;		/* write sequence number */
+	uint64_t generation;	/* generation of the copy */
+};
+
+struct native_header {
+	/* line 0: set at creation, changed only with a generation */
+	uint64_t magic;
+	uint32_t layout_version;
+	uint32_t header_size;
+	uint32_t max_readers;
+	uint32_t flags;
+	_Atomic uint64_t generation;
+	_Atomic uint64_t capacity;
+	char name_head[24];	/* first bytes of the name, for bpftool */
+	/* line 1: what every read loads */
+	_Atomic uint32_t vi __attribute__((aligned(CACHE_LINE))); /* indicator new readers arrive on */
+	_Atomic uint32_t li;	/* copy readers read */
+	struct native_copy_desc copy[2];
+	/* line 2: the writer's figures, for stat and metrics */
+	_Atomic uint64_t seq __attribute__((aligned(CACHE_LINE)));
+	_Atomic uint64_t version;
+	_Atomic uint64_t last_publish_ns; /* CLOCK_REALTIME */
+	_Atomic uint32_t readers[2];
+	_Atomic uint32_t live_slots;
+	_Atomic uint32_t writer_pid;
+	_Atomic uint64_t evictions;
+	_Atomic uint64_t reclaimed;
+};
+
+_Static_assert(sizeof(struct native_header) <= NATIVE_STATE_SIZE, "header fits its page");
+_Static_assert(offsetof(struct native_header, vi) == CACHE_LINE, "read words on their own line");
+_Static_assert(offsetof(struct native_header, seq) == 2 * CACHE_LINE, "figures on their own line");
+
+/* One reader's slot: the only memory a read writes. */
+struct native_slot {
+	/* 0, or (n << 1 | vi) for the reader's n-th read, arrived on indicator vi */
+	_Atomic uint64_t arrived;
+	_Atomic uint32_t copy;		/* copy the current read reads (for the figures) */
+	_Atomic uint32_t mode;		/* reserved: fenced/fenceless */
+	_Atomic uint64_t evictions;	/* bumped by the writer when it evicts this reader */
+	uint8_t pad[CACHE_LINE - 24];
+} __attribute__((aligned(CACHE_LINE)));
+
+_Static_assert(sizeof(struct native_slot) == CACHE_LINE, "one cache line per slot");
+
+static inline unsigned arrived_indicator(uint64_t a) { return (unsigned)(a & 1); }
+
+/* The handshake a connecting reader receives, with SCM_RIGHTS
+ * [state, copy 0, copy 1, slot]; and, on each new generation, the same
+ * message with type GENERATION and [copy 0, copy 1]. A refusal is the
+ * message with `error` set and no descriptor. */
+enum native_msg_type { NATIVE_MSG_HELLO = 1, NATIVE_MSG_GENERATION = 2 };
+
+/* native_msg.flags: the copies are hugetlbfs files, which cannot carry
+ * seals; readers check the file system instead. */
+#define NATIVE_FLAG_UNSEALED 1u
+
+struct native_msg {
+	uint64_t magic;
+	uint32_t proto_version;
+	uint32_t layout_version;
+	uint32_t type;
+	int32_t error;		/* 0, or a positive errno: refused */
+	uint64_t generation;
+	uint64_t capacity;
+	uint32_t max_readers;
+	uint32_t flags;
+	uint32_t slot_index;
+	uint32_t nr_fds;
+	char name[NATIVE_NAME_MAX];
+};
+
+/* Checks a received message before anything in it is used.
+ * Return: 0, -EPROTO (not ours, other version), -EBADMSG (inconsistent), or
+ * the refusal's -errno. */
+int native_msg_check(const struct native_msg *m, size_t len, unsigned type, unsigned nr_fds);
+
+/* Checks a descriptor a reader was given: a regular file (memfd or
+ * hugetlbfs) of at least @min_size bytes (exactly @min_size if @exact),
+ * carrying at least @seals, opened read-only unless @writable.
+ * Return: 0 or -EBADMSG. */
+int native_fd_check(int fd, uint64_t min_size, bool exact, unsigned seals, bool writable);
+
+/* Checks a mapped header against what the handshake said.
+ * Return: 0 or -EBADMSG/-EPROTO. */
+int native_header_check(const struct native_header *h, uint64_t generation, uint64_t capacity,
+			uint32_t max_readers);
+
+/* Seals every copy and the header carry; slot objects carry the first two. */
+#define NATIVE_SEALS_SIZE (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+#define NATIVE_SEALS_COPY (NATIVE_SEALS_SIZE | F_SEAL_FUTURE_WRITE)
+
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010
+#endif
+
+int native_name_valid(const char *name);
+
+#endif

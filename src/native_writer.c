@@ -1,0 +1,804 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The writer of the native layout: the writer's half of the left-right
+ * protocol (the reader's half, and the protocol, are at the top of
+ * reader.c), reader slots, their liveness, and eviction.
+ *
+ * Publish (mmsync_write):
+ *   finish the waits of the previous publish (they are deferred, so that a
+ *   write returns as soon as its version is visible):
+ *       wait until no slot arrived on !vi;  vi = !vi;
+ *       wait until no slot arrived on the old vi
+ *   now no reader can be on copy !li: fill it and its descriptor, li = !li
+ *
+ * Slots. A reader connected over the socket gets a slot object of its own,
+ * a one-page memfd that the writer maps too; readers made from exported
+ * descriptors share the slot table. The writer trusts nothing it reads from
+ * a slot: a value only makes it wait, and never longer than the grace period.
+ *
+ * Liveness. Each reader holds an open-file-description lock on its slot,
+ * on an open file description no one else holds: for a socket reader the
+ * writer takes a read lock on a fresh description and sends it (the lock
+ * belongs to the description, so it goes with it); a table reader takes a
+ * write lock on its slot's bytes itself. When a reader dies, however it
+ * dies, the kernel closes the description and drops the lock; the writer's
+ * F_OFD_GETLK probe then finds the slot unlocked and takes it back at once,
+ * across pid namespaces and sandboxes.
+ *
+ * Eviction. A slot still arrived on the awaited indicator when the grace
+ * period runs out is evicted: the writer bumps the slot's eviction count,
+ * issues membarrier(MEMBARRIER_CMD_GLOBAL), and goes on. The reader's
+ * read_end stores its departure and then loads the count: the membarrier
+ * forces a full barrier in every running thread between the writer's bump
+ * and its first write to the copy, so either the reader's read had ended
+ * before that write, or the reader sees the bump and returns -ESTALE. The
+ * writer then ignores that slot while it keeps the same arrival value.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/membarrier.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fdpass.h"
+#include "hash.h"
+#include "native_layout.h"
+#include "opts.h"
+#include "segment.h"
+#include "writer.h"
+
+#define SPINS_BEFORE_PROBE 64
+#define PROBE_INTERVAL_NS 1000000ull	/* re-probe a live, busy slot every ms */
+#define TABLE_PROBE_NS 100000000ull	/* dispatch probes the table every 100 ms */
+
+enum slot_kind { SLOT_FREE, SLOT_TABLE, SLOT_OWN };
+
+struct wslot {
+	enum slot_kind kind;
+	struct native_slot *s;
+	struct segment obj;	/* SLOT_OWN: the reader's slot object */
+	int conn;		/* SLOT_OWN: the connection, -1 once closed */
+	uint64_t evicted_arrival; /* arrival value given up on; 0: none */
+	uint64_t probed_ns;	/* last liveness probe that found it alive */
+	bool held;		/* SLOT_TABLE: a reader held it at the last probe */
+};
+
+struct native_writer {
+	char name[NATIVE_NAME_MAX];
+	enum segment_kind kind;
+	char *hugetlbfs_dir;
+	long page;
+	unsigned max_readers;
+	void (*log)(void *ctx, const char *msg);
+	void *log_ctx;
+
+	struct segment state;
+	struct native_header *h;
+	struct segment copy[2];
+	int copy_ro[2];		/* read-only descriptions handed to readers */
+	int state_ro;
+	uint64_t capacity, generation, seq;
+	bool pending;		/* waits of the last publish not done yet */
+
+	struct segment table;	/* slot table of exported-descriptor readers */
+	struct wslot *slots;	/* [0, max_readers): table; then own slots */
+	uint64_t table_probed_ns;
+
+	int epoll;
+	int listen_fd;
+	char *sock_path;	/* to unlink at close; NULL for abstract/systemd */
+	uid_t *allow_uids;
+	gid_t *allow_gids;
+	size_t n_uids, n_gids;
+};
+
+static uint64_t now_ns(clockid_t clk)
+{
+	struct timespec ts;
+	clock_gettime(clk, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void logf_(struct native_writer *nw, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void logf_(struct native_writer *nw, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (nw->log)
+		nw->log(nw->log_ctx, msg);
+	else
+		fprintf(stderr, "mmsync: %s: %s\n", nw->name, msg);
+}
+
+/* ---- slots and liveness ---- */
+
+static unsigned nr_slots(const struct native_writer *nw)
+{
+	return 2 * nw->max_readers;
+}
+
+/* True while the reader of slot @i holds its lock: alive. */
+static bool slot_alive(struct native_writer *nw, unsigned i)
+{
+	struct wslot *ws = &nw->slots[i];
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	int fd;
+
+	if (ws->kind == SLOT_OWN) {
+		fd = ws->obj.fd;
+	} else {
+		fd = nw->table.fd;
+		fl.l_start = (off_t)(i * sizeof(struct native_slot));
+		fl.l_len = sizeof(struct native_slot);
+	}
+	if (fcntl(fd, F_OFD_GETLK, &fl))
+		return true; /* cannot tell: keep it */
+	return fl.l_type != F_UNLCK;
+}
+
+static void slot_reclaim(struct native_writer *nw, unsigned i)
+{
+	struct wslot *ws = &nw->slots[i];
+
+	if (ws->kind == SLOT_OWN) {
+		if (ws->conn >= 0) {
+			epoll_ctl(nw->epoll, EPOLL_CTL_DEL, ws->conn, NULL);
+			close(ws->conn);
+		}
+		segment_destroy(&ws->obj);
+		*ws = (struct wslot){ .kind = SLOT_FREE, .conn = -1, .obj = { .fd = -1 } };
+	} else {
+		/* The table is shared by trusted readers: clear the dead one's arrival. */
+		atomic_store(&ws->s->arrived, 0);
+		ws->evicted_arrival = 0;
+	}
+	atomic_fetch_add(&nw->h->reclaimed, 1);
+}
+
+/* Bumps eviction counts; the caller issues the membarrier once for all. */
+static void slot_evict(struct native_writer *nw, unsigned i, uint64_t arrival)
+{
+	struct wslot *ws = &nw->slots[i];
+	ws->evicted_arrival = arrival;
+	atomic_fetch_add(&ws->s->evictions, 1);
+	atomic_fetch_add(&nw->h->evictions, 1);
+}
+
+static void membarrier_global(struct native_writer *nw)
+{
+	if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0))
+		logf_(nw, "membarrier: %s: an evicted reader may not be told", strerror(errno));
+}
+
+/* A slot's arrival if it is on indicator @x and not already given up on. */
+static uint64_t slot_on(struct wslot *ws, unsigned x)
+{
+	if (ws->kind == SLOT_FREE)
+		return 0;
+	uint64_t a = atomic_load(&ws->s->arrived);
+	if (!a || arrived_indicator(a) != x || a == ws->evicted_arrival)
+		return 0;
+	return a;
+}
+
+/* Waits until no slot is arrived on indicator @x, reclaiming dead readers'
+ * slots as soon as a probe finds them and evicting live ones still there
+ * at @deadline. Return: the number of readers evicted. */
+static unsigned wait_indicator(struct native_writer *nw, unsigned x, uint64_t deadline)
+{
+	unsigned evicted = 0;
+
+	for (unsigned spins = 0;; spins++) {
+		unsigned busy = 0;
+		for (unsigned i = 0; i < nr_slots(nw); i++)
+			busy += slot_on(&nw->slots[i], x) != 0;
+		if (!busy)
+			return evicted;
+
+		uint64_t now = now_ns(CLOCK_MONOTONIC);
+		if (spins >= SPINS_BEFORE_PROBE) {
+			for (unsigned i = 0; i < nr_slots(nw); i++) {
+				struct wslot *ws = &nw->slots[i];
+				if (!slot_on(ws, x) || now - ws->probed_ns < PROBE_INTERVAL_NS)
+					continue;
+				if (slot_alive(nw, i))
+					ws->probed_ns = now;
+				else
+					slot_reclaim(nw, i);
+			}
+		}
+		if (now >= deadline) {
+			for (unsigned i = 0; i < nr_slots(nw); i++) {
+				uint64_t a = slot_on(&nw->slots[i], x);
+				if (a) {
+					slot_evict(nw, i, a);
+					evicted++;
+				}
+			}
+			if (evicted)
+				membarrier_global(nw);
+			return evicted;
+		}
+		if (spins < SPINS_BEFORE_PROBE) {
+			sched_yield();
+		} else {
+			uint64_t step = deadline - now < 50000 ? deadline - now : 50000;
+			struct timespec ts = { 0, (long)step };
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
+static unsigned finish_waits(struct native_writer *nw, uint64_t deadline)
+{
+	unsigned evicted = 0;
+
+	if (!nw->pending)
+		return 0;
+	unsigned vi = atomic_load(&nw->h->vi);
+	evicted += wait_indicator(nw, !vi, deadline);
+	atomic_store(&nw->h->vi, !vi);
+	evicted += wait_indicator(nw, vi, deadline);
+	nw->pending = false;
+	return evicted;
+}
+
+/* The figures in the header: readers per copy and live slots. */
+static void refresh_figures(struct native_writer *nw, bool probe_table)
+{
+	uint32_t readers[2] = { 0, 0 }, live = 0;
+	uint64_t now = now_ns(CLOCK_MONOTONIC);
+
+	probe_table = probe_table && now - nw->table_probed_ns >= TABLE_PROBE_NS;
+	if (probe_table)
+		nw->table_probed_ns = now;
+	for (unsigned i = 0; i < nr_slots(nw); i++) {
+		struct wslot *ws = &nw->slots[i];
+		if (ws->kind == SLOT_FREE)
+			continue;
+		if (ws->kind == SLOT_TABLE && probe_table) {
+			ws->held = slot_alive(nw, i);
+			if (!ws->held && atomic_load(&ws->s->arrived))
+				slot_reclaim(nw, i);
+		}
+		if (ws->kind == SLOT_OWN || ws->held)
+			live++;
+		if (atomic_load(&ws->s->arrived))
+			readers[atomic_load(&ws->s->copy) & 1]++;
+	}
+	atomic_store(&nw->h->readers[0], readers[0]);
+	atomic_store(&nw->h->readers[1], readers[1]);
+	atomic_store(&nw->h->live_slots, live);
+}
+
+/* ---- copies and generations ---- */
+
+static size_t round_up(uint64_t n, long page)
+{
+	return (size_t)((n + (uint64_t)page - 1) / (uint64_t)page * (uint64_t)page);
+}
+
+static int copies_create(struct native_writer *nw, uint64_t capacity, struct segment out[2],
+			 int ro[2])
+{
+	int err = 0;
+
+	ro[0] = ro[1] = -1;
+	out[0] = out[1] = (struct segment){ .fd = -1 };
+	for (int i = 0; i < 2 && !err; i++) {
+		err = segment_create(&out[i], nw->name, nw->kind, nw->hugetlbfs_dir, capacity,
+				     NATIVE_SEALS_COPY);
+		if (!err) {
+			ro[i] = segment_reopen(out[i].fd, O_RDONLY);
+			if (ro[i] < 0)
+				err = ro[i];
+		}
+	}
+	if (err == -ENOMEM && nw->kind != SEG_MEMFD)
+		logf_(nw, "not enough free huge pages for two copies of %llu bytes (see vm.nr_hugepages)",
+		      (unsigned long long)capacity);
+	if (err) {
+		for (int i = 0; i < 2; i++) {
+			segment_destroy(&out[i]);
+			if (ro[i] >= 0)
+				close(ro[i]);
+		}
+	}
+	return err;
+}
+
+static void fill_msg(struct native_writer *nw, struct native_msg *m, unsigned type)
+{
+	*m = (struct native_msg){
+		.magic = NATIVE_MAGIC,
+		.proto_version = NATIVE_PROTO_VERSION,
+		.layout_version = NATIVE_LAYOUT_VERSION,
+		.type = type,
+		.generation = nw->generation,
+		.capacity = nw->capacity,
+		.max_readers = nw->max_readers,
+		.flags = nw->kind == SEG_HUGETLBFS ? NATIVE_FLAG_UNSEALED : 0,
+		.nr_fds = type == NATIVE_MSG_HELLO ? 4 : 2,
+	};
+	snprintf(m->name, sizeof(m->name), "%s", nw->name);
+}
+
+/* Replaces both copies by larger ones. Connected readers get the new
+ * descriptors before any version points at them, so that a reader that
+ * sees the new generation in a descriptor finds them already queued on its
+ * socket. Readers still on an old copy keep their own mapping of it; the
+ * writer never writes an old copy again. */
+static int new_generation(struct native_writer *nw, uint64_t len)
+{
+	uint64_t cap = nw->capacity * 2;
+	if (cap < len + len / 2)
+		cap = len + len / 2;
+	if (cap > MMSYNC_MAX_PAYLOAD + 1)
+		cap = MMSYNC_MAX_PAYLOAD + 1;
+	cap = round_up(cap, nw->page);
+
+	struct segment next[2];
+	int ro[2];
+	int err = copies_create(nw, cap, next, ro);
+	if (err)
+		return err;
+	for (int i = 0; i < 2; i++) {
+		segment_destroy(&nw->copy[i]);
+		close(nw->copy_ro[i]);
+		nw->copy[i] = next[i];
+		nw->copy_ro[i] = ro[i];
+	}
+	nw->capacity = cap;
+	nw->generation++;
+
+	struct native_msg m;
+	fill_msg(nw, &m, NATIVE_MSG_GENERATION);
+	for (unsigned i = nw->max_readers; i < nr_slots(nw); i++) {
+		struct wslot *ws = &nw->slots[i];
+		if (ws->kind != SLOT_OWN)
+			continue;
+		err = fdpass_send(ws->conn, &m, sizeof(m), nw->copy_ro, 2);
+		if (err) {
+			logf_(nw, "reader %u not told of generation %llu (%s): dropped", i - nw->max_readers,
+			      (unsigned long long)nw->generation, strerror(-err));
+			slot_reclaim(nw, i);
+		}
+	}
+	atomic_store(&nw->h->capacity, cap);
+	atomic_store(&nw->h->generation, nw->generation);
+	return 0;
+}
+
+int native_write(struct native_writer *nw, const void *data, size_t len, uint64_t grace_ns,
+		 struct mmsync_write_info *info)
+{
+	uint64_t deadline = now_ns(CLOCK_MONOTONIC) + grace_ns;
+	unsigned evicted = finish_waits(nw, deadline);
+	int err;
+
+	if (len > nw->capacity && (err = new_generation(nw, len)))
+		return err;
+
+	/* Nobody reads copy c now: no arrival before the waits can see li == c,
+	 * and every arrival after them reads li, which is !c. */
+	unsigned c = !atomic_load(&nw->h->li);
+	if (len)
+		memcpy(nw->copy[c].map, data, len);
+	uint64_t version = (uint64_t)c | (uint64_t)len << 1 | (mmsync_hash(data, len) & 0xffffff) << 40;
+	nw->seq++;
+	nw->h->copy[c] = (struct native_copy_desc){ version, nw->seq, nw->generation };
+	atomic_store(&nw->h->li, c); /* publish: seq_cst orders the copy before it */
+	nw->pending = true;
+
+	atomic_store(&nw->h->seq, nw->seq);
+	atomic_store(&nw->h->version, version);
+	atomic_store(&nw->h->last_publish_ns, now_ns(CLOCK_REALTIME));
+	refresh_figures(nw, false);
+	if (info)
+		*info = (struct mmsync_write_info){
+			.written = len, .version = version, .seq = nw->seq, .evicted = evicted,
+		};
+	return 0;
+}
+
+/* ---- creation ---- */
+
+static struct native_writer *nw_of(struct mmsync_writer *w)
+{
+	return w ? w->native : NULL;
+}
+
+void native_writer_close(struct native_writer *nw)
+{
+	if (!nw)
+		return;
+	if (nw->slots)
+		for (unsigned i = nw->max_readers; i < nr_slots(nw); i++)
+			if (nw->slots[i].kind == SLOT_OWN)
+				slot_reclaim(nw, i);
+	if (nw->listen_fd >= 0)
+		close(nw->listen_fd);
+	if (nw->sock_path)
+		unlink(nw->sock_path);
+	if (nw->epoll >= 0)
+		close(nw->epoll);
+	for (int i = 0; i < 2; i++) {
+		segment_destroy(&nw->copy[i]);
+		if (nw->copy_ro[i] >= 0)
+			close(nw->copy_ro[i]);
+	}
+	if (nw->state_ro >= 0)
+		close(nw->state_ro);
+	segment_destroy(&nw->state);
+	segment_destroy(&nw->table);
+	free(nw->slots);
+	free(nw->sock_path);
+	free(nw->allow_uids);
+	free(nw->allow_gids);
+	free(nw->hugetlbfs_dir);
+	free(nw);
+}
+
+int mmsync_writer_create(struct mmsync_writer **wp, const char *name,
+			 const struct mmsync_native_opts *opts)
+{
+	int err;
+
+	if (!wp)
+		return -EINVAL;
+	*wp = NULL;
+	if (!opts_valid(opts, sizeof(*opts)) || native_name_valid(name))
+		return -EINVAL;
+	unsigned flags = OPTS_GET(opts, flags, 0);
+	unsigned max_readers = OPTS_GET(opts, max_readers, 0);
+	uint64_t capacity = OPTS_GET(opts, capacity, 0);
+	const char *dir = OPTS_GET(opts, hugetlbfs_dir, NULL);
+	if ((flags & ~MMSYNC_HUGETLB) || max_readers > NATIVE_MAX_READERS ||
+	    capacity > MMSYNC_MAX_PAYLOAD + 1 || ((flags & MMSYNC_HUGETLB) && dir))
+		return -EINVAL;
+
+	struct native_writer *nw = calloc(1, sizeof(*nw));
+	struct mmsync_writer *w = writer_alloc();
+	if (!nw || !w) {
+		free(nw);
+		free(w);
+		return -ENOMEM;
+	}
+	w->native = nw;
+	snprintf(nw->name, sizeof(nw->name), "%s", name);
+	nw->state = nw->table = nw->copy[0] = nw->copy[1] = (struct segment){ .fd = -1 };
+	nw->copy_ro[0] = nw->copy_ro[1] = nw->state_ro = nw->epoll = nw->listen_fd = -1;
+	nw->kind = dir ? SEG_HUGETLBFS : (flags & MMSYNC_HUGETLB) ? SEG_HUGETLB : SEG_MEMFD;
+	nw->max_readers = max_readers ? max_readers : NATIVE_DEFAULT_READERS;
+	nw->log = OPTS_GET(opts, log, NULL);
+	nw->log_ctx = OPTS_GET(opts, log_ctx, NULL);
+	nw->generation = 1;
+	if (dir && !(nw->hugetlbfs_dir = strdup(dir))) {
+		err = -ENOMEM;
+		goto fail;
+	}
+
+	nw->page = segment_page_size(nw->kind, dir);
+	if (nw->page < 0) {
+		err = (int)nw->page;
+		if (nw->kind != SEG_MEMFD)
+			logf_(nw, "no huge pages here (%s)", strerror(-err));
+		goto fail;
+	}
+	nw->capacity = round_up(capacity ? capacity : NATIVE_DEFAULT_CAPACITY, nw->page);
+
+	if ((err = segment_create(&nw->state, name, SEG_MEMFD, NULL, NATIVE_STATE_SIZE,
+				  NATIVE_SEALS_COPY)))
+		goto fail;
+	nw->h = nw->state.map;
+	nw->h->magic = NATIVE_MAGIC;
+	nw->h->layout_version = NATIVE_LAYOUT_VERSION;
+	nw->h->header_size = sizeof(*nw->h);
+	nw->h->max_readers = nw->max_readers;
+	nw->h->generation = nw->generation;
+	nw->h->capacity = nw->capacity;
+	nw->h->copy[0].generation = nw->h->copy[1].generation = nw->generation;
+	nw->h->writer_pid = (uint32_t)getpid();
+	snprintf(nw->h->name_head, sizeof(nw->h->name_head), "%s", name);
+	if ((err = copies_create(nw, nw->capacity, nw->copy, nw->copy_ro)))
+		goto fail;
+	if ((nw->state_ro = segment_reopen(nw->state.fd, O_RDONLY)) < 0) {
+		err = nw->state_ro;
+		goto fail;
+	}
+
+	size_t table_len = round_up(nw->max_readers * sizeof(struct native_slot), sysconf(_SC_PAGESIZE));
+	if ((err = segment_create(&nw->table, name, SEG_MEMFD, NULL, table_len, NATIVE_SEALS_SIZE)))
+		goto fail;
+	nw->slots = calloc(nr_slots(nw), sizeof(*nw->slots));
+	if (!nw->slots) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	for (unsigned i = 0; i < nr_slots(nw); i++) {
+		nw->slots[i] = (struct wslot){ .conn = -1, .obj = { .fd = -1 } };
+		if (i < nw->max_readers) {
+			nw->slots[i].kind = SLOT_TABLE;
+			nw->slots[i].s = (struct native_slot *)nw->table.map + i;
+		}
+	}
+	nw->epoll = epoll_create1(EPOLL_CLOEXEC);
+	if (nw->epoll < 0) {
+		err = -errno;
+		goto fail;
+	}
+	*wp = w;
+	return 0;
+fail:
+	mmsync_writer_close(w);
+	return err;
+}
+
+int mmsync_writer_export_fds(struct mmsync_writer *w, int fds[MMSYNC_NR_FDS])
+{
+	struct native_writer *nw = nw_of(w);
+	if (!nw || !fds)
+		return -EINVAL;
+	int src[MMSYNC_NR_FDS] = { nw->state_ro, nw->copy_ro[0], nw->copy_ro[1], nw->table.fd };
+	for (int i = 0; i < MMSYNC_NR_FDS; i++) {
+		/* Table readers each reopen it for a description of their own;
+		 * the rest are read-only descriptions, shared. */
+		fds[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 3);
+		if (fds[i] < 0) {
+			int err = -errno;
+			while (i--)
+				close(fds[i]);
+			return err;
+		}
+	}
+	return 0;
+}
+
+/* ---- serving ---- */
+
+static bool peer_allowed(struct native_writer *nw, const struct ucred *cr)
+{
+	if (!nw->n_uids && !nw->n_gids)
+		return cr->uid == geteuid() || cr->uid == 0;
+	for (size_t i = 0; i < nw->n_uids; i++)
+		if (nw->allow_uids[i] == cr->uid)
+			return true;
+	for (size_t i = 0; i < nw->n_gids; i++)
+		if (nw->allow_gids[i] == cr->gid)
+			return true;
+	return false;
+}
+
+static void refuse(struct native_writer *nw, int conn, int error)
+{
+	struct native_msg m;
+	fill_msg(nw, &m, NATIVE_MSG_HELLO);
+	m.error = error;
+	m.nr_fds = 0;
+	fdpass_send(conn, &m, sizeof(m), NULL, 0);
+	close(conn);
+}
+
+/* A new reader: its own slot object, read-locked on a description made for
+ * it alone, sent with read-only descriptions of the header and the copies. */
+static void accept_reader(struct native_writer *nw)
+{
+	int conn = accept4(nw->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (conn < 0)
+		return;
+
+	struct ucred cr;
+	socklen_t crlen = sizeof(cr);
+	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) || !peer_allowed(nw, &cr)) {
+		logf_(nw, "refused peer pid %d uid %u gid %u: not in the allow-list", (int)cr.pid,
+		      (unsigned)cr.uid, (unsigned)cr.gid);
+		refuse(nw, conn, EACCES);
+		return;
+	}
+	unsigned i;
+	for (i = nw->max_readers; i < nr_slots(nw); i++)
+		if (nw->slots[i].kind == SLOT_FREE)
+			break;
+	if (i == nr_slots(nw)) {
+		logf_(nw, "refused peer pid %d: all %u reader slots in use", (int)cr.pid, nw->max_readers);
+		refuse(nw, conn, EUSERS);
+		return;
+	}
+
+	struct wslot *ws = &nw->slots[i];
+	int theirs = -1;
+	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
+	int err = segment_create(&ws->obj, nw->name, SEG_MEMFD, NULL, sysconf(_SC_PAGESIZE),
+				 NATIVE_SEALS_SIZE);
+	if (!err && (theirs = segment_reopen(ws->obj.fd, O_RDWR)) < 0)
+		err = theirs;
+	if (!err && fcntl(theirs, F_OFD_SETLK, &fl))
+		err = -errno;
+	if (!err) {
+		struct native_msg m;
+		fill_msg(nw, &m, NATIVE_MSG_HELLO);
+		m.slot_index = i - nw->max_readers;
+		int fds[4] = { nw->state_ro, nw->copy_ro[0], nw->copy_ro[1], theirs };
+		err = fdpass_send(conn, &m, sizeof(m), fds, 4);
+	}
+	if (theirs >= 0)
+		close(theirs); /* the reader holds the only other reference now */
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.u32 = i };
+	if (!err && epoll_ctl(nw->epoll, EPOLL_CTL_ADD, conn, &ev))
+		err = -errno;
+	if (err) {
+		logf_(nw, "could not serve peer pid %d: %s", (int)cr.pid, strerror(-err));
+		segment_destroy(&ws->obj);
+		close(conn);
+		return;
+	}
+	ws->kind = SLOT_OWN;
+	ws->s = ws->obj.map;
+	ws->conn = conn;
+	ws->evicted_arrival = 0;
+	ws->probed_ns = 0;
+}
+
+/* Readers send nothing: data, an error or a hang-up ends the connection
+ * and frees the slot (a live reader that hangs up can only hurt itself). */
+static void connection_event(struct native_writer *nw, unsigned i)
+{
+	struct wslot *ws = &nw->slots[i];
+	char buf[64];
+
+	if (i < nw->max_readers || i >= nr_slots(nw) || ws->kind != SLOT_OWN)
+		return;
+	ssize_t n = recv(ws->conn, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n > 0)
+		logf_(nw, "reader %u sent data: dropped", i - nw->max_readers);
+	slot_reclaim(nw, i);
+}
+
+int mmsync_writer_dispatch(struct mmsync_writer *w)
+{
+	struct native_writer *nw = nw_of(w);
+	struct epoll_event ev[32];
+
+	if (!nw)
+		return -EINVAL;
+	for (;;) {
+		int n = epoll_wait(nw->epoll, ev, 32, 0);
+		if (n <= 0)
+			break;
+		for (int k = 0; k < n; k++) {
+			if (ev[k].data.u32 == UINT32_MAX)
+				accept_reader(nw);
+			else
+				connection_event(nw, ev[k].data.u32);
+		}
+		if (n < 32)
+			break;
+	}
+	refresh_figures(nw, true);
+	return 0;
+}
+
+int mmsync_writer_fd(struct mmsync_writer *w)
+{
+	struct native_writer *nw = nw_of(w);
+	return nw ? nw->epoll : -EINVAL;
+}
+
+/* The socket systemd passed (LISTEN_PID, LISTEN_FDS): fd 3, a listening
+ * Unix SOCK_SEQPACKET socket. */
+static int systemd_socket(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *n = getenv("LISTEN_FDS");
+	int type = 0, listening = 0;
+	struct sockaddr_un sa;
+	socklen_t len = sizeof(type), salen = sizeof(sa);
+
+	if (!pid || !n || atol(pid) != (long)getpid() || atoi(n) < 1)
+		return -ENOTSOCK;
+	if (getsockopt(3, SOL_SOCKET, SO_TYPE, &type, &len) || type != SOCK_SEQPACKET ||
+	    getsockopt(3, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) || !listening ||
+	    getsockname(3, (struct sockaddr *)&sa, &salen) || sa.sun_family != AF_UNIX)
+		return -ENOTSOCK;
+	fcntl(3, F_SETFD, FD_CLOEXEC);
+	return 3;
+}
+
+/* A socket file left by a writer that died: nobody answers it. */
+static bool socket_stale(const struct sockaddr_un *sa, socklen_t len)
+{
+	int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	bool stale = probe >= 0 && connect(probe, (const struct sockaddr *)sa, len) &&
+		     errno == ECONNREFUSED;
+	if (probe >= 0)
+		close(probe);
+	return stale;
+}
+
+static int bind_listen(struct native_writer *nw, const char *path, unsigned mode)
+{
+	struct sockaddr_un sa;
+	socklen_t len;
+	bool abstract = path[0] == '@';
+	int err = fdpass_addr(path, &sa, &len);
+	if (err)
+		return err;
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	int r = bind(fd, (struct sockaddr *)&sa, len);
+	if (r && errno == EADDRINUSE && !abstract && socket_stale(&sa, len)) {
+		unlink(path);
+		r = bind(fd, (struct sockaddr *)&sa, len);
+	}
+	/* Before listen(): nobody can connect while the mode is being set. */
+	if (r || (!abstract && chmod(path, mode)) || listen(fd, 64)) {
+		err = -errno;
+		if (r == 0 && !abstract)
+			unlink(path);
+		close(fd);
+		return err;
+	}
+	if (!abstract && !(nw->sock_path = strdup(path))) {
+		unlink(path);
+		close(fd);
+		return -ENOMEM;
+	}
+	return fd;
+}
+
+int mmsync_writer_listen(struct mmsync_writer *w, const char *path,
+			 const struct mmsync_listen_opts *opts)
+{
+	struct native_writer *nw = nw_of(w);
+
+	if (!nw || !opts_valid(opts, sizeof(*opts)))
+		return -EINVAL;
+	if (nw->listen_fd >= 0)
+		return -EBUSY;
+	size_t nu = OPTS_GET(opts, n_allow_uids, 0), ng = OPTS_GET(opts, n_allow_gids, 0);
+	const uid_t *uids = OPTS_GET(opts, allow_uids, NULL);
+	const gid_t *gids = OPTS_GET(opts, allow_gids, NULL);
+	unsigned mode = OPTS_GET(opts, mode, 0);
+	if ((nu && !uids) || (ng && !gids) || mode > 07777)
+		return -EINVAL;
+	if (nu && !(nw->allow_uids = malloc(nu * sizeof(*uids))))
+		return -ENOMEM;
+	if (ng && !(nw->allow_gids = malloc(ng * sizeof(*gids))))
+		return -ENOMEM;
+	if (nu)
+		memcpy(nw->allow_uids, uids, nu * sizeof(*uids));
+	if (ng)
+		memcpy(nw->allow_gids, gids, ng * sizeof(*gids));
+	nw->n_uids = nu;
+	nw->n_gids = ng;
+
+	int fd = path ? bind_listen(nw, path, mode ? mode : 0660) : systemd_socket();
+	if (fd < 0)
+		return fd;
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = UINT32_MAX };
+	if (epoll_ctl(nw->epoll, EPOLL_CTL_ADD, fd, &ev)) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	nw->listen_fd = fd;
+	return 0;
+}

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/* The writer handle: a compat writer (writer.c), or a native one
+ * (native_writer.c) behind the same public functions. */
+#ifndef MMSYNC_WRITER_H
+#define MMSYNC_WRITER_H
+
+#include "compat_layout.h"
+#include "mmsync.h"
+
+struct compat_copy {
+	int fd;
+	void *map;
+	size_t len;
+};
+
+struct native_writer;
+
+struct mmsync_writer {
+	struct native_writer *native;	/* set: native layout; NULL: compat */
+	/* compat */
+	char *prefix;
+	int state_fd;
+	struct compat_state *state;
+	struct compat_copy copy[2];
+};
+
+struct mmsync_writer *writer_alloc(void);
+
+int native_write(struct native_writer *nw, const void *data, size_t len, uint64_t grace_ns,
+		 struct mmsync_write_info *info);
+void native_writer_close(struct native_writer *nw);
+
+#endif

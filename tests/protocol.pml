@@ -1,0 +1,273 @@
+/*
+ * protocol.pml: a Promela model of the native layout's read protocol, the
+ * wait-free left-right with per-reader slots and eviction. Checked by
+ * tests/spin_test.sh (spin -a, pan compiled with -DSAFETY).
+ *
+ * WHAT IS MODELLED
+ *   Shared words:  vi  indicator new readers arrive on (0/1)
+ *                  li  copy readers read (0/1)
+ *   Per slot r:    arrived[r]    NONE, or ON(i) = arrived on indicator i
+ *                  evictions[r]  bumped by the writer only
+ *                  dead[r]       what the writer's liveness probe (the OFD
+ *                                lock on the slot) reports
+ *   Writer-private: evicted[r]   the arrival it evicted and now ignores
+ *
+ *   NR readers (default 2) loop forever; each may die at any step or quit
+ *   cleanly between reads. The writer publishes NW times (default 3) and
+ *   then stops, optionally running the waits of its last publish (close).
+ *
+ * PROPERTY (the assert in the reader)
+ *   A reader whose read overlapped a WRITE of the copy it read is told so:
+ *   read_end sees slot.evictions changed (-ESTALE). Overlap is tracked
+ *   with ghost variables (reading[], writing[], conflict[]): the reader sets
+ *   conflict[r] when it starts reading a copy that is being written, the
+ *   writer sets it for every reader reading the copy it starts writing.
+ *   Both intervals are taken wider than the real ones (the read spans from
+ *   the load of li to the store that departs, the write from the load of li
+ *   to the store of li), so the check is conservative.
+ *   Without -DNO_GRACE pan also checks that no state is stuck (invalid end
+ *   state): trivially true there, as the grace period always ends a wait.
+ *   With -DNO_GRACE (no timeouts) readers eventually quit or die in every
+ *   terminal state, so "no invalid end state" means the writer's waits end
+ *   once every reader is gone or dead: it never waits on a dead slot.
+ *
+ * WHAT IS ABSTRACTED
+ *   Memory model: sequential consistency. The reader's arrival store is
+ *   followed by a full fence (seq_cst) before it loads li, every other
+ *   shared access is seq_cst too, and the writer issues membarrier() after
+ *   evicting, so every reader is ordered against the eviction as well.
+ *   Each Promela statement is one atomic step; the writer scans slots one
+ *   at a time (not one snapshot of the table).
+ *   Data: a copy's bytes are not modelled, only who reads and who writes
+ *   which copy and when (the ghost variables above).
+ *   Arrival generation: the implementation stores (n << 1 | vi) in arrived,
+ *   n the reader's read count, so one arrival never equals an earlier one
+ *   of the same slot, and the writer ignores an evicted slot only while
+ *   arrived still holds the value it evicted. The model stores only the
+ *   indicator and instead erases the writer's mark when the evicted arrival
+ *   ends (the reader departs): after that no arrival can match it again.
+ *   The 64-bit counter is taken never to wrap. -DBROKEN=4 drops the
+ *   generation, to show it is needed.
+ *   Eviction of one slot (load arrived, bump evictions, remember the
+ *   arrival) is one atomic step. In the implementation a reader may depart
+ *   and arrive again between the load and the bump: it then gets an extra
+ *   -ESTALE (harmless) and its new arrival, having another generation, is
+ *   not ignored; the model leaves out only that spurious -ESTALE.
+ *   Death: a reader stops at any step, its slot left as it was; dead[] is
+ *   set at once (the OFD lock is released when the process exits) and the
+ *   writer ignores the slot from then on. Reuse of a reclaimed slot by a
+ *   new reader is not modelled.
+ *   Timing: the grace period is a timeout branch available at every step
+ *   of a wait. Deferring the waits of a publish to the start of the next
+ *   write does not change the order of the writer's steps (waits; write;
+ *   li = w; waits; write; ...), only when they happen in real time: the
+ *   writer loop below is written in the deferred order, and the final
+ *   waits (on close) may or may not run.
+ *
+ * BROKEN VARIANTS (spin -DBROKEN=n): each must make pan find an error.
+ *   1  the reader loads li BEFORE it publishes its arrival
+ *   2  the writer skips the first wait (on indicator !vi)
+ *   3  eviction does not bump slot.evictions (the reader is never told)
+ *   4  no arrival generation: the writer ignores a slot whenever arrived
+ *      equals the value it evicted, even for a later read (ABA)
+ *   5  the writer does not probe for dead readers (with -DNO_GRACE: it
+ *      then waits forever on a dead reader's slot: invalid end state)
+ */
+
+#ifndef NR
+#define NR 2			/* readers */
+#endif
+#ifndef NW
+#define NW 3			/* writes */
+#endif
+#ifndef BROKEN
+#define BROKEN 0
+#endif
+
+#define NONE 0
+#define ON(i) ((i) + 1)		/* arrived on indicator i */
+
+/* shared memory */
+byte vi = 0;			/* indicator new readers arrive on */
+byte li = 0;			/* copy readers read */
+byte arrived[NR];		/* slot.arrived: NONE, ON(0) or ON(1) */
+byte evictions[NR];		/* slot.evictions, written by the writer only */
+bool dead[NR];			/* the OFD-lock probe: reader r has died */
+
+/* writer-private */
+byte evicted[NR];		/* the arrival the writer evicted and ignores, or NONE */
+
+/* ghosts */
+bool writing[2];		/* the writer is inside WRITE copy c */
+byte reading[NR];		/* 1 + the copy reader r is reading, or 0 */
+bool conflict[NR];		/* reader r's current read overlapped a WRITE of its copy */
+
+/* ---------------------------------------------------------------- reader */
+
+/* A reader may die at any point: goto died, its slot stays as it is. */
+inline may_die()
+{
+	if
+	:: skip
+	:: dead[r] = true; goto died
+	fi
+}
+
+active [NR] proctype reader()
+{
+	byte r = _pid;		/* readers are pids 0 .. NR-1: r is the slot */
+	byte e0, v, c;
+	bool told;
+
+end_idle:
+	do
+	:: /* quit cleanly between reads (lets the model have end states) */
+	   break
+	:: true ->
+		e0 = evictions[r];		/* e0 = slot.evictions */
+		may_die();
+#if BROKEN == 1
+		c = li;				/* BROKEN: c = li loaded before arriving */
+		may_die();
+#endif
+		v = vi;				/* v = vi */
+		may_die();
+		arrived[r] = ON(v);		/* slot.arrived = ON(v); full fence */
+		may_die();
+		atomic {
+#if BROKEN != 1
+			c = li;			/* c = li */
+#endif
+			/* READ copy c begins (ghost) */
+			reading[r] = c + 1;
+			conflict[r] = writing[c]
+		}
+		may_die();
+		atomic {
+			/* READ copy c ends (ghost) */
+			reading[r] = 0;
+			arrived[r] = NONE;	/* slot.arrived = NONE */
+#if BROKEN != 4
+			/* the arrival has ended: with its generation it can no
+			 * longer match the writer's mark */
+			evicted[r] = NONE
+#endif
+		}
+		may_die();
+		told = (evictions[r] != e0);	/* told = read_end returns -ESTALE */
+		/* the read is bad iff the writer wrote copy c during it;
+		 * acceptable only if told */
+		assert(!conflict[r] || told);
+		/* forget this read's locals (fewer states) */
+		atomic { e0 = 0; v = 0; c = 0; told = false; conflict[r] = false }
+	od;
+	goto end_quit;
+died:
+	atomic { e0 = 0; v = 0; c = 0; told = false; reading[r] = 0; conflict[r] = false }
+end_quit:
+	skip
+}
+
+/* ---------------------------------------------------------------- writer */
+
+#if BROKEN == 5
+#define IS_DEAD(r) false	/* BROKEN: no liveness probe */
+#else
+#define IS_DEAD(r) dead[r]
+#endif
+
+/* The writer ignores slot r for indicator i: dead, evicted (same arrival),
+ * or not arrived on i. */
+#define CLEAR(r, i) (IS_DEAD(r) || (evicted[r] != NONE && arrived[r] == evicted[r]) || arrived[r] != ON(i))
+
+/* Grace period expired: evict every live slot still arrived on i, then
+ * membarrier() (a no-op under SC). */
+inline evict(i)
+{
+	r = 0;
+	do
+	:: r == NR -> break
+	:: r < NR ->
+		atomic {
+			if
+			:: !CLEAR(r, i) ->
+#if BROKEN != 3
+				evictions[r]++;		/* slot.evictions++ */
+#endif
+				evicted[r] = arrived[r]	/* mark it evicted */
+			:: else
+			fi;
+			r++
+		}
+	od;
+	r = 0
+}
+
+/* wait until no live, non-evicted slot has arrived == ON(i); or the grace
+ * period expires. */
+inline wait_for(i)
+{
+	r = 0;
+	do
+	:: r == NR -> break
+	:: r < NR && CLEAR(r, i) -> r++
+#ifndef NO_GRACE
+	:: true -> evict(i); break		/* timeout */
+#endif
+	od;
+	r = 0
+}
+
+/* the waits of one publish */
+inline publish_waits()
+{
+#if BROKEN != 2
+	i = 1 - vi;
+	wait_for(i);		/* wait on indicator !vi */
+#endif
+	vi = 1 - vi;		/* vi = 1 - vi */
+	i = 1 - vi;
+	wait_for(i);		/* wait on the old vi */
+	i = 0
+}
+
+active proctype writer()
+{
+	byte w, r, i, n = 0;
+
+	do
+	:: n < NW ->
+		if
+		:: n > 0 -> publish_waits()	/* waits of the previous publish */
+		:: else
+		fi;
+		atomic {
+			w = 1 - li;		/* w = 1 - li */
+			/* WRITE copy w begins (ghost): it overlaps every read of w */
+			writing[w] = true;
+			r = 0;
+			do
+			:: r < NR ->
+				if
+				:: reading[r] == w + 1 -> conflict[r] = true
+				:: else
+				fi;
+				r++
+			:: else -> break
+			od;
+			r = 0
+		}
+		atomic {
+			writing[w] = false;	/* WRITE copy w ends (ghost) */
+			li = w;			/* li = w */
+			w = 0
+		}
+		n++
+	:: else -> break
+	od;
+	/* close: the last publish's waits may or may not run */
+	if
+	:: publish_waits()
+	:: skip
+	fi
+}
