@@ -8,8 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <ctype.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "mmsync.h"
 
@@ -17,12 +22,20 @@ static const char usage_text[] =
 	"usage: mmsync put PREFIX [FILE|-] [--grace-ms N] [--single-writer]\n"
 	"       mmsync cat PREFIX\n"
 	"       mmsync stat PREFIX [--json]\n"
+	"       mmsync serve --socket PATH [--name NAME] [--hugetlb] [--capacity BYTES]\n"
+	"                    [--allow-uid UID]... [--allow-gid GID]... [--grace-ms N] FILE\n"
+	"       mmsync read --socket PATH [--watch]\n"
+	"       mmsync stat --socket PATH [--json]\n"
 	"\n"
-	"  put   publish FILE (or standard input) as the new version\n"
-	"  cat   write the current version to standard output\n"
-	"  stat  print the version word, copy index, size, checksum and readers\n"
+	"  put    publish FILE (or standard input) as the new version\n"
+	"  cat    write the current version to standard output\n"
+	"  stat   print the version word, copy index, size, checksum and readers\n"
+	"  serve  publish FILE in memfd copies served on a Unix socket, again each\n"
+	"         time FILE is rewritten or replaced, until SIGINT or SIGTERM\n"
+	"  read   write the served version to standard output; --watch prints\n"
+	"         seq, size and XXH3 of each new version until interrupted\n"
 	"PREFIX names the files PREFIX_state, PREFIX_data_0 and PREFIX_data_1\n"
-	"(the layout of the Rust crate mmap-sync).\n";
+	"(the layout of the Rust crate mmap-sync). PATH \"@name\" is an abstract socket.\n";
 
 static int usage(const char *why)
 {
@@ -196,21 +209,31 @@ static int cmd_cat(int argc, char **argv)
 	return 0;
 }
 
+static int stat_socket(const char *path, bool json);
+
 static int cmd_stat(int argc, char **argv)
 {
 	bool json = false;
-	const char *prefix = NULL;
+	const char *prefix = NULL, *sock = NULL;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json"))
 			json = true;
+		else if (!strcmp(argv[i], "--socket") && i + 1 < argc)
+			sock = argv[++i];
+		else if (!strncmp(argv[i], "--socket=", 9))
+			sock = argv[i] + 9;
 		else if (argv[i][0] == '-' && argv[i][1])
-			return usage("stat takes PREFIX and --json");
+			return usage("stat takes PREFIX or --socket PATH, and --json");
 		else if (!prefix)
 			prefix = argv[i];
 		else
 			return usage("stat takes one PREFIX");
 	}
+	if (sock && prefix)
+		return usage("stat takes PREFIX or --socket PATH, not both");
+	if (sock)
+		return stat_socket(sock, json);
 	if (!prefix)
 		return usage("stat takes PREFIX");
 
@@ -234,6 +257,265 @@ static int cmd_stat(int argc, char **argv)
 	return 0;
 }
 
+/* ---- the native layout: serve, read, stat --socket ---- */
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void catch_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 0);
+	if (errno || *end || s[0] < '0' || s[0] > '9')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int publish_file(struct mmsync_writer *w, const char *path, uint64_t grace_ns)
+{
+	struct input in;
+	struct mmsync_write_info info;
+	int err = input_load(path, &in);
+	if (err)
+		return fail_sys(path, err);
+	err = mmsync_write(w, in.buf, in.len, grace_ns, &info);
+	input_free(&in);
+	if (err)
+		return fail(path, err);
+	printf("published seq=%" PRIu64 " bytes=%zu\n", info.seq, info.written);
+	fflush(stdout);
+	return 0;
+}
+
+/* True for events about FILE in its directory: rewritten (closed after
+ * writing) or replaced (moved over, created). */
+static bool file_event(int ino, const char *base)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool hit = false;
+	ssize_t n;
+
+	while ((n = read(ino, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			struct inotify_event *ev = (struct inotify_event *)p;
+			if (ev->len && !strcmp(ev->name, base))
+				hit = true;
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+	return hit;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "hugetlb", no_argument, NULL, 'H' },
+		{ "capacity", required_argument, NULL, 'c' },
+		{ "allow-uid", required_argument, NULL, 'u' },
+		{ "allow-gid", required_argument, NULL, 'g' },
+		{ "grace-ms", required_argument, NULL, 'G' },
+		{ 0 },
+	};
+	MMSYNC_OPTS(mmsync_native_opts, nopts);
+	MMSYNC_OPTS(mmsync_listen_opts, lopts);
+	uid_t uids[64];
+	gid_t gids[64];
+	const char *sock = NULL, *name = NULL;
+	uint64_t v, grace_ms = 1000;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 's': sock = optarg; break;
+		case 'n': name = optarg; break;
+		case 'H': nopts.flags |= MMSYNC_HUGETLB; break;
+		case 'c':
+			if (parse_u64(optarg, &nopts.capacity) || !nopts.capacity)
+				return usage("--capacity takes a number of bytes");
+			break;
+		case 'u':
+		case 'g':
+			if (parse_u64(optarg, &v) || v > UINT32_MAX || lopts.n_allow_uids >= 64 ||
+			    lopts.n_allow_gids >= 64)
+				return usage("--allow-uid and --allow-gid take numeric ids (64 at most)");
+			if (c == 'u')
+				uids[lopts.n_allow_uids++] = (uid_t)v;
+			else
+				gids[lopts.n_allow_gids++] = (gid_t)v;
+			break;
+		case 'G':
+			if (parse_u64(optarg, &grace_ms) || grace_ms > UINT64_MAX / 1000000)
+				return usage("--grace-ms takes a number of milliseconds");
+			break;
+		default:
+			return usage(NULL);
+		}
+	}
+	if (!sock || argc - optind != 1)
+		return usage("serve takes --socket PATH and FILE");
+	const char *file = argv[optind];
+	lopts.allow_uids = uids;
+	lopts.allow_gids = gids;
+
+	/* NAME defaults to FILE's base name, kept to the characters a name may have. */
+	char namebuf[64];
+	if (!name) {
+		const char *b = strrchr(file, '/');
+		snprintf(namebuf, sizeof(namebuf), "%s", b ? b + 1 : file);
+		for (char *p = namebuf; *p; p++)
+			if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
+				*p = '_';
+		name = namebuf;
+	}
+
+	char dir[4096];
+	const char *slash = strrchr(file, '/');
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - file) + (slash == file) : 1,
+		 slash ? file : ".");
+	const char *base = slash ? slash + 1 : file;
+	int ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (ino < 0 || inotify_add_watch(ino, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0)
+		return fail_sys(dir, -errno);
+
+	struct mmsync_writer *w;
+	int err = mmsync_writer_create(&w, name, &nopts);
+	if (err)
+		return fail(name, err);
+	catch_signals();
+	int rc = publish_file(w, file, grace_ms * 1000000);
+	if (!rc && (err = mmsync_writer_listen(w, sock, &lopts)))
+		rc = fail(sock, err);
+	while (!rc && !stop) {
+		struct pollfd p[2] = { { mmsync_writer_fd(w), POLLIN, 0 }, { ino, POLLIN, 0 } };
+		if (poll(p, 2, 100) < 0 && errno != EINTR) {
+			rc = fail_sys("poll", -errno);
+			break;
+		}
+		mmsync_writer_dispatch(w);
+		if ((p[1].revents & POLLIN) && file_event(ino, base) && access(file, R_OK) == 0)
+			publish_file(w, file, grace_ms * 1000000); /* a failed publish keeps the last */
+	}
+	mmsync_writer_close(w); /* removes the socket file */
+	close(ino);
+	return rc;
+}
+
+static int connect_reader(const char *sock, struct mmsync_reader **r)
+{
+	int err = mmsync_reader_connect(r, sock, NULL);
+	return err ? fail(sock, err) : 0;
+}
+
+static int cmd_read(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "watch", no_argument, NULL, 'w' },
+		{ 0 },
+	};
+	const char *sock = NULL;
+	bool watch = false;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 's': sock = optarg; break;
+		case 'w': watch = true; break;
+		default: return usage(NULL);
+		}
+	}
+	if (!sock || optind != argc)
+		return usage("read takes --socket PATH");
+
+	struct mmsync_reader *r;
+	struct mmsync_view v;
+	int err, rc;
+	if ((rc = connect_reader(sock, &r)))
+		return rc;
+	if (!watch) {
+		if ((err = mmsync_read_begin(r, &v))) {
+			mmsync_reader_close(r);
+			return fail(sock, err);
+		}
+		int werr = write_all(1, v.data, v.len);
+		err = mmsync_read_end(r, &v);
+		mmsync_reader_close(r);
+		if (werr)
+			return fail_sys("standard output", werr);
+		return err ? fail(sock, err) : 0;
+	}
+
+	catch_signals();
+	while (!stop) {
+		err = mmsync_read_begin(r, &v);
+		if (err == -ENODATA)
+			goto next;
+		if (err) {
+			rc = fail(sock, err);
+			break;
+		}
+		bool fresh = v.switched;
+		uint64_t seq = v.seq, h = fresh ? XXH3_64bits(v.data, v.len) : 0;
+		size_t len = v.len;
+		err = mmsync_read_end(r, &v);
+		if (err == -ESTALE)
+			continue; /* evicted while hashing: read it again */
+		if (fresh) {
+			printf("seq=%" PRIu64 " bytes=%zu xxh3=%016" PRIx64 "\n", seq, len, h);
+			fflush(stdout);
+		}
+next:
+		usleep(10000);
+	}
+	mmsync_reader_close(r);
+	return rc;
+}
+
+static int stat_socket(const char *path, bool json)
+{
+	struct mmsync_reader *r;
+	struct mmsync_stat st = { .sz = sizeof(st) };
+	int rc = connect_reader(path, &r);
+	if (rc)
+		return rc;
+	int err = mmsync_reader_stat(r, &st);
+	mmsync_reader_close(r);
+	if (err)
+		return fail(path, err);
+	if (json)
+		printf("{\"seq\": %" PRIu64 ", \"version\": %" PRIu64 ", \"idx\": %u, \"size\": %" PRIu64
+		       ", \"generation\": %" PRIu64 ", \"capacity\": %" PRIu64
+		       ", \"readers\": [%" PRIu32 ", %" PRIu32 "], \"live_slots\": %" PRIu32
+		       ", \"evictions\": %" PRIu64 "}\n",
+		       st.seq, st.version, st.idx, st.size, st.generation, st.capacity, st.readers[0],
+		       st.readers[1], st.live_slots, st.evictions);
+	else
+		printf("seq: %" PRIu64 "\nversion: %" PRIu64 "\nidx: %u\nsize: %" PRIu64
+		       "\ngeneration: %" PRIu64 "\ncapacity: %" PRIu64 "\nreaders: %" PRIu32 " %" PRIu32
+		       "\nlive_slots: %" PRIu32 "\nevictions: %" PRIu64 "\n",
+		       st.seq, st.version, st.idx, st.size, st.generation, st.capacity, st.readers[0],
+		       st.readers[1], st.live_slots, st.evictions);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -251,5 +533,13 @@ int main(int argc, char **argv)
 		return cmd_cat(argc - 1, argv + 1);
 	if (!strcmp(cmd, "stat"))
 		return cmd_stat(argc - 1, argv + 1);
+	if (!strcmp(cmd, "serve")) {
+		argv[1] = argv[0];
+		return cmd_serve(argc - 1, argv + 1);
+	}
+	if (!strcmp(cmd, "read")) {
+		argv[1] = argv[0];
+		return cmd_read(argc - 1, argv + 1);
+	}
 	return usage("unknown command");
 }
