@@ -331,9 +331,12 @@ MMSYNC_API int mmsync_reader_connect(struct mmsync_reader **r, const char *path,
  *
  * Checks the descriptors as mmsync_reader_connect() does and claims a free
  * slot of the shared table (an OFD lock on it, so the writer sees when this
- * reader dies). Needs /proc/self/fd to get an open file description of its
- * own. When the writer starts a new generation, reads return -ESTALE: the
- * descriptors are stale and the reader must be made again.
+ * reader dies). The lock must sit on an open file description of the
+ * reader's own: it reopens the table through /proc/self/fd, and where there
+ * is no /proc it uses the one in @fds, so that each such reader needs a set
+ * of its own from mmsync_writer_export_fds(). When the writer starts a new
+ * generation, reads return -ESTALE: the descriptors are stale and the
+ * reader must be made again.
  *
  * Return: 0, or -EINVAL, -ENOMEM, -EUSERS (no free slot), -EPROTO, -EBADMSG,
  * or the errno of open(2)/mmap(2).

@@ -19,12 +19,24 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+
 #include "fdpass.h"
 #include "opts.h"
 #include "reader.h"
 #include "segment.h"
 
 #define DEFAULT_TIMEOUT_MS 5000
+
+/* Registers this process for expedited barriers, so that an eviction reaches
+ * it in microseconds; where that is refused (seccomp, old kernel) the writer
+ * falls back to the slow global barrier. */
+static void slot_set_mode(struct native_slot *slot)
+{
+	bool fast = syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0;
+	atomic_store(&slot->mode, fast ? SLOT_MODE_EXPEDITED : SLOT_MODE_PLAIN);
+}
 
 void native_reader_release(struct native_reader *n)
 {
@@ -181,6 +193,7 @@ int mmsync_reader_connect(struct mmsync_reader **rp, const char *path,
 	}
 	n->slot_map = p;
 	n->slot = p;
+	slot_set_mode(n->slot);
 	n->slot_fd = fds[3]; /* holds the lock the writer took for us */
 	fds[3] = -1;
 	close_all(fds, nfds);
@@ -230,9 +243,13 @@ static int claim_table_slot(struct native_reader *n, int table_fd, uint32_t max_
 	int err = native_fd_check(table_fd, len, false, NATIVE_SEALS_SIZE, true);
 	if (err)
 		return err;
+	/* Without /proc (a sandbox), the description we were given: then
+	 * each reader needs a set of its own from mmsync_writer_export_fds(). */
 	n->slot_fd = segment_reopen(table_fd, O_RDWR);
 	if (n->slot_fd < 0)
-		return n->slot_fd;
+		n->slot_fd = fcntl(table_fd, F_DUPFD_CLOEXEC, 3);
+	if (n->slot_fd < 0)
+		return -errno;
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, n->slot_fd, 0);
 	if (p == MAP_FAILED)
 		return -errno;
@@ -247,6 +264,7 @@ static int claim_table_slot(struct native_reader *n, int table_fd, uint32_t max_
 		if (fcntl(n->slot_fd, F_OFD_SETLK, &fl) == 0) {
 			n->slot = (struct native_slot *)p + i;
 			atomic_store(&n->slot->arrived, 0);
+			slot_set_mode(n->slot);
 			return 0;
 		}
 		if (errno != EAGAIN && errno != EACCES)

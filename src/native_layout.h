@@ -74,12 +74,18 @@ struct native_slot {
 	/* 0, or (n << 1 | vi) for the reader's n-th read, arrived on indicator vi */
 	_Atomic uint64_t arrived;
 	_Atomic uint32_t copy;		/* copy the current read reads (for the figures) */
-	_Atomic uint32_t mode;		/* reserved: fenced/fenceless */
+	_Atomic uint32_t mode;		/* SLOT_MODE_*: what barrier reaches this reader */
 	_Atomic uint64_t evictions;	/* bumped by the writer when it evicts this reader */
 	uint8_t pad[CACHE_LINE - 24];
 } __attribute__((aligned(CACHE_LINE)));
 
 _Static_assert(sizeof(struct native_slot) == CACHE_LINE, "one cache line per slot");
+
+/* native_slot.mode: set by the reader at set-up. */
+enum {
+	SLOT_MODE_PLAIN = 0,		/* reached by MEMBARRIER_CMD_GLOBAL only */
+	SLOT_MODE_EXPEDITED = 1,	/* registered: MEMBARRIER_CMD_GLOBAL_EXPEDITED */
+};
 
 static inline unsigned arrived_indicator(uint64_t a) { return (unsigned)(a & 1); }
 

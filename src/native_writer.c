@@ -25,9 +25,10 @@
  * F_OFD_GETLK probe then finds the slot unlocked and takes it back at once,
  * across pid namespaces and sandboxes.
  *
- * Eviction. A slot still arrived on the awaited indicator when the grace
- * period runs out is evicted: the writer bumps the slot's eviction count,
- * issues membarrier(MEMBARRIER_CMD_GLOBAL), and goes on. The reader's
+ * Eviction. A slot the writer has seen hold up a wait for the grace period
+ * is evicted (the rules are at wait_indicator()): the writer bumps the
+ * slot's eviction count, issues a membarrier (membarrier_evicted()), and
+ * goes on. The reader's
  * read_end stores its departure and then loads the count: the membarrier
  * forces a full barrier in every running thread between the writer's bump
  * and its first write to the copy, so either the reader's read had ended
@@ -57,9 +58,10 @@
 #include "segment.h"
 #include "writer.h"
 
-#define SPINS_BEFORE_PROBE 64
+#define SPIN_NS 20000ull		/* spin this long before probing and sleeping */
 #define PROBE_INTERVAL_NS 1000000ull	/* re-probe a live, busy slot every ms */
 #define TABLE_PROBE_NS 100000000ull	/* dispatch probes the table every 100 ms */
+#define EVICT_SETTLE_NS 1000000ull	/* an arrival younger than this is not evicted */
 
 enum slot_kind { SLOT_FREE, SLOT_TABLE, SLOT_OWN };
 
@@ -70,6 +72,10 @@ struct wslot {
 	int conn;		/* SLOT_OWN: the connection, -1 once closed */
 	uint64_t evicted_arrival; /* arrival value given up on; 0: none */
 	uint64_t probed_ns;	/* last liveness probe that found it alive */
+	uint64_t seen_arrival;	/* arrival value last seen, and since when */
+	uint64_t seen_ns;
+	unsigned arrivals;	/* arrivals on the awaited indicator in this wait */
+	bool evicted_in_write;
 	bool held;		/* SLOT_TABLE: a reader held it at the last probe */
 };
 
@@ -101,6 +107,15 @@ struct native_writer {
 	gid_t *allow_gids;
 	size_t n_uids, n_gids;
 };
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
 
 static uint64_t now_ns(clockid_t clk)
 {
@@ -179,81 +194,123 @@ static void slot_evict(struct native_writer *nw, unsigned i, uint64_t arrival)
 	atomic_fetch_add(&nw->h->evictions, 1);
 }
 
-static void membarrier_global(struct native_writer *nw)
+/* The barrier an eviction needs in the evicted readers. Readers that
+ * registered for expedited barriers (slot mode) get one in microseconds;
+ * for any other, MEMBARRIER_CMD_GLOBAL waits for every CPU to pass a
+ * quiescent state (milliseconds). */
+static void membarrier_evicted(struct native_writer *nw, bool all_expedited)
 {
-	if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0))
+	int cmd = all_expedited ? MEMBARRIER_CMD_GLOBAL_EXPEDITED : MEMBARRIER_CMD_GLOBAL;
+	if (syscall(__NR_membarrier, cmd, 0, 0) && (cmd == MEMBARRIER_CMD_GLOBAL ||
+	    syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0)))
 		logf_(nw, "membarrier: %s: an evicted reader may not be told", strerror(errno));
 }
 
-/* A slot's arrival if it is on indicator @x and not already given up on. */
-static uint64_t slot_on(struct wslot *ws, unsigned x)
+/* Notes slot @ws's arrival as the writer sees it now. Return: the arrival
+ * if the slot holds up a wait on indicator @x, else 0. The clock of a slot
+ * (seen_ns) starts when the writer first sees an arrival; it is not
+ * restarted by further arrivals on x within the same wait, so that a
+ * reader cannot buy itself a new grace period by arriving again. */
+static uint64_t slot_on(struct wslot *ws, unsigned x, uint64_t now)
 {
 	if (ws->kind == SLOT_FREE)
 		return 0;
 	uint64_t a = atomic_load(&ws->s->arrived);
+	if (a != ws->seen_arrival) {
+		bool on_x = a && arrived_indicator(a) == x;
+		if (!on_x || ws->arrivals++ == 0)
+			ws->seen_ns = now;
+		ws->seen_arrival = a;
+	}
 	if (!a || arrived_indicator(a) != x || a == ws->evicted_arrival)
 		return 0;
 	return a;
 }
 
-/* Waits until no slot is arrived on indicator @x, reclaiming dead readers'
- * slots as soon as a probe finds them and evicting live ones still there
- * at @deadline. Return: the number of readers evicted. */
-static unsigned wait_indicator(struct native_writer *nw, unsigned x, uint64_t deadline)
+/*
+ * Waits until no slot is arrived on indicator @x.
+ *
+ * A dead reader's slot is taken back as soon as a probe finds it unlocked:
+ * the probe runs once a slot has held the wait for SPIN_NS.
+ *
+ * A live reader is evicted when the writer has seen it hold its view for
+ * the grace period (an honest reader is never evicted sooner). While the
+ * writer waits on x, new arrivals go to the other indicator, so an honest
+ * reader shows at most two arrivals on x in one wait (the one it had, and
+ * one made with a load of vi from before the toggle): a slot showing more
+ * does not follow the protocol and is evicted at once. A slot evicted
+ * earlier in this write is evicted again at once if it holds the wait
+ * again. Whatever the slots do, at @hard_deadline (the write's start plus
+ * twice the grace period) every slot still there is evicted.
+ *
+ * Return: the number of readers evicted.
+ */
+static unsigned wait_indicator(struct native_writer *nw, unsigned x, uint64_t grace_ns,
+			       uint64_t hard_deadline)
 {
-	unsigned evicted = 0;
+	unsigned evicted = 0, barrier = 0, slow_barrier = 0;
+	uint64_t start = now_ns(CLOCK_MONOTONIC), now = start;
 
-	for (unsigned spins = 0;; spins++) {
+	for (unsigned i = 0; i < nr_slots(nw); i++)
+		nw->slots[i].arrivals = 0;
+	for (;;) {
 		unsigned busy = 0;
-		for (unsigned i = 0; i < nr_slots(nw); i++)
-			busy += slot_on(&nw->slots[i], x) != 0;
-		if (!busy)
-			return evicted;
-
-		uint64_t now = now_ns(CLOCK_MONOTONIC);
-		if (spins >= SPINS_BEFORE_PROBE) {
-			for (unsigned i = 0; i < nr_slots(nw); i++) {
-				struct wslot *ws = &nw->slots[i];
-				if (!slot_on(ws, x) || now - ws->probed_ns < PROBE_INTERVAL_NS)
-					continue;
-				if (slot_alive(nw, i))
-					ws->probed_ns = now;
-				else
+		bool probe = now - start >= SPIN_NS;
+		for (unsigned i = 0; i < nr_slots(nw); i++) {
+			struct wslot *ws = &nw->slots[i];
+			uint64_t a = slot_on(ws, x, now);
+			if (!a)
+				continue;
+			bool breach = ws->arrivals > 2;
+			if (probe && !breach && now - ws->probed_ns >= PROBE_INTERVAL_NS) {
+				if (!slot_alive(nw, i)) {
 					slot_reclaim(nw, i);
-			}
-		}
-		if (now >= deadline) {
-			for (unsigned i = 0; i < nr_slots(nw); i++) {
-				uint64_t a = slot_on(&nw->slots[i], x);
-				if (a) {
-					slot_evict(nw, i, a);
-					evicted++;
+					continue;
 				}
+				ws->probed_ns = now;
 			}
-			if (evicted)
-				membarrier_global(nw);
-			return evicted;
+			if (breach || ws->evicted_in_write || now - ws->seen_ns >= grace_ns ||
+			    now >= hard_deadline) {
+				slot_evict(nw, i, a);
+				ws->evicted_in_write = true;
+				evicted++;
+				if (!breach) { /* no honest reader behind a breach */
+					barrier++;
+					slow_barrier += atomic_load(&ws->s->mode) != SLOT_MODE_EXPEDITED;
+				}
+				continue;
+			}
+			busy++;
 		}
-		if (spins < SPINS_BEFORE_PROBE) {
-			sched_yield();
+		if (!busy)
+			break;
+		if (now - start < SPIN_NS) {
+			cpu_relax();
 		} else {
-			uint64_t step = deadline - now < 50000 ? deadline - now : 50000;
-			struct timespec ts = { 0, (long)step };
+			struct timespec ts = { 0, 20000 };
 			nanosleep(&ts, NULL);
 		}
+		now = now_ns(CLOCK_MONOTONIC);
 	}
+	if (barrier)
+		membarrier_evicted(nw, slow_barrier == 0);
+	return evicted;
 }
 
-static unsigned finish_waits(struct native_writer *nw, uint64_t deadline)
+static unsigned finish_waits(struct native_writer *nw, uint64_t grace_ns)
 {
 	unsigned evicted = 0;
 
 	if (!nw->pending)
 		return 0;
+	uint64_t now = now_ns(CLOCK_MONOTONIC);
+	uint64_t hard = now + (grace_ns < UINT64_MAX / 4 ? 2 * grace_ns : UINT64_MAX / 2);
+	for (unsigned i = 0; i < nr_slots(nw); i++)
+		nw->slots[i].evicted_in_write = false;
 	unsigned vi = atomic_load(&nw->h->vi);
-	evicted += wait_indicator(nw, !vi, deadline);
+	evicted += wait_indicator(nw, !vi, grace_ns, hard);
 	atomic_store(&nw->h->vi, !vi);
-	evicted += wait_indicator(nw, vi, deadline);
+	evicted += wait_indicator(nw, vi, grace_ns, hard);
 	nw->pending = false;
 	return evicted;
 }
@@ -387,8 +444,7 @@ static int new_generation(struct native_writer *nw, uint64_t len)
 int native_write(struct native_writer *nw, const void *data, size_t len, uint64_t grace_ns,
 		 struct mmsync_write_info *info)
 {
-	uint64_t deadline = now_ns(CLOCK_MONOTONIC) + grace_ns;
-	unsigned evicted = finish_waits(nw, deadline);
+	unsigned evicted = finish_waits(nw, grace_ns);
 	int err;
 
 	if (len > nw->capacity && (err = new_generation(nw, len)))
@@ -556,11 +612,14 @@ int mmsync_writer_export_fds(struct mmsync_writer *w, int fds[MMSYNC_NR_FDS])
 		return -EINVAL;
 	int src[MMSYNC_NR_FDS] = { nw->state_ro, nw->copy_ro[0], nw->copy_ro[1], nw->table.fd };
 	for (int i = 0; i < MMSYNC_NR_FDS; i++) {
-		/* Table readers each reopen it for a description of their own;
-		 * the rest are read-only descriptions, shared. */
-		fds[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 3);
+		/* The table: a description of its own for this set, so that a
+		 * reader that cannot reopen it (no /proc) still locks its slot
+		 * apart from the writer's probes and from other sets. The
+		 * others are read-only descriptions, shared. */
+		fds[i] = i == MMSYNC_FD_SLOTS ? segment_reopen(src[i], O_RDWR)
+					      : fcntl(src[i], F_DUPFD_CLOEXEC, 3);
 		if (fds[i] < 0) {
-			int err = -errno;
+			int err = i == MMSYNC_FD_SLOTS ? fds[i] : -errno;
 			while (i--)
 				close(fds[i]);
 			return err;

@@ -13,7 +13,7 @@
  *   Writer-private: evicted[r]   the arrival it evicted and now ignores
  *
  *   NR readers (default 2) loop forever; each may die at any step or quit
- *   cleanly between reads. The writer publishes NW times (default 3) and
+ *   cleanly between reads. The writer publishes NW times (default 4) and
  *   then stops, optionally running the waits of its last publish (close).
  *
  * PROPERTY (the assert in the reader)
@@ -78,7 +78,7 @@
 #define NR 2			/* readers */
 #endif
 #ifndef NW
-#define NW 3			/* writes */
+#define NW 4			/* writes: BROKEN=4 needs 4 */
 #endif
 #ifndef BROKEN
 #define BROKEN 0

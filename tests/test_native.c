@@ -1,0 +1,776 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The native layout across real processes: torn reads (self-verifying
+ * payloads, see harness.h), generations, readers SIGKILLed at random points,
+ * a reader stopped inside a view past the grace period, a hostile reader,
+ * a sandboxed reader with no file system, and hugetlb copies.
+ *
+ * The writer lives in the test process, or in a child that loops on
+ * write + dispatch; readers are forked children reporting through shared
+ * counters. MMSYNC_TEST_SECONDS sets the length of the timed runs (default 3).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <time.h>
+
+#include "fdpass.h"
+#include "harness.h"
+#include "mmsync.h"
+#include "native_layout.h"
+
+#define MAX_PAYLOAD (1u << 20)
+
+struct reader_result {
+	uint64_t reads, torn, backwards, stale, errors;
+	int last_error;
+};
+
+struct shared {
+	_Atomic int stop;
+	_Atomic uint64_t connected;
+	_Atomic uint64_t writes, max_write_ns, evicted, last_seq;
+	struct reader_result reader[8];
+};
+
+static struct shared *shared_new(void)
+{
+	void *p = mmap(NULL, sizeof(struct shared), PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	assert_true(p != MAP_FAILED);
+	return p;
+}
+
+static double seconds(void)
+{
+	const char *s = getenv("MMSYNC_TEST_SECONDS");
+	double d = s ? atof(s) : 3.0;
+	return d > 0 ? d : 3.0;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_ns(uint64_t ns)
+{
+	struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+static void sock_name(char *buf, size_t n, const char *what)
+{
+	static int k;
+	snprintf(buf, n, "@mmsync-test-%d-%s-%d", (int)getpid(), what, k++);
+}
+
+/* One read, checked. Return: 0, 1 for a torn read, or the error. */
+static int checked_read(struct mmsync_reader *r, struct reader_result *res, uint64_t *last_seq)
+{
+	struct mmsync_view v;
+	uint64_t seq = 0;
+	int err = mmsync_read_begin(r, &v);
+	if (err == -ENODATA)
+		return 0;
+	if (err) {
+		res->errors++;
+		res->last_error = err;
+		return err;
+	}
+	bool whole = v.len == mmsync_version_size(v.version) && payload_check(v.data, v.len, &seq);
+	/* The writer's sequence number is in every payload of 8 bytes or more. */
+	bool same_seq = v.len < 8 || seq == v.seq;
+	uint64_t vseq = v.seq;
+	err = mmsync_read_end(r, &v);
+	if (err == -ESTALE) {
+		res->stale++;
+		return 0;
+	}
+	if (err) {
+		res->errors++;
+		res->last_error = err;
+		return err;
+	}
+	if (!whole || !same_seq) {
+		res->torn++;
+		return 1;
+	}
+	if (vseq < *last_seq)
+		res->backwards++;
+	*last_seq = vseq;
+	res->reads++;
+	return 0;
+}
+
+static void reader_loop(const char *sock, struct shared *sh, struct reader_result *res)
+{
+	struct mmsync_reader *r;
+	uint64_t last = 0;
+	int err = mmsync_reader_connect(&r, sock, NULL);
+	if (err) {
+		res->last_error = err;
+		_exit(3);
+	}
+	atomic_fetch_add(&sh->connected, 1);
+	while (!atomic_load(&sh->stop))
+		checked_read(r, res, &last);
+	mmsync_reader_close(r);
+	_exit(0);
+}
+
+/* Publishes payloads of random size until told to stop, serving readers
+ * between writes. Sizes up to @max: past the capacity, a new generation. */
+static void writer_loop(struct mmsync_writer *w, struct shared *sh, size_t max, uint64_t grace_ns)
+{
+	uint8_t *buf = malloc(max);
+	unsigned seed = 7;
+	struct mmsync_write_info info;
+
+	if (!buf)
+		_exit(3);
+	for (uint64_t seq = 1; !atomic_load(&sh->stop); seq++) {
+		size_t len = (size_t)rand_r(&seed) % (max + 1);
+		if (seq % 4 == 0)
+			len %= 64;
+		payload_fill(buf, len, seq);
+		uint64_t t0 = now_ns();
+		if (mmsync_write(w, buf, len, grace_ns, &info) || info.seq != seq)
+			_exit(4);
+		uint64_t dt = now_ns() - t0;
+		if (dt > atomic_load(&sh->max_write_ns))
+			atomic_store(&sh->max_write_ns, dt);
+		atomic_fetch_add(&sh->evicted, info.evicted);
+		atomic_store(&sh->last_seq, seq);
+		atomic_fetch_add(&sh->writes, 1);
+		mmsync_writer_dispatch(w);
+	}
+	free(buf);
+	_exit(0);
+}
+
+/* Serves readers until child @pid exits. Return: its status as wait_child(). */
+static int dispatch_until_exit(struct mmsync_writer *w, pid_t pid)
+{
+	int status;
+	pid_t r;
+	while ((r = waitpid(pid, &status, WNOHANG)) == 0) {
+		mmsync_writer_dispatch(w);
+		sleep_ns(500000);
+	}
+	if (r < 0)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static struct mmsync_writer *serve(const char *name, const char *sock, uint64_t capacity, unsigned flags)
+{
+	struct mmsync_writer *w;
+	MMSYNC_OPTS(mmsync_native_opts, o, .capacity = capacity, .flags = flags);
+	assert_int_equal(mmsync_writer_create(&w, name, &o), 0);
+	assert_int_equal(mmsync_writer_listen(w, sock, NULL), 0);
+	return w;
+}
+
+static void print_reader(int i, const struct reader_result *res)
+{
+	print_message("reader %d: %lu reads, %lu torn, %lu backwards, %lu stale, %lu errors (%s)\n", i,
+		      (unsigned long)res->reads, (unsigned long)res->torn,
+		      (unsigned long)res->backwards, (unsigned long)res->stale,
+		      (unsigned long)res->errors, mmsync_strerror(res->last_error));
+}
+
+/* Two readers, a writer publishing flat out, payloads up to 1 MiB over
+ * copies of 256 KiB: generations change under the readers too. */
+static void test_no_torn_reads(void **unused)
+{
+	(void)unused;
+	char sock[64];
+	struct shared *sh = shared_new();
+	pid_t readers[2], writer;
+
+	sock_name(sock, sizeof(sock), "torn");
+	struct mmsync_writer *w = serve("torn", sock, 256 << 10, 0);
+	if ((writer = fork()) == 0)
+		writer_loop(w, sh, MAX_PAYLOAD, 10ull * 1000000000u);
+	/* The writer's child serves; the parent's copy of the handle must not. */
+	for (int i = 0; i < 2; i++)
+		if ((readers[i] = fork()) == 0)
+			reader_loop(sock, sh, &sh->reader[i]);
+	sleep_ns((uint64_t)(seconds() * 1e9));
+	atomic_store(&sh->stop, 1);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(wait_child(readers[i]), 0);
+		print_reader(i, &sh->reader[i]);
+		assert_int_equal(sh->reader[i].torn, 0);
+		assert_int_equal(sh->reader[i].backwards, 0);
+		assert_int_equal(sh->reader[i].stale, 0);
+		assert_int_equal(sh->reader[i].errors, 0);
+		assert_true(sh->reader[i].reads > 100);
+	}
+	assert_int_equal(wait_child(writer), 0);
+	print_message("writer: %lu writes, longest %.2f ms, %lu evicted\n", (unsigned long)sh->writes,
+		      (double)sh->max_write_ns / 1e6, (unsigned long)sh->evicted);
+	assert_true(sh->writes > 100);
+	assert_int_equal(sh->evicted, 0);
+	mmsync_writer_close(w);
+	munmap(sh, sizeof(*sh));
+}
+
+/* 200 readers SIGKILLed at random points while the writer writes: every
+ * slot comes back, no write waits for a dead reader beyond a probe, the
+ * surviving reader reads every version whole. */
+static void test_killed_readers(void **unused)
+{
+	(void)unused;
+	const uint64_t grace = 10ull * 1000000000u; /* a wait this long would be a failure */
+	char sock[64];
+	struct shared *sh = shared_new();
+	unsigned seed = 3;
+
+	sock_name(sock, sizeof(sock), "killed");
+	struct mmsync_writer *w = serve("killed", sock, MAX_PAYLOAD, 0);
+	pid_t writer = fork();
+	if (writer == 0)
+		writer_loop(w, sh, 64 << 10, grace);
+	pid_t survivor = fork();
+	if (survivor == 0)
+		reader_loop(sock, sh, &sh->reader[0]);
+
+	int rounds = 200;
+	while (atomic_load(&sh->connected) < 1)
+		sleep_ns(100000);
+	for (int i = 0; i < rounds; i++) {
+		uint64_t before = atomic_load(&sh->connected);
+		pid_t victim = fork();
+		if (victim == 0)
+			reader_loop(sock, sh, &sh->reader[1]);
+		/* Once it reads, at a random point: inside a view or between two. */
+		for (uint64_t t0 = now_ns(); atomic_load(&sh->connected) == before;)
+			if (now_ns() - t0 > 2000000000ull)
+				fail_msg("a reader could not connect");
+		sleep_ns((uint64_t)(rand_r(&seed) % 2000) * 1000); /* 0..2 ms */
+		kill(victim, SIGKILL);
+		assert_int_equal(wait_child(victim), 128 + SIGKILL);
+	}
+	sleep_ns(200 * 1000000ull); /* the writer notices the last hang-ups */
+
+	struct mmsync_reader *r;
+	struct mmsync_stat st = { .sz = sizeof(st) };
+	assert_int_equal(mmsync_reader_connect(&r, sock, NULL), 0);
+	sleep_ns(200 * 1000000ull);
+	assert_int_equal(mmsync_reader_stat(r, &st), 0);
+	print_message("%d readers killed; slots live %u (survivor + this one), reclaimed %lu, "
+		      "evictions %lu\n", rounds, st.live_slots, (unsigned long)st.reclaimed,
+		      (unsigned long)st.evictions);
+	assert_int_equal(st.live_slots, 2);
+	assert_true(st.reclaimed >= (uint64_t)rounds);
+	assert_int_equal(st.evictions, 0);
+	mmsync_reader_close(r);
+
+	atomic_store(&sh->stop, 1);
+	assert_int_equal(wait_child(survivor), 0);
+	assert_int_equal(wait_child(writer), 0);
+	print_reader(0, &sh->reader[0]);
+	print_message("writer: %lu writes, longest %.2f ms\n", (unsigned long)sh->writes,
+		      (double)sh->max_write_ns / 1e6);
+	assert_int_equal(sh->reader[0].torn, 0);
+	assert_int_equal(sh->reader[0].stale, 0);
+	assert_int_equal(sh->reader[0].errors, 0);
+	assert_int_equal(sh->reader[1].torn, 0); /* what victims read before dying */
+	/* A dead reader costs one probe, never the grace period. */
+	assert_true(sh->max_write_ns < 100 * 1000000ull);
+	mmsync_writer_close(w);
+	munmap(sh, sizeof(*sh));
+}
+
+/* A reader stopped inside a view past the grace period: the writer goes on
+ * after the grace period, and the reader's read_end says -ESTALE. A reader
+ * reading all along is not disturbed. */
+static void test_stopped_reader_evicted(void **unused)
+{
+	(void)unused;
+	const uint64_t grace = 100 * 1000000ull;
+	char sock[64];
+	int ready[2], go[2];
+	char c;
+	struct mmsync_write_info info;
+	struct shared *sh = shared_new();
+	uint8_t buf[4096];
+
+	sock_name(sock, sizeof(sock), "stopped");
+	struct mmsync_writer *w = serve("stopped", sock, 1 << 20, 0);
+	payload_fill(buf, sizeof(buf), 1);
+	assert_int_equal(mmsync_write(w, buf, sizeof(buf), grace, &info), 0);
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(go), 0);
+	pid_t held = fork();
+	if (held == 0) {
+		struct mmsync_reader *r;
+		struct mmsync_view v;
+		if (mmsync_reader_connect(&r, sock, NULL) || mmsync_read_begin(r, &v))
+			_exit(3);
+		if (write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(4);
+		uint64_t seq;
+		bool whole = payload_check(v.data, v.len, &seq);
+		int err = mmsync_read_end(r, &v);
+		mmsync_reader_close(r);
+		/* It was told; what it saw may be anything. */
+		_exit(err == -ESTALE ? 0 : whole ? 5 : 6);
+	}
+	pid_t honest = fork();
+	if (honest == 0)
+		reader_loop(sock, sh, &sh->reader[0]);
+	for (struct pollfd p = { ready[0], POLLIN, 0 }; poll(&p, 1, 10) == 0;)
+		mmsync_writer_dispatch(w);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	kill(held, SIGSTOP);
+
+	uint64_t evicted = 0, longest = 0;
+	for (uint64_t seq = 2; seq < 40; seq++) {
+		payload_fill(buf, sizeof(buf), seq);
+		uint64_t t0 = now_ns();
+		assert_int_equal(mmsync_write(w, buf, sizeof(buf), grace, &info), 0);
+		uint64_t dt = now_ns() - t0;
+		longest = dt > longest ? dt : longest;
+		evicted += info.evicted;
+		mmsync_writer_dispatch(w);
+		sleep_ns(5 * 1000000ull);
+	}
+	print_message("evicted %lu, longest write %.1f ms (grace %.0f ms)\n", (unsigned long)evicted,
+		      (double)longest / 1e6, (double)grace / 1e6);
+	assert_int_equal(evicted, 1);
+	assert_true(longest >= grace);
+	assert_true(longest < grace + 200 * 1000000ull);
+
+	kill(held, SIGCONT);
+	assert_int_equal(write(go[1], "g", 1), 1);
+	assert_int_equal(wait_child(held), 0);
+	atomic_store(&sh->stop, 1);
+	assert_int_equal(wait_child(honest), 0);
+	print_reader(0, &sh->reader[0]);
+	assert_int_equal(sh->reader[0].torn, 0);
+	assert_int_equal(sh->reader[0].stale, 0);
+	assert_true(sh->reader[0].reads > 0);
+	mmsync_writer_close(w);
+	munmap(sh, sizeof(*sh));
+	close(ready[0]);
+	close(ready[1]);
+	close(go[0]);
+	close(go[1]);
+}
+
+/* A payload above the capacity: connected readers take the new copies up
+ * by themselves; readers made from descriptors are told -ESTALE. */
+static void test_generations(void **unused)
+{
+	(void)unused;
+	char sock[64];
+	struct mmsync_reader *inherited;
+	struct mmsync_view v;
+	struct mmsync_stat st = { .sz = sizeof(st) };
+	int fds[MMSYNC_NR_FDS];
+	static uint8_t buf[3 << 20];
+	uint64_t seq;
+
+	sock_name(sock, sizeof(sock), "gen");
+	struct mmsync_writer *w = serve("gen", sock, 64 << 10, 0);
+	payload_fill(buf, 1000, 1);
+	assert_int_equal(mmsync_write(w, buf, 1000, 1000000000ull, NULL), 0);
+	assert_int_equal(mmsync_writer_export_fds(w, fds), 0);
+	assert_int_equal(mmsync_reader_from_fds(&inherited, fds, NULL), 0);
+	for (int i = 0; i < MMSYNC_NR_FDS; i++)
+		close(fds[i]);
+	/* A connected reader reading flat out while the generations change. */
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct mmsync_reader *r;
+		struct reader_result res = { 0 };
+		uint64_t last = 0;
+		if (mmsync_reader_connect(&r, sock, NULL))
+			_exit(3);
+		for (uint64_t t0 = now_ns(); last < 3 && now_ns() - t0 < 5000000000ull;)
+			if (checked_read(r, &res, &last))
+				_exit(4);
+		struct mmsync_stat s = { .sz = sizeof(s) };
+		if (mmsync_reader_stat(r, &s) || s.generation != 3)
+			_exit(5);
+		mmsync_reader_close(r);
+		if (last != 3 || res.torn || res.errors || res.stale) {
+			print_reader(-1, &res);
+			_exit(6);
+		}
+		_exit(0);
+	}
+	for (uint64_t t0 = now_ns(); now_ns() - t0 < 100 * 1000000ull;)
+		mmsync_writer_dispatch(w);
+
+	assert_int_equal(mmsync_read_begin(inherited, &v), 0);
+	assert_int_equal(v.len, 1000);
+	assert_int_equal(mmsync_read_end(inherited, &v), 0);
+
+	payload_fill(buf, 200 << 10, 2); /* > 64 KiB: generation 2 */
+	assert_int_equal(mmsync_write(w, buf, 200 << 10, 1000000000ull, NULL), 0);
+	payload_fill(buf, sizeof(buf), 3); /* generation 3 */
+	assert_int_equal(mmsync_write(w, buf, sizeof(buf), 1000000000ull, NULL), 0);
+	assert_int_equal(dispatch_until_exit(w, pid), 0);
+
+	assert_int_equal(mmsync_read_begin(inherited, &v), -ESTALE);
+	assert_int_equal(mmsync_reader_stat(inherited, &st), 0);
+	assert_int_equal(st.generation, 3);
+	assert_true(st.capacity >= sizeof(buf));
+	mmsync_reader_close(inherited);
+
+	/* A new reader from descriptors of the new generation reads it whole. */
+	assert_int_equal(mmsync_writer_export_fds(w, fds), 0);
+	assert_int_equal(mmsync_reader_from_fds(&inherited, fds, NULL), 0);
+	for (int i = 0; i < MMSYNC_NR_FDS; i++)
+		close(fds[i]);
+	assert_int_equal(mmsync_read_begin(inherited, &v), 0);
+	assert_int_equal(v.len, sizeof(buf));
+	assert_true(payload_check(v.data, v.len, &seq));
+	assert_int_equal(seq, 3);
+	assert_int_equal(mmsync_read_end(inherited, &v), 0);
+	mmsync_reader_close(inherited);
+	mmsync_writer_close(w);
+}
+
+/* A reader connected before two generations change reads the last one at
+ * its next read_begin, without a word from its caller. */
+static void test_generations_connected(void **unused)
+{
+	(void)unused;
+	char sock[64];
+	static uint8_t buf[3 << 20];
+
+	sock_name(sock, sizeof(sock), "gen2");
+	struct mmsync_writer *w = serve("gen2", sock, 64 << 10, 0);
+	payload_fill(buf, 1000, 1);
+	assert_int_equal(mmsync_write(w, buf, 1000, 0, NULL), 0);
+	int ready[2], go[2];
+	char c;
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(go), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct mmsync_reader *r;
+		struct mmsync_view v;
+		uint64_t seq;
+		if (mmsync_reader_connect(&r, sock, NULL) || write(ready[1], "r", 1) != 1)
+			_exit(3);
+		/* wait for the writer to be two generations on */
+		if (read(go[0], &c, 1) != 1)
+			_exit(4);
+		if (mmsync_read_begin(r, &v))
+			_exit(5);
+		bool ok = v.len == sizeof(buf) && payload_check(v.data, v.len, &seq) && seq == 3 &&
+			  v.seq == 3;
+		if (mmsync_read_end(r, &v))
+			_exit(6);
+		struct mmsync_stat s = { .sz = sizeof(s) };
+		if (mmsync_reader_stat(r, &s) || s.generation != 3)
+			_exit(7);
+		mmsync_reader_close(r);
+		_exit(ok ? 0 : 8);
+	}
+	struct pollfd p = { ready[0], POLLIN, 0 };
+	while (poll(&p, 1, 10) == 0)
+		mmsync_writer_dispatch(w);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	payload_fill(buf, 200 << 10, 2);
+	assert_int_equal(mmsync_write(w, buf, 200 << 10, 0, NULL), 0);
+	payload_fill(buf, sizeof(buf), 3);
+	assert_int_equal(mmsync_write(w, buf, sizeof(buf), 0, NULL), 0);
+	assert_int_equal(write(go[1], "g", 1), 1);
+	assert_int_equal(wait_child(pid), 0);
+	close(ready[0]);
+	close(ready[1]);
+	close(go[0]);
+	close(go[1]);
+	mmsync_writer_close(w);
+}
+
+/* A reader with no file system at all (a new mount namespace, chrooted into
+ * an empty tmpfs) reads every version through the socket, and another
+ * through inherited descriptors. */
+static void sandbox(void)
+{
+	char root[] = "/tmp/mmsync-sandbox-XXXXXX";
+	if (!mkdtemp(root) || unshare(CLONE_NEWNS) ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+	    mount("sandbox", root, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64k") ||
+	    chroot(root) || chdir("/"))
+		_exit(10);
+	if (open("/etc/passwd", O_RDONLY) >= 0 || errno != ENOENT ||
+	    open("/proc/self/fd", O_RDONLY) >= 0)
+		_exit(11); /* not a sandbox */
+}
+
+static void sandboxed_reads(struct mmsync_reader *r, int ready_fd, uint64_t last)
+{
+	struct reader_result res = { 0 };
+	uint64_t seen = 0, versions = 0;
+
+	if (write(ready_fd, "r", 1) != 1)
+		_exit(12);
+	while (seen < last) {
+		uint64_t before = seen;
+		if (checked_read(r, &res, &seen) || res.torn || res.stale)
+			_exit(13);
+		versions += seen != before;
+	}
+	mmsync_reader_close(r);
+	_exit(versions >= 2 ? 0 : 14);
+}
+
+static void test_sandboxed_reader(void **unused)
+{
+	(void)unused;
+	char sock[64];
+	int ready[2], fds[MMSYNC_NR_FDS];
+	char c;
+	uint8_t buf[10000];
+
+	sock_name(sock, sizeof(sock), "sandbox");
+	struct mmsync_writer *w = serve("sandbox", sock, 1 << 20, 0);
+	payload_fill(buf, sizeof(buf), 1);
+	assert_int_equal(mmsync_write(w, buf, sizeof(buf), 0, NULL), 0);
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(mmsync_writer_export_fds(w, fds), 0);
+
+	pid_t by_socket = fork();
+	if (by_socket == 0) {
+		struct mmsync_reader *r;
+		sandbox();
+		if (mmsync_reader_connect(&r, sock, NULL)) /* abstract: no file needed */
+			_exit(15);
+		sandboxed_reads(r, ready[1], 50);
+	}
+	pid_t by_fds = fork();
+	if (by_fds == 0) {
+		struct mmsync_reader *r;
+		sandbox();
+		if (mmsync_reader_from_fds(&r, fds, NULL))
+			_exit(16);
+		sandboxed_reads(r, ready[1], 50);
+	}
+	for (int i = 0; i < MMSYNC_NR_FDS; i++)
+		close(fds[i]);
+	for (int n = 0; n < 2;) {
+		struct pollfd p = { ready[0], POLLIN, 0 };
+		mmsync_writer_dispatch(w);
+		if (poll(&p, 1, 10) == 1 && read(ready[0], &c, 1) == 1)
+			n++;
+		if (waitpid(-1, NULL, WNOHANG) > 0)
+			fail_msg("a sandboxed reader stopped early");
+	}
+	for (uint64_t seq = 2; seq <= 50; seq++) {
+		size_t len = (size_t)(seq * 197) % sizeof(buf);
+		payload_fill(buf, len < 8 ? 8 : len, seq);
+		assert_int_equal(mmsync_write(w, buf, len < 8 ? 8 : len, 1000000000ull, NULL), 0);
+		mmsync_writer_dispatch(w);
+		sleep_ns(2 * 1000000ull);
+	}
+	int a = wait_child(by_socket), b = wait_child(by_fds);
+	if (a == 10 || b == 10)
+		test_skip_or_fail("cannot make a sandbox (unshare/chroot need root)");
+	assert_int_equal(a, 0);
+	assert_int_equal(b, 0);
+	close(ready[0]);
+	close(ready[1]);
+	mmsync_writer_close(w);
+}
+
+/*
+ * The security model: a reader that scribbles over all it can write, holds
+ * a view forever, and reconnects in a loop changes nothing for the others
+ * (no torn read, no -ESTALE) and delays each write by at most the grace
+ * period.
+ */
+static void hostile_scribbler(const char *sock, struct shared *sh)
+{
+	struct sockaddr_un sa;
+	socklen_t len;
+	unsigned seed = (unsigned)getpid();
+
+	fdpass_addr(sock, &sa, &len);
+	while (!atomic_load(&sh->stop)) {
+		int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		struct native_msg m;
+		int fds[FDPASS_MAX_FDS];
+		unsigned n = 0;
+		if (connect(s, (struct sockaddr *)&sa, len) ||
+		    fdpass_recv(s, &m, sizeof(m), 0, fds, 4, &n) <= 0 || n != 4) {
+			close(s);
+			continue;
+		}
+		/* Everything it can map writable: only its own slot. */
+		for (int i = 0; i < 3; i++)
+			if (mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fds[i], 0) != MAP_FAILED)
+				_exit(20);
+		volatile uint64_t *slot = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fds[3], 0);
+		if (slot == MAP_FAILED)
+			_exit(21);
+		for (int k = 0; k < 20000 && !atomic_load(&sh->stop); k++)
+			for (int j = 0; j < 512; j++)
+				slot[j] = (uint64_t)rand_r(&seed) << 32 | (uint64_t)rand_r(&seed);
+		if (write(s, "garbage", 7) < 0) { /* and talks when it should not */ }
+		munmap((void *)slot, 4096);
+		for (unsigned i = 0; i < n; i++)
+			close(fds[i]);
+		close(s);
+	}
+	_exit(0);
+}
+
+static void hostile_holder(const char *sock, struct shared *sh)
+{
+	while (!atomic_load(&sh->stop)) {
+		struct mmsync_reader *r;
+		struct mmsync_view v;
+		if (mmsync_reader_connect(&r, sock, NULL) == 0 && mmsync_read_begin(r, &v) == 0)
+			sleep_ns(300 * 1000000ull); /* "forever", then again on a new slot */
+		mmsync_reader_close(r); /* without read_end */
+	}
+	_exit(0);
+}
+
+static void test_hostile_reader(void **unused)
+{
+	(void)unused;
+	/* Long enough that an honest reader descheduled inside a view on this
+	 * loaded 2-core machine is not mistaken for a holder. */
+	const uint64_t grace = 200 * 1000000ull;
+	char sock[64];
+	struct shared *sh = shared_new();
+
+	sock_name(sock, sizeof(sock), "hostile");
+	struct mmsync_writer *w = serve("hostile", sock, 1 << 20, 0);
+	pid_t writer = fork();
+	if (writer == 0)
+		writer_loop(w, sh, 256 << 10, grace);
+	pid_t honest[2], scribbler, holder;
+	for (int i = 0; i < 2; i++)
+		if ((honest[i] = fork()) == 0)
+			reader_loop(sock, sh, &sh->reader[i]);
+	if ((scribbler = fork()) == 0)
+		hostile_scribbler(sock, sh);
+	if ((holder = fork()) == 0)
+		hostile_holder(sock, sh);
+	sleep_ns((uint64_t)(seconds() * 1e9));
+	atomic_store(&sh->stop, 1);
+	assert_int_equal(wait_child(scribbler), 0);
+	assert_int_equal(wait_child(holder), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(wait_child(honest[i]), 0);
+		print_reader(i, &sh->reader[i]);
+		assert_int_equal(sh->reader[i].torn, 0);
+		assert_int_equal(sh->reader[i].stale, 0);
+		assert_int_equal(sh->reader[i].errors, 0);
+		assert_true(sh->reader[i].reads > 100);
+	}
+	assert_int_equal(wait_child(writer), 0);
+	print_message("writer: %lu writes, %lu evictions, longest write %.1f ms (grace %.0f ms)\n",
+		      (unsigned long)sh->writes, (unsigned long)sh->evicted,
+		      (double)sh->max_write_ns / 1e6, (double)grace / 1e6);
+	assert_true(sh->writes > 10);
+	assert_true(sh->evicted > 0); /* the holder was evicted */
+	assert_true(sh->max_write_ns < grace + 50 * 1000000ull);
+	mmsync_writer_close(w);
+	munmap(sh, sizeof(*sh));
+}
+
+/* Huge pages neither in use nor reserved by a mapping. */
+static long free_huge_pages(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[128];
+	long n = -1, rsvd = 0, v;
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "HugePages_Free: %ld", &v) == 1)
+			n = v;
+		if (sscanf(line, "HugePages_Rsvd: %ld", &v) == 1)
+			rsvd = v;
+	}
+	if (f)
+		fclose(f);
+	return n < 0 ? -1 : n - rsvd;
+}
+
+/* Copies in hugetlb memfds: served and read like the others; too few free
+ * huge pages is a clear error at creation. */
+static void test_hugetlb(void **unused)
+{
+	(void)unused;
+	char sock[64];
+	uint8_t buf[100000];
+	struct mmsync_writer *w;
+	long free_pages = free_huge_pages();
+
+	if (free_pages < 2)
+		test_skip_or_fail("fewer than 2 free huge pages (echo 8 > /proc/sys/vm/nr_hugepages)");
+	sock_name(sock, sizeof(sock), "huge");
+	MMSYNC_OPTS(mmsync_native_opts, o, .capacity = 1000, .flags = MMSYNC_HUGETLB);
+	assert_int_equal(mmsync_writer_create(&w, "huge", &o), 0);
+	assert_int_equal(mmsync_writer_listen(w, sock, NULL), 0);
+	payload_fill(buf, sizeof(buf), 5);
+	assert_int_equal(mmsync_write(w, buf, sizeof(buf), 0, NULL), 0);
+	assert_true(free_huge_pages() <= free_pages - 2); /* both copies hold huge pages */
+
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct mmsync_reader *r;
+		struct mmsync_view v;
+		uint64_t seq;
+		struct mmsync_stat st = { .sz = sizeof(st) };
+		if (mmsync_reader_connect(&r, sock, NULL) || mmsync_read_begin(r, &v))
+			_exit(3);
+		bool ok = v.len == sizeof(buf) && payload_check(v.data, v.len, &seq) && seq == 5;
+		mmsync_read_end(r, &v);
+		if (mmsync_reader_stat(r, &st) || st.capacity % (2 << 20))
+			_exit(4); /* rounded up to the huge page size */
+		_exit(ok ? 0 : 5);
+	}
+	assert_int_equal(dispatch_until_exit(w, pid), 0);
+	mmsync_writer_close(w);
+
+	pid = fork();
+	if (pid == 0) {
+		struct mmsync_writer *w2;
+		MMSYNC_OPTS(mmsync_native_opts, big, .flags = MMSYNC_HUGETLB,
+			    .capacity = (uint64_t)(free_huge_pages() + 1) * (2 << 20));
+		int err = mmsync_writer_create(&w2, "huge-too-big", &big);
+		_exit(err == -ENOMEM ? 0 : 1);
+	}
+	assert_int_equal(wait_child(pid), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_no_torn_reads),
+		cmocka_unit_test(test_killed_readers),
+		cmocka_unit_test(test_stopped_reader_evicted),
+		cmocka_unit_test(test_generations),
+		cmocka_unit_test(test_generations_connected),
+		cmocka_unit_test(test_sandboxed_reader),
+		cmocka_unit_test(test_hostile_reader),
+		cmocka_unit_test(test_hugetlb),
+	};
+	if (getenv("MMSYNC_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("MMSYNC_TEST_FILTER"));
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
