@@ -1115,13 +1115,50 @@ static void check_reads(const int fds[MMSYNC_NR_FDS], uint64_t seq)
 	mmsync_reader_close(r);
 }
 
+/* A raw client in this process: connects to @name, dispatches until the
+ * writer has answered, and receives that answer. Return: the client socket. */
+static int raw_hello(struct mmsync_writer *w, const char *name, struct native_msg *m, long *len,
+		     int fds[FDPASS_MAX_FDS], unsigned *nfds)
+{
+	struct sockaddr_un sa;
+	socklen_t salen;
+	int c = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	assert_true(c >= 0);
+	assert_int_equal(fdpass_addr(name, &sa, &salen), 0);
+	assert_int_equal(connect(c, (struct sockaddr *)&sa, salen), 0);
+	struct pollfd pfd = { .fd = c, .events = POLLIN };
+	assert_true(DISPATCH_UNTIL(w, poll(&pfd, 1, 0) == 1, 5000));
+	memset(m, 0, sizeof(*m));
+	*len = fdpass_recv(c, m, sizeof(*m), MSG_DONTWAIT, fds, FDPASS_MAX_FDS, nfds);
+	return c;
+}
+
+/* A refusal as it goes on the wire: a whole message, the errno, no
+ * descriptor, then the end of the connection. */
+static void check_raw_refusal(struct mmsync_writer *w, const char *name, int error)
+{
+	struct native_msg m;
+	long len;
+	int fds[FDPASS_MAX_FDS];
+	unsigned nfds;
+	char b;
+
+	int c = raw_hello(w, name, &m, &len, fds, &nfds);
+	assert_int_equal(len, sizeof(m));
+	assert_int_equal(nfds, 0);
+	assert_int_equal(m.error, error);
+	assert_int_equal(m.magic, NATIVE_MAGIC);
+	assert_int_equal(native_msg_check(&m, sizeof(m), NATIVE_MSG_HELLO, 0), -error);
+	assert_int_equal(recv(c, &b, 1, MSG_DONTWAIT), 0);
+	close(c);
+}
+
 static void test_writer_socket_fds(void **unused)
 {
 	(void)unused;
 	struct log_count log;
 	char name[64];
-	struct sockaddr_un sa;
-	socklen_t salen;
 	struct mmsync_stat st = { .sz = sizeof(st) };
 	long page = sysconf(_SC_PAGESIZE);
 
@@ -1129,18 +1166,12 @@ static void test_writer_socket_fds(void **unused)
 	writer_listen(w, name, sizeof(name), NULL, 0);
 	publish(w, 1);
 
-	int c = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	assert_true(c >= 0);
-	assert_int_equal(fdpass_addr(name, &sa, &salen), 0);
-	assert_int_equal(connect(c, (struct sockaddr *)&sa, salen), 0);
-	struct pollfd pfd = { .fd = c, .events = POLLIN };
-	assert_true(DISPATCH_UNTIL(w, poll(&pfd, 1, 0) == 1, 5000));
-
 	struct native_msg m;
+	long len;
 	int fds[FDPASS_MAX_FDS];
 	unsigned nfds;
-	assert_int_equal(fdpass_recv(c, &m, sizeof(m), MSG_DONTWAIT, fds, FDPASS_MAX_FDS, &nfds),
-			 sizeof(m));
+	int c = raw_hello(w, name, &m, &len, fds, &nfds);
+	assert_int_equal(len, sizeof(m));
 	assert_int_equal(nfds, 4);
 	assert_int_equal(native_msg_check(&m, sizeof(m), NATIVE_MSG_HELLO, nfds), 0);
 	assert_int_equal(m.error, 0);
@@ -1200,6 +1231,42 @@ static void test_writer_export_fds(void **unused)
 	mmsync_writer_close(w);
 }
 
+/* A listen that failed (the name is taken) leaves the writer able to
+ * listen elsewhere; a second listen is -EBUSY. */
+static void test_listen_retry(void **unused)
+{
+	(void)unused;
+	struct log_count log;
+	char busy[64], name[64];
+	struct sockaddr_un sa;
+	socklen_t salen;
+	struct ctl *c = shared_alloc(sizeof(*c));
+	struct mmsync_writer *w = writer_new("hs-retry", 4, &log);
+
+	sock_name(busy, sizeof(busy));
+	assert_int_equal(fdpass_addr(busy, &sa, &salen), 0);
+	int squatter = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	assert_true(squatter >= 0);
+	assert_int_equal(bind(squatter, (struct sockaddr *)&sa, salen), 0);
+	assert_int_equal(listen(squatter, 4), 0);
+	assert_int_equal(mmsync_writer_listen(w, busy, NULL), -EADDRINUSE);
+	sock_name(name, sizeof(name));
+	assert_int_equal(mmsync_writer_listen(w, name, NULL), 0);
+	assert_int_equal(mmsync_writer_listen(w, name, NULL), -EBUSY);
+
+	publish(w, 1);
+	pid_t pid = spawn_reader(c, name, -1);
+	assert_int_equal(reader_connected(w, c), 0);
+	assert_true(DISPATCH_UNTIL(w, atomic_load(&c->seen) == 1, 10000));
+	assert_int_equal(reader_finish(w, c, pid), 0);
+	struct pollfd p = { .fd = squatter, .events = POLLIN };
+	assert_int_equal(poll(&p, 1, 0), 0);
+	close(squatter);
+	assert_int_equal(log.refused + log.dropped + log.other, 0);
+	mmsync_writer_close(w);
+	munmap(c, sizeof(*c));
+}
+
 /* ---- 3. the allow-list ---- */
 
 /* A writer allowing @uid only: a child as @refused_uid is refused (logged
@@ -1223,10 +1290,15 @@ static void allow_list_case(uid_t allowed, int refused_uid, int good_uid)
 	snprintf(uidstr, sizeof(uidstr), "uid %d ", refused_uid < 0 ? 0 : refused_uid);
 	assert_non_null(strstr(log.last, uidstr));
 
-	/* A second refused peer: one more line, no more. */
-	pid = spawn_reader(c, name, refused_uid);
-	assert_int_equal(reader_connected(w, c), -ECONNREFUSED);
-	assert_int_equal(dispatch_wait(w, pid, 10000), ECONNREFUSED);
+	/* A second refused peer: one more line, no more. Root is refused
+	 * here: see it on the wire, from this process. */
+	if (refused_uid < 0) {
+		check_raw_refusal(w, name, EACCES);
+	} else {
+		pid = spawn_reader(c, name, refused_uid);
+		assert_int_equal(reader_connected(w, c), -ECONNREFUSED);
+		assert_int_equal(dispatch_wait(w, pid, 10000), ECONNREFUSED);
+	}
 	assert_int_equal(log.refused, 2);
 
 	/* The writer keeps serving. */
@@ -1399,6 +1471,8 @@ static void test_max_readers(void **unused)
 	assert_int_equal(dispatch_wait(w, pid[3], 10000), EUSERS);
 	assert_int_equal(log.refused, 1);
 	assert_non_null(strstr(log.last, "slots in use"));
+	check_raw_refusal(w, name, EUSERS);
+	assert_int_equal(log.refused, 2);
 
 	/* Reader 0 closes its handle (its process lives on): its slot is
 	 * taken back at the next dispatch, and a new reader gets it. */
@@ -1417,7 +1491,7 @@ static void test_max_readers(void **unused)
 	pid[5] = spawn_reader(&c[5], name, -1);
 	assert_int_equal(reader_connected(w, &c[5]), -EUSERS);
 	assert_int_equal(dispatch_wait(w, pid[5], 10000), EUSERS);
-	assert_int_equal(log.refused, 2);
+	assert_int_equal(log.refused, 3);
 
 	int live[] = { 0, 1, 2, 4 };
 	for (int i = 0; i < 4; i++)
@@ -1634,6 +1708,7 @@ int main(void)
 		cmocka_unit_test(test_no_server),
 		cmocka_unit_test(test_writer_socket_fds),
 		cmocka_unit_test(test_writer_export_fds),
+		cmocka_unit_test(test_listen_retry),
 		cmocka_unit_test(test_allow_root_refused),
 		cmocka_unit_test(test_allow_nobody_refused),
 		cmocka_unit_test(test_allow_nobody_allowed),

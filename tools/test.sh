@@ -6,6 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export MMSYNC_TEST_STRICT=${MMSYNC_TEST_STRICT:-0}
 
+# What the tests need of the machine: huge pages for the hugetlb copies.
+if [ "$(id -u)" -eq 0 ] && [ "$(cat /proc/sys/vm/nr_hugepages)" -lt 16 ]; then
+	echo 16 > /proc/sys/vm/nr_hugepages || true
+fi
+
 tools/setup.sh build
 meson test -C build --print-errorlogs
 

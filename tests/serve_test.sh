@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# mmsync serve / read / stat --socket, end to end.
+#   tests/serve_test.sh BUILD_TOOLS_DIR
+set -euo pipefail
+M=$1/mmsync
+tmp=$(mktemp -d /dev/shm/mmsync-serve-XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
+trap cleanup EXIT
+failed=0
+check() { if eval "$2"; then echo "ok - $1"; else echo "not ok - $1"; failed=1; fi; }
+wait_for() { for _ in $(seq 1 200); do eval "$1" && return 0; sleep 0.02; done; return 1; }
+
+sock=$tmp/sock
+head -c 3000 /dev/urandom > "$tmp/data"
+"$M" serve --socket "$sock" --capacity 4096 --name demo "$tmp/data" > "$tmp/serve.out" 2> "$tmp/serve.err" &
+server=$!; pids+=("$server")
+check "serve publishes the file" "wait_for 'grep -q \"published seq=1 bytes=3000\" $tmp/serve.out'"
+check "serve made the socket" "[ -S '$sock' ]"
+"$M" read --socket "$sock" > "$tmp/read1"
+check "read gives the file byte for byte" "cmp -s '$tmp/data' '$tmp/read1'"
+
+"$M" read --socket "$sock" --watch > "$tmp/watch.out" &
+watcher=$!; pids+=("$watcher")
+check "watch prints the first version" "wait_for 'grep -q \"^seq=1 bytes=3000 xxh3=\" $tmp/watch.out'"
+want=$(xxhsum -H3 "$tmp/data" | awk '{print $NF}')
+check "watch prints the payload's XXH3" "grep -q \"xxh3=$want\" '$tmp/watch.out'"
+
+head -c 2000 /dev/urandom > "$tmp/data" # rewritten in place
+check "a rewrite publishes again" "wait_for 'grep -q \"published seq=2 bytes=2000\" $tmp/serve.out'"
+check "watch sees it" "wait_for 'grep -q \"^seq=2 bytes=2000 \" $tmp/watch.out'"
+head -c 10000 /dev/urandom > "$tmp/new" && mv "$tmp/new" "$tmp/data" # replaced, larger than the capacity
+check "a replacement publishes again" "wait_for 'grep -q \"published seq=3 bytes=10000\" $tmp/serve.out'"
+check "watch follows into the new generation" "wait_for 'grep -q \"^seq=3 bytes=10000 \" $tmp/watch.out'"
+"$M" read --socket "$sock" > "$tmp/read3"
+check "read gives the replacement" "cmp -s '$tmp/data' '$tmp/read3'"
+
+json=$("$M" stat --socket "$sock" --json)
+check "stat --json has the figures" "python3 -c '
+import json, sys
+s = json.loads(sys.argv[1])
+assert set(s) == {\"seq\", \"version\", \"idx\", \"size\", \"generation\", \"capacity\", \"readers\", \"live_slots\", \"evictions\"}, s
+assert s[\"seq\"] == 3 and s[\"size\"] == 10000 and s[\"generation\"] == 2 and s[\"capacity\"] >= 10000, s
+assert s[\"idx\"] == s[\"version\"] & 1 and (s[\"version\"] >> 1) & ((1 << 39) - 1) == 10000, s
+assert len(s[\"readers\"]) == 2 and s[\"live_slots\"] >= 1 and s[\"evictions\"] == 0, s
+' '$json'"
+text=$("$M" stat --socket "$sock")
+check "stat text has the same seq and generation" "grep -qx 'seq: 3' <<<'$text' && grep -qx 'generation: 2' <<<'$text'"
+
+kill "$watcher"; wait "$watcher" 2>/dev/null || true
+kill -TERM "$server"
+rc=0; wait "$server" || rc=$?
+check "serve stops cleanly on SIGTERM" "[ $rc -eq 0 ]"
+check "and removes its socket" "[ ! -e '$sock' ]"
+
+# Refused peers: no descriptor, a clear error, the server goes on.
+"$M" serve --socket "$sock" --allow-uid 12345 "$tmp/data" > /dev/null 2> "$tmp/serve2.err" &
+server=$!; pids+=("$server")
+wait_for "[ -S '$sock' ]"
+rc=0; "$M" read --socket "$sock" > /dev/null 2> "$tmp/refused.err" || rc=$?
+check "a peer outside the allow-list is refused" "[ $rc -eq 1 ] && grep -q 'refused' '$tmp/refused.err'"
+check "and logged by the server" "wait_for 'grep -q \"refused peer\" $tmp/serve2.err'"
+check "the server is still up" "kill -0 $server"
+kill -INT "$server"; wait "$server" || true
+
+rc=0; "$M" read --socket "$tmp/nothing" 2> "$tmp/none.err" || rc=$?
+check "no server: exit 1 with a message" "[ $rc -eq 1 ] && grep -q '^mmsync: $tmp/nothing: ' '$tmp/none.err'"
+rc=0; "$M" serve "$tmp/data" 2>/dev/null || rc=$?
+check "serve without --socket is a usage error" "[ $rc -eq 2 ]"
+
+[ $failed -eq 0 ] && echo "# all checks passed"
+exit $failed
