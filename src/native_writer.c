@@ -98,6 +98,10 @@ struct native_writer {
 
 	struct segment table;	/* slot table of exported-descriptor readers */
 	struct wslot *slots;	/* [0, max_readers): table; then own slots */
+	unsigned *active;	/* indices of the slots the waits scan */
+	unsigned n_active;
+	bool active_dirty;	/* a slot came or went since the list was made */
+	bool table_used;	/* descriptors were exported: scan the table too */
 	uint64_t table_probed_ns;
 
 	int epoll;
@@ -166,8 +170,22 @@ static bool slot_alive(struct native_writer *nw, unsigned i)
 	return fl.l_type != F_UNLCK;
 }
 
+/* The list of slots worth scanning: connected readers, and the table once
+ * descriptors were exported. Rebuilt outside the scans, which only mark it. */
+static void active_refresh(struct native_writer *nw)
+{
+	if (!nw->active_dirty)
+		return;
+	nw->n_active = 0;
+	for (unsigned i = 0; i < nr_slots(nw); i++)
+		if ((nw->slots[i].kind == SLOT_TABLE && nw->table_used) || nw->slots[i].kind == SLOT_OWN)
+			nw->active[nw->n_active++] = i;
+	nw->active_dirty = false;
+}
+
 static void slot_reclaim(struct native_writer *nw, unsigned i)
 {
+	nw->active_dirty = true;
 	struct wslot *ws = &nw->slots[i];
 
 	if (ws->kind == SLOT_OWN) {
@@ -251,12 +269,15 @@ static unsigned wait_indicator(struct native_writer *nw, unsigned x, uint64_t gr
 	unsigned evicted = 0, barrier = 0, slow_barrier = 0;
 	uint64_t start = now_ns(CLOCK_MONOTONIC), now = start;
 
-	for (unsigned i = 0; i < nr_slots(nw); i++)
-		nw->slots[i].arrivals = 0;
+	active_refresh(nw);
+
+	for (unsigned k = 0; k < nw->n_active; k++)
+		nw->slots[nw->active[k]].arrivals = 0;
 	for (;;) {
 		unsigned busy = 0;
 		bool probe = now - start >= SPIN_NS;
-		for (unsigned i = 0; i < nr_slots(nw); i++) {
+		for (unsigned k = 0; k < nw->n_active; k++) {
+			unsigned i = nw->active[k];
 			struct wslot *ws = &nw->slots[i];
 			uint64_t a = slot_on(ws, x, now);
 			if (!a)
@@ -305,8 +326,9 @@ static unsigned finish_waits(struct native_writer *nw, uint64_t grace_ns)
 		return 0;
 	uint64_t now = now_ns(CLOCK_MONOTONIC);
 	uint64_t hard = now + (grace_ns < UINT64_MAX / 4 ? 2 * grace_ns : UINT64_MAX / 2);
-	for (unsigned i = 0; i < nr_slots(nw); i++)
-		nw->slots[i].evicted_in_write = false;
+	active_refresh(nw);
+	for (unsigned k = 0; k < nw->n_active; k++)
+		nw->slots[nw->active[k]].evicted_in_write = false;
 	unsigned vi = atomic_load(&nw->h->vi);
 	evicted += wait_indicator(nw, !vi, grace_ns, hard);
 	atomic_store(&nw->h->vi, !vi);
@@ -321,10 +343,12 @@ static void refresh_figures(struct native_writer *nw, bool probe_table)
 	uint32_t readers[2] = { 0, 0 }, live = 0;
 	uint64_t now = now_ns(CLOCK_MONOTONIC);
 
+	active_refresh(nw);
 	probe_table = probe_table && now - nw->table_probed_ns >= TABLE_PROBE_NS;
 	if (probe_table)
 		nw->table_probed_ns = now;
-	for (unsigned i = 0; i < nr_slots(nw); i++) {
+	for (unsigned k = 0; k < nw->n_active; k++) {
+		unsigned i = nw->active[k];
 		struct wslot *ws = &nw->slots[i];
 		if (ws->kind == SLOT_FREE)
 			continue;
@@ -503,6 +527,7 @@ void native_writer_close(struct native_writer *nw)
 	segment_destroy(&nw->state);
 	segment_destroy(&nw->table);
 	free(nw->slots);
+	free(nw->active);
 	free(nw->sock_path);
 	free(nw->allow_uids);
 	free(nw->allow_gids);
@@ -582,7 +607,8 @@ int mmsync_writer_create(struct mmsync_writer **wp, const char *name,
 	if ((err = segment_create(&nw->table, name, SEG_MEMFD, NULL, table_len, NATIVE_SEALS_SIZE)))
 		goto fail;
 	nw->slots = calloc(nr_slots(nw), sizeof(*nw->slots));
-	if (!nw->slots) {
+	nw->active = calloc(nr_slots(nw), sizeof(*nw->active));
+	if (!nw->slots || !nw->active) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -611,6 +637,7 @@ int mmsync_writer_export_fds(struct mmsync_writer *w, int fds[MMSYNC_NR_FDS])
 	if (!nw || !fds)
 		return -EINVAL;
 	int src[MMSYNC_NR_FDS] = { nw->state_ro, nw->copy_ro[0], nw->copy_ro[1], nw->table.fd };
+	nw->table_used = nw->active_dirty = true;
 	for (int i = 0; i < MMSYNC_NR_FDS; i++) {
 		/* The table: a description of its own for this set, so that a
 		 * reader that cannot reopen it (no /proc) still locks its slot
@@ -707,6 +734,7 @@ static void accept_reader(struct native_writer *nw)
 		return;
 	}
 	ws->kind = SLOT_OWN;
+	nw->active_dirty = true;
 	ws->s = ws->obj.map;
 	ws->conn = conn;
 	ws->evicted_arrival = 0;

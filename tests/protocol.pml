@@ -13,8 +13,11 @@
  *   Writer-private: evicted[r]   the arrival it evicted and now ignores
  *
  *   NR readers (default 2) loop forever; each may die at any step or quit
- *   cleanly between reads. The writer publishes NW times (default 4) and
- *   then stops, optionally running the waits of its last publish (close).
+ *   cleanly between reads. The writer publishes NW times (default 4: the
+ *   ABA of BROKEN=4 needs 4 publishes to show) and then stops, optionally
+ *   running the waits of its last publish (close). Both can be changed
+ *   with spin -DNR=n -DNW=n; NR=3 is out of reach of the test's budget
+ *   (NR=3 NW=2: 86 M states, 3 min, 7.7 GB without -DCOLLAPSE).
  *
  * PROPERTY (the assert in the reader)
  *   A reader whose read overlapped a WRITE of the copy it read is told so:
@@ -25,11 +28,14 @@
  *   Both intervals are taken wider than the real ones (the read spans from
  *   the load of li to the store that departs, the write from the load of li
  *   to the store of li), so the check is conservative.
- *   Without -DNO_GRACE pan also checks that no state is stuck (invalid end
- *   state): trivially true there, as the grace period always ends a wait.
- *   With -DNO_GRACE (no timeouts) readers eventually quit or die in every
- *   terminal state, so "no invalid end state" means the writer's waits end
- *   once every reader is gone or dead: it never waits on a dead slot.
+ *   pan also checks for invalid end states (a state where nothing can move
+ *   but the writer has not finished). With the grace period this holds
+ *   trivially, since a timeout always ends a wait. With -DNO_GRACE (no
+ *   timeouts, hence no eviction) the only states where no reader can move
+ *   are those where every reader has quit or died, so the check means: the
+ *   writer's waits end once every reader is gone or dead (it never waits on
+ *   a dead reader's slot); and the assert means that without eviction no
+ *   read ever overlaps a write of its copy.
  *
  * WHAT IS ABSTRACTED
  *   Memory model: sequential consistency. The reader's arrival store is

@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * mmsync-bench: the cost of one read (begin+end) and one write of a small
- * payload, as medians over rounds. Figures, not assertions: tests never time.
+ * payload on each layout, as medians over rounds, in one run. Figures, not
+ * assertions: tests never time.
  *
  *   mmsync-bench [--size BYTES] [--rounds N] [--ops N] [--dir DIR] [--json]
+ *
+ * compat: files in DIR (default /dev/shm). native: memfd copies, the reader
+ * connected over an abstract socket from the same process.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +48,85 @@ static void die(const char *what, int err)
 {
 	fprintf(stderr, "mmsync-bench: %s: %s\n", what, mmsync_strerror(err));
 	exit(1);
+}
+
+struct result {
+	struct figure read, write;
+};
+
+/* Reads (begin, touch a byte, end) and writes in alternating rounds; the
+ * figure of a round is its mean, the result the median over rounds. */
+static struct result measure(struct mmsync_writer *w, struct mmsync_reader *r, const char *payload,
+			     size_t size, int rounds, long ops)
+{
+	double *read_ns = calloc((size_t)rounds, sizeof(double));
+	double *write_ns = calloc((size_t)rounds, sizeof(double));
+	long wops = ops / 20 > 0 ? ops / 20 : 1; /* writes cost more: fewer per round */
+	volatile unsigned char sink = 0;
+	struct mmsync_view v;
+	int err;
+
+	if (!read_ns || !write_ns)
+		die("rounds", -ENOMEM);
+	/* Warm-up: both copies written and mapped by the reader. */
+	for (int i = 0; i < 4; i++) {
+		if ((err = mmsync_write(w, payload, size, 1000000000ull, NULL)))
+			die("write", err);
+		if ((err = mmsync_read_begin(r, &v)))
+			die("read_begin", err);
+		mmsync_read_end(r, &v);
+	}
+	for (int round = 0; round < rounds; round++) {
+		uint64_t t0 = now_ns();
+		for (long i = 0; i < ops; i++) {
+			if ((err = mmsync_read_begin(r, &v)))
+				die("read_begin", err);
+			sink ^= ((const unsigned char *)v.data)[0];
+			mmsync_read_end(r, &v);
+		}
+		uint64_t t1 = now_ns();
+		for (long i = 0; i < wops; i++)
+			if ((err = mmsync_write(w, payload, size, 1000000000ull, NULL)))
+				die("write", err);
+		uint64_t t2 = now_ns();
+		read_ns[round] = (double)(t1 - t0) / (double)ops;
+		write_ns[round] = (double)(t2 - t1) / (double)wops;
+	}
+	(void)sink;
+	struct result res = { summarize(read_ns, rounds), summarize(write_ns, rounds) };
+	free(read_ns);
+	free(write_ns);
+	return res;
+}
+
+/* A reader connected to @w's socket; the writer serves it from here while
+ * a thread connects. */
+struct connector {
+	const char *sock;
+	struct mmsync_reader *r;
+	int err;
+	volatile int done;
+};
+
+static void *connect_thread(void *arg)
+{
+	struct connector *c = arg;
+	c->err = mmsync_reader_connect(&c->r, c->sock, NULL);
+	c->done = 1;
+	return NULL;
+}
+
+static int connect_native(struct mmsync_writer *w, const char *sock, struct mmsync_reader **r)
+{
+	struct connector c = { .sock = sock };
+	pthread_t t;
+	if (pthread_create(&t, NULL, connect_thread, &c))
+		return -EAGAIN;
+	while (!c.done)
+		mmsync_writer_dispatch(w);
+	pthread_join(t, NULL);
+	*r = c.r;
+	return c.err;
 }
 
 int main(int argc, char **argv)
@@ -85,61 +169,54 @@ int main(int argc, char **argv)
 		die("payload", -ENOMEM);
 	memset(payload, 'x', size);
 
-	struct mmsync_writer *w;
-	struct mmsync_reader *r;
-	struct mmsync_view v;
+	struct result res[2];
 	int err;
-	if ((err = mmsync_writer_open(&w, prefix, NULL)))
-		die(prefix, err);
-	if ((err = mmsync_reader_open(&r, prefix, NULL)))
-		die(prefix, err);
-
-	double *read_ns = calloc((size_t)rounds, sizeof(double));
-	double *write_ns = calloc((size_t)rounds, sizeof(double));
-	long wops = ops / 20 > 0 ? ops / 20 : 1; /* writes cost more: fewer per round */
-	volatile unsigned char sink = 0;
-
-	/* Warm-up: both copies written and mapped by the reader. */
-	for (int i = 0; i < 4; i++) {
-		if ((err = mmsync_write(w, payload, size, 1000000000ull, NULL)))
-			die("write", err);
-		if ((err = mmsync_read_begin(r, &v)))
-			die("read_begin", err);
-		mmsync_read_end(r, &v);
-	}
-
-	for (int round = 0; round < rounds; round++) {
-		uint64_t t0 = now_ns();
-		for (long i = 0; i < ops; i++) {
-			if (mmsync_read_begin(r, &v))
-				die("read_begin", -EIO);
-			sink ^= ((const unsigned char *)v.data)[0];
-			mmsync_read_end(r, &v);
+	for (int layout = 0; layout < 2; layout++) {
+		struct mmsync_writer *w;
+		struct mmsync_reader *r;
+		char sock[64];
+		if (layout == 0) {
+			if ((err = mmsync_writer_open(&w, prefix, NULL)))
+				die(prefix, err);
+			if ((err = mmsync_reader_open(&r, prefix, NULL)))
+				die(prefix, err);
+		} else {
+			MMSYNC_OPTS(mmsync_native_opts, o, .capacity = size > 4096 ? size : 4096);
+			snprintf(sock, sizeof(sock), "@mmsync-bench-%d", (int)getpid());
+			if ((err = mmsync_writer_create(&w, "bench", &o)) ||
+			    (err = mmsync_writer_listen(w, sock, NULL)))
+				die("native writer", err);
+			/* connect from a child so that the handshake's dispatch can run here */
+			err = connect_native(w, sock, &r);
+			if (err)
+				die("native reader", err);
 		}
-		uint64_t t1 = now_ns();
-		for (long i = 0; i < wops; i++)
-			if ((err = mmsync_write(w, payload, size, 1000000000ull, NULL)))
-				die("write", err);
-		uint64_t t2 = now_ns();
-		read_ns[round] = (double)(t1 - t0) / (double)ops;
-		write_ns[round] = (double)(t2 - t1) / (double)wops;
+		res[layout] = measure(w, r, payload, size, rounds, ops);
+		mmsync_reader_close(r);
+		mmsync_writer_close(w);
 	}
-	(void)sink;
 
-	struct figure fr = summarize(read_ns, rounds), fw = summarize(write_ns, rounds);
+	static const char *const names[] = { "compat", "native" };
 	if (json) {
-		printf("{\"layout\": \"compat\", \"payload_bytes\": %zu, \"rounds\": %d,"
-		       " \"read_ns\": {\"median\": %.1f, \"min\": %.1f, \"max\": %.1f},"
-		       " \"write_ns\": {\"median\": %.1f, \"min\": %.1f, \"max\": %.1f}}\n",
-		       size, rounds, fr.median, fr.min, fr.max, fw.median, fw.min, fw.max);
+		printf("{\"payload_bytes\": %zu, \"rounds\": %d", size, rounds);
+		for (int l = 0; l < 2; l++)
+			printf(", \"%s\": {\"read_ns\": {\"median\": %.1f, \"min\": %.1f, \"max\": %.1f},"
+			       " \"write_ns\": {\"median\": %.1f, \"min\": %.1f, \"max\": %.1f}}",
+			       names[l], res[l].read.median, res[l].read.min, res[l].read.max,
+			       res[l].write.median, res[l].write.min, res[l].write.max);
+		printf("}\n");
 	} else {
-		printf("%-8s %8s %14s %14s %14s\n", "layout", "bytes", "op", "median ns", "min..max ns");
-		printf("%-8s %8zu %14s %14.1f %6.1f..%-7.1f\n", "compat", size, "read b+e", fr.median, fr.min, fr.max);
-		printf("%-8s %8zu %14s %14.1f %6.1f..%-7.1f\n", "compat", size, "write", fw.median, fw.min, fw.max);
+		printf("%-8s %8s %14s %14s %18s\n", "layout", "bytes", "op", "median ns", "min..max ns");
+		for (int l = 0; l < 2; l++) {
+			printf("%-8s %8zu %14s %14.1f %8.1f..%-8.1f\n", names[l], size, "read b+e",
+			       res[l].read.median, res[l].read.min, res[l].read.max);
+			printf("%-8s %8zu %14s %14.1f %8.1f..%-8.1f\n", names[l], size, "write",
+			       res[l].write.median, res[l].write.min, res[l].write.max);
+		}
+		printf("native/compat: read %.2f, write %.2f\n", res[1].read.median / res[0].read.median,
+		       res[1].write.median / res[0].write.median);
 	}
 
-	mmsync_reader_close(r);
-	mmsync_writer_close(w);
 	const char *suffix[] = { "_state", "_data_0", "_data_1" };
 	for (int i = 0; i < 3; i++) {
 		char path[4200];
@@ -147,7 +224,5 @@ int main(int argc, char **argv)
 		unlink(path);
 	}
 	free(payload);
-	free(read_ns);
-	free(write_ns);
 	return 0;
 }
