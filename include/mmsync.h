@@ -339,7 +339,7 @@ MMSYNC_API int mmsync_reader_connect(struct mmsync_reader **r, const char *path,
  * reader must be made again.
  *
  * Return: 0, or -EINVAL, -ENOMEM, -EUSERS (no free slot), -EPROTO, -EBADMSG,
- * or the errno of open(2)/mmap(2).
+ * -ESTALE (descriptors of an older generation), or the errno of open(2)/mmap(2).
  */
 MMSYNC_API int mmsync_reader_from_fds(struct mmsync_reader **r, const int fds[MMSYNC_NR_FDS],
 				      const struct mmsync_reader_opts *opts);

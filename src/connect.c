@@ -316,7 +316,11 @@ int mmsync_reader_from_fds(struct mmsync_reader **rp, const int fds[MMSYNC_NR_FD
 	}
 	/* Copies that are not the header's size are of another generation. */
 	struct stat st;
-	if (fstat(fds[MMSYNC_FD_COPY0], &st) == 0 && (uint64_t)st.st_size != cap) {
+	if (fstat(fds[MMSYNC_FD_COPY0], &st) || !S_ISREG(st.st_mode)) {
+		err = -EBADMSG;
+		goto fail;
+	}
+	if ((uint64_t)st.st_size != cap) {
 		err = -ESTALE;
 		goto fail;
 	}

@@ -681,12 +681,13 @@ static void refuse(struct native_writer *nw, int conn, int error)
 }
 
 /* A new reader: its own slot object, read-locked on a description made for
- * it alone, sent with read-only descriptions of the header and the copies. */
-static void accept_reader(struct native_writer *nw)
+ * it alone, sent with read-only descriptions of the header and the copies.
+ * Return: false when no connection was waiting. */
+static bool accept_reader(struct native_writer *nw)
 {
 	int conn = accept4(nw->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (conn < 0)
-		return;
+		return errno == EINTR || errno == ECONNABORTED;
 
 	struct ucred cr;
 	socklen_t crlen = sizeof(cr);
@@ -694,7 +695,7 @@ static void accept_reader(struct native_writer *nw)
 		logf_(nw, "refused peer pid %d uid %u gid %u: not in the allow-list", (int)cr.pid,
 		      (unsigned)cr.uid, (unsigned)cr.gid);
 		refuse(nw, conn, EACCES);
-		return;
+		return true;
 	}
 	unsigned i;
 	for (i = nw->max_readers; i < nr_slots(nw); i++)
@@ -703,7 +704,7 @@ static void accept_reader(struct native_writer *nw)
 	if (i == nr_slots(nw)) {
 		logf_(nw, "refused peer pid %d: all %u reader slots in use", (int)cr.pid, nw->max_readers);
 		refuse(nw, conn, EUSERS);
-		return;
+		return true;
 	}
 
 	struct wslot *ws = &nw->slots[i];
@@ -731,7 +732,7 @@ static void accept_reader(struct native_writer *nw)
 		logf_(nw, "could not serve peer pid %d: %s", (int)cr.pid, strerror(-err));
 		segment_destroy(&ws->obj);
 		close(conn);
-		return;
+		return true;
 	}
 	ws->kind = SLOT_OWN;
 	nw->active_dirty = true;
@@ -739,6 +740,7 @@ static void accept_reader(struct native_writer *nw)
 	ws->conn = conn;
 	ws->evicted_arrival = 0;
 	ws->probed_ns = 0;
+	return true;
 }
 
 /* Readers send nothing: data, an error or a hang-up ends the connection
@@ -771,7 +773,8 @@ int mmsync_writer_dispatch(struct mmsync_writer *w)
 			break;
 		for (int k = 0; k < n; k++) {
 			if (ev[k].data.u32 == UINT32_MAX)
-				accept_reader(nw);
+				while (accept_reader(nw)) /* every connection queued */
+					;
 			else
 				connection_event(nw, ev[k].data.u32);
 		}
@@ -865,20 +868,23 @@ int mmsync_writer_listen(struct mmsync_writer *w, const char *path,
 	unsigned mode = OPTS_GET(opts, mode, 0);
 	if ((nu && !uids) || (ng && !gids) || mode > 07777)
 		return -EINVAL;
-	if (nu && !(nw->allow_uids = malloc(nu * sizeof(*uids))))
-		return -ENOMEM;
-	if (ng && !(nw->allow_gids = malloc(ng * sizeof(*gids))))
-		return -ENOMEM;
+	uid_t *u = nu ? malloc(nu * sizeof(*uids)) : NULL;
+	gid_t *g = ng ? malloc(ng * sizeof(*gids)) : NULL;
+	int fd = (nu && !u) || (ng && !g) ? -ENOMEM
+		 : path ? bind_listen(nw, path, mode ? mode : 0660) : systemd_socket();
+	if (fd < 0) {
+		free(u);
+		free(g);
+		return fd;
+	}
 	if (nu)
-		memcpy(nw->allow_uids, uids, nu * sizeof(*uids));
+		memcpy(u, uids, nu * sizeof(*uids));
 	if (ng)
-		memcpy(nw->allow_gids, gids, ng * sizeof(*gids));
+		memcpy(g, gids, ng * sizeof(*gids));
+	nw->allow_uids = u;
+	nw->allow_gids = g;
 	nw->n_uids = nu;
 	nw->n_gids = ng;
-
-	int fd = path ? bind_listen(nw, path, mode ? mode : 0660) : systemd_socket();
-	if (fd < 0)
-		return fd;
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = UINT32_MAX };
 	if (epoll_ctl(nw->epoll, EPOLL_CTL_ADD, fd, &ev)) {

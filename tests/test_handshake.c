@@ -1249,6 +1249,10 @@ static void test_listen_retry(void **unused)
 	assert_true(squatter >= 0);
 	assert_int_equal(bind(squatter, (struct sockaddr *)&sa, salen), 0);
 	assert_int_equal(listen(squatter, 4), 0);
+	/* A failed listen keeps nothing of its options (LeakSanitizer checks). */
+	uid_t allow[1] = { 0 };
+	MMSYNC_OPTS(mmsync_listen_opts, lo, .allow_uids = allow, .n_allow_uids = 1);
+	assert_int_equal(mmsync_writer_listen(w, busy, &lo), -EADDRINUSE);
 	assert_int_equal(mmsync_writer_listen(w, busy, NULL), -EADDRINUSE);
 	sock_name(name, sizeof(name));
 	assert_int_equal(mmsync_writer_listen(w, name, NULL), 0);
@@ -1633,13 +1637,8 @@ static void test_from_fds(void **unused)
 /*
  * Copies that are not the header's size: descriptors exported before a new
  * generation are stale (-ESTALE), by design. But a pipe (or any descriptor
- * of the wrong type) as a copy gets -ESTALE too: connect.c compares the
- * copy's fstat size with the header's capacity before native_fd_check()
- * sees the type. -ESTALE is not among the return values documented for
- * mmsync_reader_from_fds(), and a descriptor of the wrong type is -EBADMSG
- * everywhere else (mmsync_reader_connect(), the state, the table).
- * BUG, documented here: the asserts marked so expect today's -ESTALE; they
- * should expect -EBADMSG once from_fds checks the type first.
+ * of the wrong type) as a copy is -EBADMSG, as everywhere else: the type is
+ * checked before the size is compared with the header's capacity.
  */
 static void test_from_fds_stale(void **unused)
 {
@@ -1674,9 +1673,9 @@ static void test_from_fds_stale(void **unused)
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	memcpy(fds, fresh, sizeof(fds));
 	fds[MMSYNC_FD_COPY0] = p[0];
-	assert_int_equal(from_fds_noleak(fds), -ESTALE); /* BUG: should be -EBADMSG */
+	assert_int_equal(from_fds_noleak(fds), -EBADMSG);
 	memcpy(fds, fresh, sizeof(fds));
-	fds[MMSYNC_FD_COPY1] = p[0]; /* copy 1 is type-checked: */
+	fds[MMSYNC_FD_COPY1] = p[0];
 	assert_int_equal(from_fds_noleak(fds), -EBADMSG);
 	close(p[0]);
 	close(p[1]);
