@@ -99,6 +99,7 @@ verify() {
 
 verify "protocol verifies (readers die, grace period evicts)" pass
 verify "without grace period: no stale read, no wait on a dead reader" pass -DNO_GRACE
+verify "without grace period, vi loaded relaxed (any value)" pass -DNO_GRACE -DANY_VI
 verify "broken: reader loads li before arriving" fail -DBROKEN=1
 verify "broken: writer skips the first wait" fail -DBROKEN=2
 verify "broken: eviction does not bump slot.evictions" fail -DBROKEN=3

@@ -758,6 +758,89 @@ static void test_hugetlb(void **unused)
 	assert_int_equal(wait_child(pid), 0);
 }
 
+/* Copies as files in a hugetlbfs mount (which cannot be sealed: readers
+ * check the file system instead). */
+static void test_hugetlbfs_dir(void **unused)
+{
+	(void)unused;
+	char dir[] = "/tmp/mmsync-hugetlbfs-XXXXXX", sock[64];
+	uint8_t buf[50000];
+
+	if (free_huge_pages() < 2)
+		test_skip_or_fail("fewer than 2 free huge pages (echo 8 > /proc/sys/vm/nr_hugepages)");
+	assert_non_null(mkdtemp(dir));
+	if (mount("none", dir, "hugetlbfs", 0, NULL)) {
+		rmdir(dir);
+		test_skip_or_fail("cannot mount hugetlbfs (needs root)");
+	}
+	sock_name(sock, sizeof(sock), "hugetlbfs");
+	struct mmsync_writer *w;
+	MMSYNC_OPTS(mmsync_native_opts, o, .capacity = 4096, .hugetlbfs_dir = dir);
+	assert_int_equal(mmsync_writer_create(&w, "hugetlbfs", &o), 0);
+	assert_int_equal(mmsync_writer_listen(w, sock, NULL), 0);
+	payload_fill(buf, sizeof(buf), 9);
+	assert_int_equal(mmsync_write(w, buf, sizeof(buf), 0, NULL), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct mmsync_reader *r;
+		struct mmsync_view v;
+		uint64_t seq;
+		if (mmsync_reader_connect(&r, sock, NULL) || mmsync_read_begin(r, &v))
+			_exit(3);
+		bool ok = v.len == sizeof(buf) && payload_check(v.data, v.len, &seq) && seq == 9;
+		_exit(ok && mmsync_read_end(r, &v) == 0 ? 0 : 4);
+	}
+	assert_int_equal(dispatch_until_exit(w, pid), 0);
+	mmsync_writer_close(w);
+	assert_int_equal(umount(dir), 0);
+	rmdir(dir);
+}
+
+/* A listening socket handed over as systemd does (fd 3, LISTEN_PID,
+ * LISTEN_FDS); without one, a clear error. */
+static void test_systemd_socket(void **unused)
+{
+	(void)unused;
+	char sock[64];
+
+	sock_name(sock, sizeof(sock), "systemd");
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct sockaddr_un sa;
+		socklen_t len;
+		struct mmsync_writer *w;
+		char n[32];
+		int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+		if (fd < 0 || fdpass_addr(sock, &sa, &len) || bind(fd, (struct sockaddr *)&sa, len) ||
+		    listen(fd, 8) || dup2(fd, 3) != 3)
+			_exit(3);
+		if (fd != 3)
+			close(fd);
+		if (mmsync_writer_create(&w, "systemd", NULL))
+			_exit(4);
+		unsetenv("LISTEN_PID");
+		if (mmsync_writer_listen(w, NULL, NULL) != -ENOTSOCK)
+			_exit(5);
+		snprintf(n, sizeof(n), "%d", (int)getpid());
+		setenv("LISTEN_PID", n, 1);
+		setenv("LISTEN_FDS", "1", 1);
+		if (mmsync_writer_listen(w, NULL, NULL) || mmsync_write(w, "systemd", 7, 0, NULL))
+			_exit(6);
+		pid_t reader = fork();
+		if (reader == 0) {
+			struct mmsync_reader *r;
+			struct mmsync_view v;
+			if (mmsync_reader_connect(&r, sock, NULL) || mmsync_read_begin(r, &v))
+				_exit(7);
+			_exit(v.len == 7 && !memcmp(v.data, "systemd", 7) ? 0 : 8);
+		}
+		int st = dispatch_until_exit(w, reader);
+		mmsync_writer_close(w);
+		_exit(st);
+	}
+	assert_int_equal(wait_child(pid), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -769,6 +852,8 @@ int main(void)
 		cmocka_unit_test(test_sandboxed_reader),
 		cmocka_unit_test(test_hostile_reader),
 		cmocka_unit_test(test_hugetlb),
+		cmocka_unit_test(test_hugetlbfs_dir),
+		cmocka_unit_test(test_systemd_socket),
 	};
 	if (getenv("MMSYNC_TEST_FILTER"))
 		cmocka_set_test_filter(getenv("MMSYNC_TEST_FILTER"));
