@@ -39,6 +39,31 @@ wait
 echo
 echo "== mmsync stat $prefix"
 "$bin/mmsync" stat "$prefix"
+
 echo
-echo "== read and write cost of a 36-byte payload (median of 21 rounds)"
+echo "== the native layout: mmsync serve, two readers watching over the socket"
+printf 'first version\n' > "$dir/routes"
+"$bin/mmsync" serve --socket "$dir/sock" --capacity 4096 "$dir/routes" &
+server=$!
+while [ ! -S "$dir/sock" ]; do sleep 0.05; done
+for r in 1 2; do
+	"$bin/mmsync" read --socket "$dir/sock" --watch | sed -u "s/^/reader $r watches: /" &
+done
+sleep 0.3
+for i in 2 3; do
+	printf 'version %d, rewritten at %s\n' "$i" "$(date +%T.%N)" > "$dir/routes"
+	sleep 0.3
+done
+head -c 100000 /dev/urandom > "$dir/routes.new" && mv "$dir/routes.new" "$dir/routes" # > capacity: a new generation
+sleep 0.3
+echo "-- mmsync stat --socket"
+"$bin/mmsync" stat --socket "$dir/sock"
+printf 'short again\n' > "$dir/routes"; sleep 0.3
+echo "-- after one more rewrite, mmsync read --socket prints:"
+
+"$bin/mmsync" read --socket "$dir/sock"
+pkill -INT -f "mmsync read --socket $dir/sock" || true
+kill -INT "$server"; wait "$server" 2>/dev/null || true
+echo
+echo "== read and write cost of a 36-byte payload, both layouts (median of 21 rounds)"
 "$bin/mmsync-bench"
