@@ -201,13 +201,23 @@ MMSYNC_API int mmsync_writer_open(struct mmsync_writer **w, const char *prefix,
  * @info:     receives what was done; may be NULL
  *
  * Copies @data into the inactive copy, then publishes it with one atomic
- * store of the version word. Readers see the old version or the new one,
- * never a mix.
+ * store. Readers see the old version or the new one, never a mix.
+ *
+ * Compat layout: waits for the readers counted on the inactive copy, up to
+ * @grace_ns; past it their count is reset (info->reset).
+ *
+ * Native layout: first waits until no reader can still be on the inactive
+ * copy (the waits of the previous write, deferred so that a write returns
+ * as soon as its version is visible). A reader the writer has seen hold its
+ * view for @grace_ns is evicted (info->evicted; its mmsync_read_end() will
+ * say -ESTALE); a dead reader's slot is taken back at once. Whatever the
+ * readers do, a write waits at most 2 * @grace_ns. A payload larger than
+ * the capacity first makes larger copies (a new generation).
  *
  * Return: 0, or -EINVAL, -EMSGSIZE (@len above MMSYNC_MAX_PAYLOAD), -ENOSPC
- * (the copy cannot grow; nothing is published), or the errno of
- * open(2)/fallocate(2)/mmap(2) on the data file. On error the published
- * version is unchanged.
+ * (the copy cannot grow; nothing is published), -ENOMEM (no memory, or no
+ * huge pages, for a new generation), or the errno of
+ * open(2)/fallocate(2)/mmap(2). On error the published version is unchanged.
  */
 MMSYNC_API int mmsync_write(struct mmsync_writer *w, const void *data, size_t len,
 			    uint64_t grace_ns, struct mmsync_write_info *info);

@@ -116,6 +116,24 @@ static int map_state(struct native_reader *n, int fd, const struct native_msg *m
 	return native_header_check(n->h, m->generation, m->capacity, m->max_readers);
 }
 
+/* Checks the arguments common to both set-ups and makes the handle. */
+static int native_reader_new(struct mmsync_reader **rp, const struct mmsync_reader_opts *opts,
+			     struct mmsync_reader **out)
+{
+	if (!rp)
+		return -EINVAL;
+	*rp = NULL;
+	if (!opts_valid(opts, sizeof(*opts)) || (OPTS_GET(opts, flags, 0) & ~MMSYNC_VERIFY_CHECKSUM))
+		return -EINVAL;
+	struct mmsync_reader *r = reader_alloc();
+	if (!r)
+		return -ENOMEM;
+	r->native = true;
+	r->flags = OPTS_GET(opts, flags, 0);
+	*out = r;
+	return 0;
+}
+
 static int wait_readable(int fd, unsigned timeout_ms)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -136,23 +154,14 @@ int mmsync_reader_connect(struct mmsync_reader **rp, const char *path,
 	unsigned nfds = 0;
 	int err;
 
-	if (!rp)
-		return -EINVAL;
-	*rp = NULL;
-	if (!opts_valid(opts, sizeof(*opts)))
-		return -EINVAL;
-	unsigned flags = OPTS_GET(opts, flags, 0);
-	unsigned timeout = OPTS_GET(opts, timeout_ms, 0);
-	if (flags & ~MMSYNC_VERIFY_CHECKSUM)
-		return -EINVAL;
-	if ((err = fdpass_addr(path, &sa, &salen)))
+	struct mmsync_reader *r;
+	if ((err = native_reader_new(rp, opts, &r)))
 		return err;
-
-	struct mmsync_reader *r = reader_alloc();
-	if (!r)
-		return -ENOMEM;
-	r->native = true;
-	r->flags = flags;
+	if ((err = fdpass_addr(path, &sa, &salen))) {
+		mmsync_reader_close(r);
+		return err;
+	}
+	unsigned timeout = OPTS_GET(opts, timeout_ms, 0);
 	struct native_reader *n = &r->n;
 	n->conn = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (n->conn < 0) {
@@ -278,20 +287,13 @@ int mmsync_reader_from_fds(struct mmsync_reader **rp, const int fds[MMSYNC_NR_FD
 {
 	int err;
 
-	if (!rp)
+	struct mmsync_reader *r;
+	if ((err = native_reader_new(rp, opts, &r)))
+		return err;
+	if (!fds) {
+		mmsync_reader_close(r);
 		return -EINVAL;
-	*rp = NULL;
-	if (!fds || !opts_valid(opts, sizeof(*opts)))
-		return -EINVAL;
-	unsigned flags = OPTS_GET(opts, flags, 0);
-	if (flags & ~MMSYNC_VERIFY_CHECKSUM)
-		return -EINVAL;
-
-	struct mmsync_reader *r = reader_alloc();
-	if (!r)
-		return -ENOMEM;
-	r->native = true;
-	r->flags = flags;
+	}
 	struct native_reader *n = &r->n;
 
 	/* No handshake message here: the header, once checked, says it. */

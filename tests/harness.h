@@ -10,8 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -108,6 +110,40 @@ static inline bool payload_check(const uint8_t *p, size_t len, uint64_t *seq_out
 	}
 	*seq_out = seq;
 	return true;
+}
+
+/* Memory forked children and their parent share: counters a parent can
+ * read even after a child was killed. */
+static inline void *shared_map(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		perror("mmap");
+		abort();
+	}
+	return p;
+}
+
+/* Length of the timed runs: MMSYNC_TEST_SECONDS, default 3. */
+static inline double test_seconds(void)
+{
+	const char *s = getenv("MMSYNC_TEST_SECONDS");
+	double d = s ? atof(s) : 3.0;
+	return d > 0 ? d : 3.0;
+}
+
+static inline uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline void sleep_ns(uint64_t ns)
+{
+	struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
 }
 
 /* Waits for @pid; returns its exit status, or 128 + signal. */

@@ -35,27 +35,8 @@ struct shared {
 	struct reader_result reader[8];
 };
 
-static struct shared *shared_new(void)
-{
-	void *p = mmap(NULL, sizeof(struct shared), PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	assert_true(p != MAP_FAILED);
-	return p;
-}
 
-static double seconds(void)
-{
-	const char *s = getenv("MMSYNC_TEST_SECONDS");
-	double d = s ? atof(s) : 3.0;
-	return d > 0 ? d : 3.0;
-}
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* Reads until told to stop, checking each view. */
 static void reader_loop(const char *prefix, struct shared *sh, struct reader_result *res)
@@ -136,18 +117,12 @@ static void writer_loop(const char *prefix, struct shared *sh, uint64_t grace_ns
 	_exit(0);
 }
 
-static void sleep_ns(uint64_t ns)
-{
-	struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
 
 static void test_no_torn_reads(void **unused)
 {
 	(void)unused;
 	struct tmp_prefix t;
-	struct shared *sh = shared_new();
+	struct shared *sh = shared_map(sizeof(struct shared));
 	pid_t readers[2], writer;
 
 	tmp_prefix_make(&t, "torn");
@@ -156,7 +131,7 @@ static void test_no_torn_reads(void **unused)
 			reader_loop(t.prefix, sh, &sh->reader[i]);
 	if ((writer = fork()) == 0)
 		writer_loop(t.prefix, sh, 10ull * 1000000000u);
-	sleep_ns((uint64_t)(seconds() * 1e9));
+	sleep_ns((uint64_t)(test_seconds() * 1e9));
 	atomic_store(&sh->stop, 1);
 	assert_int_equal(wait_child(writer), 0);
 	for (int i = 0; i < 2; i++) {
@@ -192,7 +167,7 @@ static void test_killed_readers(void **unused)
 	(void)unused;
 	const uint64_t grace = 100 * 1000000ull;
 	struct tmp_prefix t;
-	struct shared *sh = shared_new();
+	struct shared *sh = shared_map(sizeof(struct shared));
 	pid_t survivor, writer;
 	unsigned seed = 42;
 	int kills = 0;
@@ -202,7 +177,7 @@ static void test_killed_readers(void **unused)
 		writer_loop(t.prefix, sh, grace);
 	if ((survivor = fork()) == 0)
 		reader_loop(t.prefix, sh, &sh->reader[0]);
-	uint64_t end = now_ns() + (uint64_t)(seconds() * 1e9);
+	uint64_t end = now_ns() + (uint64_t)(test_seconds() * 1e9);
 	while (now_ns() < end) {
 		pid_t victim = fork();
 		if (victim == 0)
@@ -329,7 +304,7 @@ static void test_reader_races_creation(void **unused)
 	file_path(path[0], sizeof(path[0]), t.prefix, "_state");
 	file_path(path[1], sizeof(path[1]), t.prefix, "_data_0");
 	file_path(path[2], sizeof(path[2]), t.prefix, "_data_1");
-	uint64_t end = now_ns() + (uint64_t)(seconds() * 1e9);
+	uint64_t end = now_ns() + (uint64_t)(test_seconds() * 1e9);
 	for (round = 0; now_ns() < end; round++) {
 		int polling[2];
 		char c;

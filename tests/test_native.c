@@ -42,34 +42,9 @@ struct shared {
 	struct reader_result reader[8];
 };
 
-static struct shared *shared_new(void)
-{
-	void *p = mmap(NULL, sizeof(struct shared), PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	assert_true(p != MAP_FAILED);
-	return p;
-}
 
-static double seconds(void)
-{
-	const char *s = getenv("MMSYNC_TEST_SECONDS");
-	double d = s ? atof(s) : 3.0;
-	return d > 0 ? d : 3.0;
-}
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
-static void sleep_ns(uint64_t ns)
-{
-	struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
 
 static void sock_name(char *buf, size_t n, const char *what)
 {
@@ -198,7 +173,7 @@ static void test_no_torn_reads(void **unused)
 {
 	(void)unused;
 	char sock[64];
-	struct shared *sh = shared_new();
+	struct shared *sh = shared_map(sizeof(struct shared));
 	pid_t readers[2], writer;
 
 	sock_name(sock, sizeof(sock), "torn");
@@ -209,7 +184,7 @@ static void test_no_torn_reads(void **unused)
 	for (int i = 0; i < 2; i++)
 		if ((readers[i] = fork()) == 0)
 			reader_loop(sock, sh, &sh->reader[i]);
-	sleep_ns((uint64_t)(seconds() * 1e9));
+	sleep_ns((uint64_t)(test_seconds() * 1e9));
 	atomic_store(&sh->stop, 1);
 	for (int i = 0; i < 2; i++) {
 		assert_int_equal(wait_child(readers[i]), 0);
@@ -237,7 +212,7 @@ static void test_killed_readers(void **unused)
 	(void)unused;
 	const uint64_t grace = 10ull * 1000000000u; /* a wait this long would be a failure */
 	char sock[64];
-	struct shared *sh = shared_new();
+	struct shared *sh = shared_map(sizeof(struct shared));
 	unsigned seed = 3;
 
 	sock_name(sock, sizeof(sock), "killed");
@@ -307,7 +282,7 @@ static void test_stopped_reader_evicted(void **unused)
 	int ready[2], go[2];
 	char c;
 	struct mmsync_write_info info;
-	struct shared *sh = shared_new();
+	struct shared *sh = shared_map(sizeof(struct shared));
 	uint8_t buf[4096];
 
 	sock_name(sock, sizeof(sock), "stopped");
@@ -655,7 +630,7 @@ static void test_hostile_reader(void **unused)
 	 * loaded 2-core machine is not mistaken for a holder. */
 	const uint64_t grace = 200 * 1000000ull;
 	char sock[64];
-	struct shared *sh = shared_new();
+	struct shared *sh = shared_map(sizeof(struct shared));
 
 	sock_name(sock, sizeof(sock), "hostile");
 	struct mmsync_writer *w = serve("hostile", sock, 1 << 20, 0);
@@ -670,7 +645,7 @@ static void test_hostile_reader(void **unused)
 		hostile_scribbler(sock, sh);
 	if ((holder = fork()) == 0)
 		hostile_holder(sock, sh);
-	sleep_ns((uint64_t)(seconds() * 1e9));
+	sleep_ns((uint64_t)(test_seconds() * 1e9));
 	atomic_store(&sh->stop, 1);
 	assert_int_equal(wait_child(scribbler), 0);
 	assert_int_equal(wait_child(holder), 0);
