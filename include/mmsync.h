@@ -64,6 +64,12 @@ enum {
 	/* Copies in MFD_HUGETLB memfds (the default huge page size): fewer TLB
 	 * misses on large payloads. Needs free huge pages (vm.nr_hugepages). */
 	MMSYNC_HUGETLB = 1u << 0,
+	/* Hash every payload and put the low 24 bits in the version word, so
+	 * that readers may verify it (MMSYNC_VERIFY_CHECKSUM). Off by default
+	 * on this layout: the hash costs as much as the copy (9.9 GB/s against
+	 * 10.8 GB/s for memcpy here), and sealed copies cannot be changed by
+	 * anyone but the writer. */
+	MMSYNC_CHECKSUM = 1u << 1,
 };
 
 /* mmsync_reader_opts.flags */
@@ -100,6 +106,10 @@ struct mmsync_native_opts {
 	/* Refused peers and dropped readers are reported here [stderr]. */
 	void (*log)(void *ctx, const char *msg);
 	void *log_ctx;
+	/* mmsync_write_from_fd(): bytes a read request asks for [1 MiB], and
+	 * requests in flight [4] (the ring has that many entries, at least 8). */
+	size_t chunk_size;
+	unsigned queue_depth;
 };
 
 /* Options of mmsync_writer_listen(). */
@@ -221,6 +231,57 @@ MMSYNC_API int mmsync_writer_open(struct mmsync_writer **w, const char *prefix,
  */
 MMSYNC_API int mmsync_write(struct mmsync_writer *w, const void *data, size_t len,
 			    uint64_t grace_ns, struct mmsync_write_info *info);
+
+/**
+ * mmsync_write_from_fd() - publish @len bytes read from a file descriptor
+ * @fd:     a file (page cache or O_DIRECT), a pipe or a socket
+ * @offset: where to read in @fd; -1 reads from its current position (pipes)
+ * @len:    payload size
+ * @grace_ns, @info: as mmsync_write()
+ *
+ * Reads straight into the inactive copy, no bounce buffer: on the native
+ * layout with io_uring (IORING_OP_READ, opts.chunk_size bytes a request,
+ * opts.queue_depth in flight), on the compat layout with pread(2). Short
+ * reads are resumed. With O_DIRECT, @offset must be a multiple of 4096.
+ * If anything fails, nothing is published: the current version stays.
+ *
+ * Return: 0, or -EINVAL, -EBUSY (a write_begin() is open), -ENODATA (the
+ * file ended before @len bytes), -EMSGSIZE, or the errno of the read.
+ */
+MMSYNC_API int mmsync_write_from_fd(struct mmsync_writer *w, int fd, int64_t offset, size_t len,
+				    uint64_t grace_ns, struct mmsync_write_info *info);
+
+/**
+ * mmsync_write_begin() - build the next version in place
+ * @len:      the most bytes the caller will write
+ * @grace_ns: as mmsync_write()
+ * @ptr:      receives the inactive copy's memory, @len bytes, prefaulted
+ *
+ * Waits for readers to leave the inactive copy (as mmsync_write() does) and
+ * hands it over: the caller writes the payload there itself, then calls
+ * mmsync_write_commit() to publish it or mmsync_write_abort() to drop it.
+ * Readers go on reading the current version meanwhile.
+ *
+ * Return: 0, or -EINVAL, -EBUSY (already begun), -EMSGSIZE, -ENOMEM/-ENOSPC.
+ */
+MMSYNC_API int mmsync_write_begin(struct mmsync_writer *w, size_t len, uint64_t grace_ns,
+				  void **ptr);
+
+/**
+ * mmsync_write_commit() - publish what was built since mmsync_write_begin()
+ * @len: the payload's size, at most the @len given to begin
+ *
+ * Return: 0, or -EINVAL (nothing begun, or @len too large).
+ */
+MMSYNC_API int mmsync_write_commit(struct mmsync_writer *w, size_t len,
+				   struct mmsync_write_info *info);
+
+/**
+ * mmsync_write_abort() - drop what was built since mmsync_write_begin()
+ *
+ * Return: 0, or -EINVAL (nothing begun).
+ */
+MMSYNC_API int mmsync_write_abort(struct mmsync_writer *w);
 
 /**
  * mmsync_writer_close() - unmap, close and free; the files stay. NULL is a no-op.

@@ -22,6 +22,10 @@
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+
 #include "fdpass.h"
 #include "opts.h"
 #include "reader.h"
@@ -52,6 +56,18 @@ void native_reader_release(struct native_reader *n)
 	if (n->conn >= 0)
 		close(n->conn);
 	*n = (struct native_reader){ .slot_fd = -1, .conn = -1 };
+}
+
+void native_populate(struct native_reader *n, unsigned c)
+{
+	uint64_t upto = atomic_load(&n->h->populated[c]);
+	if (upto > n->capacity)
+		upto = n->capacity;
+	if (upto <= n->populated[c])
+		return;
+	/* Best effort: without it the first reads fault the pages in. */
+	madvise((char *)n->copy[c] + n->populated[c], upto - n->populated[c], MADV_POPULATE_READ);
+	n->populated[c] = upto;
 }
 
 static void close_all(int *fds, unsigned n)
@@ -101,6 +117,9 @@ static int map_copies(struct native_reader *n, const int fds[2], uint64_t capaci
 	}
 	n->capacity = capacity;
 	n->generation = generation;
+	n->populated[0] = n->populated[1] = 0;
+	native_populate(n, 0);
+	native_populate(n, 1);
 	return 0;
 }
 
@@ -114,6 +133,14 @@ static int map_state(struct native_reader *n, int fd, const struct native_msg *m
 		return -errno;
 	n->h = p;
 	return native_header_check(n->h, m->generation, m->capacity, m->max_readers);
+}
+
+/* A reader that asks to verify checksums of a segment published without. */
+static int checksum_check(const struct mmsync_reader *r)
+{
+	if ((r->flags & MMSYNC_VERIFY_CHECKSUM) && !(r->n.h->flags & NATIVE_HDR_CHECKSUM))
+		return -EOPNOTSUPP;
+	return 0;
 }
 
 /* Checks the arguments common to both set-ups and makes the handle. */
@@ -190,7 +217,7 @@ int mmsync_reader_connect(struct mmsync_reader **rp, const char *path,
 		goto fail;
 	}
 	bool unsealed = m.flags & NATIVE_FLAG_UNSEALED;
-	if ((err = map_state(n, fds[0], &m)) ||
+	if ((err = map_state(n, fds[0], &m)) || (err = checksum_check(r)) ||
 	    (err = map_copies(n, fds + 1, m.capacity, m.generation, unsealed)) ||
 	    (err = native_fd_check(fds[3], (uint64_t)sysconf(_SC_PAGESIZE), true, NATIVE_SEALS_SIZE, true)))
 		goto fail;
@@ -326,7 +353,8 @@ int mmsync_reader_from_fds(struct mmsync_reader **rp, const int fds[MMSYNC_NR_FD
 		err = -ESTALE;
 		goto fail;
 	}
-	if ((err = map_copies(n, fds + MMSYNC_FD_COPY0, cap, gen, false)) ||
+	if ((err = checksum_check(r)) ||
+	    (err = map_copies(n, fds + MMSYNC_FD_COPY0, cap, gen, false)) ||
 	    (err = claim_table_slot(n, fds[MMSYNC_FD_SLOTS], max_readers)))
 		goto fail;
 	*rp = r;

@@ -63,7 +63,13 @@ struct native_header {
 	_Atomic uint32_t writer_pid;
 	_Atomic uint64_t evictions;
 	_Atomic uint64_t reclaimed;
+	/* line 3: bytes of each copy the writer has allocated; readers
+	 * prefault as much of their mappings */
+	_Atomic uint64_t populated[2] __attribute__((aligned(CACHE_LINE)));
 };
+
+/* native_header.flags */
+#define NATIVE_HDR_CHECKSUM 1u	/* version words carry the payload's checksum */
 
 _Static_assert(sizeof(struct native_header) <= NATIVE_STATE_SIZE, "header fits its page");
 _Static_assert(offsetof(struct native_header, vi) == CACHE_LINE, "read words on their own line");

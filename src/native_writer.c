@@ -56,12 +56,14 @@
 #include "native_layout.h"
 #include "opts.h"
 #include "segment.h"
+#include "uring.h"
 #include "writer.h"
 
 #define SPIN_NS 20000ull		/* spin this long before probing and sleeping */
 #define PROBE_INTERVAL_NS 1000000ull	/* re-probe a live, busy slot every ms */
 #define TABLE_PROBE_NS 100000000ull	/* dispatch probes the table every 100 ms */
-#define EVICT_SETTLE_NS 1000000ull	/* an arrival younger than this is not evicted */
+#define DEFAULT_CHUNK (1u << 20)	/* write_from_fd: see tools/bench_write.c */
+#define DEFAULT_DEPTH 4
 
 enum slot_kind { SLOT_FREE, SLOT_TABLE, SLOT_OWN };
 
@@ -95,6 +97,13 @@ struct native_writer {
 	int state_ro;
 	uint64_t capacity, generation, seq;
 	bool pending;		/* waits of the last publish not done yet */
+	bool checksum;		/* MMSYNC_CHECKSUM */
+	uint64_t populated[2];	/* bytes of each copy allocated and mapped */
+	struct uring ring;
+	size_t chunk;		/* write_from_fd: bytes a request */
+	unsigned depth;		/* write_from_fd: requests in flight */
+	unsigned build;		/* the copy write_begin handed out */
+	unsigned build_evicted;
 
 	struct segment table;	/* slot table of exported-descriptor readers */
 	struct wslot *slots;	/* [0, max_readers): table; then own slots */
@@ -446,6 +455,9 @@ static int new_generation(struct native_writer *nw, uint64_t len)
 	}
 	nw->capacity = cap;
 	nw->generation++;
+	nw->populated[0] = nw->populated[1] = 0;
+	atomic_store(&nw->h->populated[0], 0);
+	atomic_store(&nw->h->populated[1], 0);
 
 	struct native_msg m;
 	fill_msg(nw, &m, NATIVE_MSG_GENERATION);
@@ -465,21 +477,45 @@ static int new_generation(struct native_writer *nw, uint64_t len)
 	return 0;
 }
 
-int native_write(struct native_writer *nw, const void *data, size_t len, uint64_t grace_ns,
-		 struct mmsync_write_info *info)
+/* Makes the first @len bytes of copy @c exist and mapped in the writer, so
+ * that filling them takes no page fault. Readers map what the header says
+ * is populated when they map the copies, and more when a version needs it. */
+static int copy_prefault(struct native_writer *nw, unsigned c, uint64_t len)
 {
-	unsigned evicted = finish_waits(nw, grace_ns);
+	if (len <= nw->populated[c])
+		return 0;
+	uint64_t end = round_up(len, nw->page);
+	int err = uring_prefault(&nw->ring, nw->copy[c].fd, nw->copy[c].map, nw->populated[c],
+				 end - nw->populated[c]);
+	if (err)
+		return err;
+	nw->populated[c] = end;
+	atomic_store(&nw->h->populated[c], end);
+	return 0;
+}
+
+/* Everything before the bytes go in: the waits of the last publish, a new
+ * generation if @room bytes do not fit, the copy prefaulted. Return: 0 with
+ * *cp the copy to fill, or -errno with nothing published. */
+static int prepare(struct native_writer *nw, uint64_t room, uint64_t grace_ns, unsigned *cp,
+		   unsigned *evicted)
+{
 	int err;
 
-	if (len > nw->capacity && (err = new_generation(nw, len)))
+	*evicted = finish_waits(nw, grace_ns);
+	if (room > nw->capacity && (err = new_generation(nw, room)))
 		return err;
-
 	/* Nobody reads copy c now: no arrival before the waits can see li == c,
 	 * and every arrival after them reads li, which is !c. */
-	unsigned c = !atomic_load(&nw->h->li);
-	if (len)
-		memcpy(nw->copy[c].map, data, len);
-	uint64_t version = (uint64_t)c | (uint64_t)len << 1 | (mmsync_hash(data, len) & 0xffffff) << 40;
+	*cp = !atomic_load(&nw->h->li);
+	return copy_prefault(nw, *cp, room);
+}
+
+static void publish(struct native_writer *nw, unsigned c, size_t len, unsigned evicted,
+		    struct mmsync_write_info *info)
+{
+	uint64_t hash = nw->checksum ? mmsync_hash(nw->copy[c].map, len) : 0;
+	uint64_t version = (uint64_t)c | (uint64_t)len << 1 | (hash & 0xffffff) << 40;
 	nw->seq++;
 	nw->h->copy[c] = (struct native_copy_desc){ version, nw->seq, nw->generation };
 	atomic_store(&nw->h->li, c); /* publish: seq_cst orders the copy before it */
@@ -493,7 +529,69 @@ int native_write(struct native_writer *nw, const void *data, size_t len, uint64_
 		*info = (struct mmsync_write_info){
 			.written = len, .version = version, .seq = nw->seq, .evicted = evicted,
 		};
+}
+
+/*
+ * A plain memcpy. Measured on this machine (2 cores, copies prefaulted,
+ * 64 MiB, medians of 9): memcpy 10.8 GB/s; 4 MiB pieces each preceded by a
+ * prefetch of the next 14 % slower; two threads each copying half no faster
+ * (memory bandwidth, not the core, is the limit). See tools/bench_write.c.
+ */
+int native_write(struct native_writer *nw, const void *data, size_t len, uint64_t grace_ns,
+		 struct mmsync_write_info *info)
+{
+	unsigned c, evicted;
+	int err = prepare(nw, len, grace_ns, &c, &evicted);
+	if (err)
+		return err;
+	if (len)
+		memcpy(nw->copy[c].map, data, len);
+	publish(nw, c, len, evicted, info);
 	return 0;
+}
+
+#define DIRECT_ALIGN 4096
+
+int native_write_from_fd(struct native_writer *nw, int fd, int64_t offset, size_t len,
+			 uint64_t grace_ns, struct mmsync_write_info *info)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -errno;
+	bool direct = fl & O_DIRECT;
+	/* O_DIRECT reads whole blocks: the copy needs room for the rounding. */
+	uint64_t room = direct ? round_up(len, DIRECT_ALIGN) : len;
+	if (direct && offset >= 0 && offset % DIRECT_ALIGN)
+		return -EINVAL;
+
+	unsigned c, evicted;
+	int err = prepare(nw, room, grace_ns, &c, &evicted);
+	if (!err)
+		err = uring_read_into(&nw->ring, fd, offset, nw->copy[c].map, len, nw->chunk, nw->depth,
+				      direct, DIRECT_ALIGN);
+	if (err)
+		return err; /* copy c is the writer's alone: the current version stands */
+	publish(nw, c, len, evicted, info);
+	return 0;
+}
+
+int native_write_begin(struct native_writer *nw, size_t len, uint64_t grace_ns, void **ptr)
+{
+	int err = prepare(nw, len, grace_ns, &nw->build, &nw->build_evicted);
+	if (!err)
+		*ptr = nw->copy[nw->build].map;
+	return err;
+}
+
+int native_write_commit(struct native_writer *nw, size_t len, struct mmsync_write_info *info)
+{
+	publish(nw, nw->build, len, nw->build_evicted, info);
+	return 0;
+}
+
+void native_write_abort(struct native_writer *nw)
+{
+	(void)nw; /* the copy stays the writer's; the next write fills it again */
 }
 
 /* ---- creation ---- */
@@ -526,6 +624,7 @@ void native_writer_close(struct native_writer *nw)
 		close(nw->state_ro);
 	segment_destroy(&nw->state);
 	segment_destroy(&nw->table);
+	uring_exit(&nw->ring);
 	free(nw->slots);
 	free(nw->active);
 	free(nw->sock_path);
@@ -549,7 +648,8 @@ int mmsync_writer_create(struct mmsync_writer **wp, const char *name,
 	unsigned max_readers = OPTS_GET(opts, max_readers, 0);
 	uint64_t capacity = OPTS_GET(opts, capacity, 0);
 	const char *dir = OPTS_GET(opts, hugetlbfs_dir, NULL);
-	if ((flags & ~MMSYNC_HUGETLB) || max_readers > NATIVE_MAX_READERS ||
+	if ((flags & ~(MMSYNC_HUGETLB | MMSYNC_CHECKSUM)) || max_readers > NATIVE_MAX_READERS ||
+	    OPTS_GET(opts, queue_depth, 0) > 4096 || OPTS_GET(opts, chunk_size, 0) > (1u << 30) ||
 	    capacity > MMSYNC_MAX_PAYLOAD + 1 || ((flags & MMSYNC_HUGETLB) && dir))
 		return -EINVAL;
 
@@ -568,6 +668,12 @@ int mmsync_writer_create(struct mmsync_writer **wp, const char *name,
 	nw->max_readers = max_readers ? max_readers : NATIVE_DEFAULT_READERS;
 	nw->log = OPTS_GET(opts, log, NULL);
 	nw->log_ctx = OPTS_GET(opts, log_ctx, NULL);
+	nw->checksum = flags & MMSYNC_CHECKSUM;
+	nw->chunk = OPTS_GET(opts, chunk_size, 0);
+	nw->depth = OPTS_GET(opts, queue_depth, 0);
+	nw->chunk = nw->chunk ? round_up(nw->chunk, DIRECT_ALIGN) : DEFAULT_CHUNK;
+	nw->depth = nw->depth ? nw->depth : DEFAULT_DEPTH;
+	uring_init(&nw->ring, nw->depth > 8 ? nw->depth : 8);
 	nw->generation = 1;
 	if (dir && !(nw->hugetlbfs_dir = strdup(dir))) {
 		err = -ENOMEM;
@@ -595,6 +701,7 @@ int mmsync_writer_create(struct mmsync_writer **wp, const char *name,
 	nw->h->capacity = nw->capacity;
 	nw->h->copy[0].generation = nw->h->copy[1].generation = nw->generation;
 	nw->h->writer_pid = (uint32_t)getpid();
+	nw->h->flags = nw->checksum ? NATIVE_HDR_CHECKSUM : 0;
 	snprintf(nw->h->name_head, sizeof(nw->h->name_head), "%s", name);
 	if ((err = copies_create(nw, nw->capacity, nw->copy, nw->copy_ro)))
 		goto fail;

@@ -289,8 +289,11 @@ static int native_begin(struct mmsync_reader *r, struct mmsync_view *view)
 		err = -ENODATA;
 	else if (size > n->capacity || mmsync_version_idx(d.version) != c)
 		err = -EBADMSG; /* never touch what the mapping does not hold */
-	else
+	else {
+		if (size > n->populated[c])
+			native_populate(n, c); /* the payloads grew: one system call */
 		err = verify(r, n->copy[c], size, d.version);
+	}
 	if (err) {
 		native_depart(n);
 		return err;

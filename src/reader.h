@@ -19,6 +19,7 @@ struct native_reader {
 	const struct native_header *h;
 	const void *copy[2];
 	uint64_t capacity;	/* bytes mapped per copy, checked by fstat */
+	uint64_t populated[2];	/* bytes of each mapping prefaulted */
 	uint64_t generation;	/* of the copies mapped */
 	struct native_slot *slot;
 	void *slot_map;		/* the slot object, or the whole table */
@@ -48,6 +49,10 @@ struct mmsync_reader {
 int native_refresh(struct mmsync_reader *r, uint64_t generation);
 
 void native_reader_release(struct native_reader *n);
+
+/* Prefaults the mapping of copy @c as far as the writer has populated it,
+ * so that reading it takes no page fault. */
+void native_populate(struct native_reader *n, unsigned c);
 
 struct mmsync_reader *reader_alloc(void);
 

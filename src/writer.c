@@ -230,33 +230,114 @@ static int copy_prepare(struct mmsync_writer *w, unsigned idx, size_t len)
 	return 0;
 }
 
-int mmsync_write(struct mmsync_writer *w, const void *data, size_t len,
-		 uint64_t grace_ns, struct mmsync_write_info *info)
+/* Readers off the next copy, and the copy ready for @len bytes. */
+static int compat_prepare(struct mmsync_writer *w, size_t len, uint64_t grace_ns, unsigned *next,
+			  bool *reset)
 {
-	if (!w || (!data && len))
-		return -EINVAL;
-	if (len > MMSYNC_MAX_PAYLOAD)
-		return -EMSGSIZE;
-	if (w->native)
-		return native_write(w->native, data, len, grace_ns, info);
-
 	uint64_t cur = atomic_load(&w->state->version);
-	unsigned next = cur ? !mmsync_version_idx(cur) : 0;
-	bool reset = wait_readers(w->state, next, grace_ns);
+	*next = cur ? !mmsync_version_idx(cur) : 0;
+	*reset = wait_readers(w->state, *next, grace_ns);
+	return copy_prepare(w, *next, len); /* creates the file even for 0 bytes, as the crate does */
+}
 
-	int err = copy_prepare(w, next, len); /* creates the file even for 0 bytes, as the crate does */
-	if (err)
-		return err;
-	if (len)
-		memcpy(w->copy[next].map, data, len);
-
+static int compat_publish(struct mmsync_writer *w, unsigned next, size_t len, bool reset,
+			  struct mmsync_write_info *info)
+{
 	uint64_t v;
-	err = compat_version_encode(next, len, mmsync_hash(data, len), &v);
+	int err = compat_version_encode(next, len, mmsync_hash(w->copy[next].map, len), &v);
 	if (err)
 		return err;
 	atomic_store(&w->state->version, v); /* seq_cst: orders the copy before it */
-
 	if (info)
 		*info = (struct mmsync_write_info){ .written = len, .reset = reset, .version = v };
+	return 0;
+}
+
+static int check_write(struct mmsync_writer *w, size_t len)
+{
+	if (!w)
+		return -EINVAL;
+	if (len > MMSYNC_MAX_PAYLOAD)
+		return -EMSGSIZE;
+	return w->building ? -EBUSY : 0;
+}
+
+int mmsync_write(struct mmsync_writer *w, const void *data, size_t len,
+		 uint64_t grace_ns, struct mmsync_write_info *info)
+{
+	unsigned next;
+	bool reset;
+	int err = check_write(w, len);
+
+	if (err || (!data && len))
+		return err ? err : -EINVAL;
+	if (w->native)
+		return native_write(w->native, data, len, grace_ns, info);
+	if ((err = compat_prepare(w, len, grace_ns, &next, &reset)))
+		return err;
+	if (len)
+		memcpy(w->copy[next].map, data, len);
+	return compat_publish(w, next, len, reset, info);
+}
+
+int mmsync_write_from_fd(struct mmsync_writer *w, int fd, int64_t offset, size_t len,
+			 uint64_t grace_ns, struct mmsync_write_info *info)
+{
+	unsigned next;
+	bool reset;
+	int err = check_write(w, len);
+
+	if (err || fd < 0 || offset < -1)
+		return err ? err : -EINVAL;
+	if (w->native)
+		return native_write_from_fd(w->native, fd, offset, len, grace_ns, info);
+	if ((err = compat_prepare(w, len, grace_ns, &next, &reset)))
+		return err;
+	char *dst = w->copy[next].map;
+	for (size_t pos = 0; pos < len;) {
+		ssize_t n = offset < 0 ? read(fd, dst + pos, len - pos)
+				       : pread(fd, dst + pos, len - pos, (off_t)(offset + (int64_t)pos));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -ENODATA;
+		pos += (size_t)n;
+	}
+	return compat_publish(w, next, len, reset, info);
+}
+
+int mmsync_write_begin(struct mmsync_writer *w, size_t len, uint64_t grace_ns, void **ptr)
+{
+	int err = check_write(w, len);
+
+	if (err || !ptr)
+		return err ? err : -EINVAL;
+	err = w->native ? native_write_begin(w->native, len, grace_ns, ptr)
+			: compat_prepare(w, len, grace_ns, &w->build_copy, &w->build_reset);
+	if (err)
+		return err;
+	if (!w->native)
+		*ptr = w->copy[w->build_copy].map;
+	w->building = true;
+	w->build_len = len;
+	return 0;
+}
+
+int mmsync_write_commit(struct mmsync_writer *w, size_t len, struct mmsync_write_info *info)
+{
+	if (!w || !w->building || len > w->build_len)
+		return -EINVAL;
+	w->building = false;
+	return w->native ? native_write_commit(w->native, len, info)
+			 : compat_publish(w, w->build_copy, len, w->build_reset, info);
+}
+
+int mmsync_write_abort(struct mmsync_writer *w)
+{
+	if (!w || !w->building)
+		return -EINVAL;
+	w->building = false;
+	if (w->native)
+		native_write_abort(w->native);
 	return 0;
 }

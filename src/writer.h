@@ -17,6 +17,10 @@ struct native_writer;
 
 struct mmsync_writer {
 	struct native_writer *native;	/* set: native layout; NULL: compat */
+	bool building;			/* between write_begin and commit/abort */
+	size_t build_len;
+	unsigned build_copy;		/* compat: the copy being built */
+	bool build_reset;
 	/* compat */
 	char *prefix;
 	int state_fd;
@@ -28,6 +32,11 @@ struct mmsync_writer *writer_alloc(void);
 
 int native_write(struct native_writer *nw, const void *data, size_t len, uint64_t grace_ns,
 		 struct mmsync_write_info *info);
+int native_write_from_fd(struct native_writer *nw, int fd, int64_t offset, size_t len,
+			 uint64_t grace_ns, struct mmsync_write_info *info);
+int native_write_begin(struct native_writer *nw, size_t len, uint64_t grace_ns, void **ptr);
+int native_write_commit(struct native_writer *nw, size_t len, struct mmsync_write_info *info);
+void native_write_abort(struct native_writer *nw);
 void native_writer_close(struct native_writer *nw);
 
 #endif

@@ -182,8 +182,9 @@ static void count_log(void *ctx, const char *msg)
 static struct mmsync_writer *writer_new(const char *name, unsigned max_readers,
 					struct log_count *log)
 {
+	/* With checksums: the readers here verify every read. */
 	MMSYNC_OPTS(mmsync_native_opts, o, .max_readers = max_readers, .capacity = 64 << 10,
-		    .log = count_log, .log_ctx = log);
+		    .flags = MMSYNC_CHECKSUM, .log = count_log, .log_ctx = log);
 	struct mmsync_writer *w;
 	memset(log, 0, sizeof(*log));
 	assert_int_equal(mmsync_writer_create(&w, name, &o), 0);
@@ -445,6 +446,7 @@ static void hs_make(struct hs *s)
 	s->state_rw = memfd_sized(NATIVE_STATE_SIZE, 0, &p);
 	s->h = p;
 	s->h->magic = NATIVE_MAGIC;
+	s->h->flags = NATIVE_HDR_CHECKSUM;
 	s->h->layout_version = NATIVE_LAYOUT_VERSION;
 	s->h->header_size = sizeof(*s->h);
 	s->h->max_readers = HS_MAX_READERS;

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/* The writer's io_uring: prefaulting copies and filling them from files.
+ * Where io_uring is not available (seccomp, a kernel built without it, a
+ * container that forbids it), the same operations run as plain syscalls. */
+#ifndef MMSYNC_URING_H
+#define MMSYNC_URING_H
+
+#include <liburing.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct uring {
+	struct io_uring ring;
+	bool ok;		/* the ring exists; else plain syscalls */
+	unsigned entries;
+};
+
+/* Sets up a ring of @entries. Never fails: without io_uring, u->ok is false. */
+void uring_init(struct uring *u, unsigned entries);
+void uring_exit(struct uring *u);
+
+/* Makes bytes [@off, @off + @len) of a copy exist and be mapped writable in
+ * @map: fallocate(2) on @fd, then MADV_POPULATE_WRITE on the mapping, so
+ * that the copy into it takes no page fault. Return: 0 or -errno (-ENOMEM
+ * or -ENOSPC when memory or huge pages run out). */
+int uring_prefault(struct uring *u, int fd, void *map, uint64_t off, uint64_t len);
+
+/* Reads @len bytes of @fd from @offset (-1: from the file position, for
+ * pipes and sockets) straight into @dst, @chunk bytes a request, @depth
+ * requests in flight. Short reads are resumed. With @direct (O_DIRECT),
+ * requests are rounded up to @align, which @dst, @offset and @chunk must be
+ * multiples of, and @dst must have room for the rounding.
+ * Return: 0, -ENODATA when the file ends before @len bytes, or the -errno
+ * of the first read that failed. All requests have completed on return. */
+int uring_read_into(struct uring *u, int fd, int64_t offset, void *dst, uint64_t len,
+		    size_t chunk, unsigned depth, bool direct, size_t align);
+
+#endif
