@@ -103,9 +103,10 @@ static void queue_read(struct uring *u, int fd, int64_t offset, char *dst, struc
 	io_uring_sqe_set_data(sqe, p);
 }
 
-static int read_plain(int fd, int64_t offset, char *dst, uint64_t len, size_t chunk, bool direct,
-		      size_t align)
+int uring_read_plain(int fd, int64_t offset, void *dstv, uint64_t len, size_t chunk, bool direct,
+		     size_t align)
 {
+	char *dst = dstv;
 	for (uint64_t pos = 0; pos < len;) {
 		size_t n = len - pos < chunk ? len - pos : chunk;
 		if (direct)
@@ -126,7 +127,7 @@ int uring_read_into(struct uring *u, int fd, int64_t offset, void *dst, uint64_t
 		    size_t chunk, unsigned depth, bool direct, size_t align)
 {
 	if (!u->ok)
-		return read_plain(fd, offset, dst, len, chunk, direct, align);
+		return uring_read_plain(fd, offset, dst, len, chunk, direct, align);
 	/* A stream has one position: one request at a time, in order. */
 	if (offset < 0)
 		depth = 1;

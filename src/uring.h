@@ -36,4 +36,8 @@ int uring_prefault(struct uring *u, int fd, void *map, uint64_t off, uint64_t le
 int uring_read_into(struct uring *u, int fd, int64_t offset, void *dst, uint64_t len,
 		    size_t chunk, unsigned depth, bool direct, size_t align);
 
+/* The same with read(2)/pread(2), one request at a time. */
+int uring_read_plain(int fd, int64_t offset, void *dst, uint64_t len, size_t chunk, bool direct,
+		     size_t align);
+
 #endif

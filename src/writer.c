@@ -27,6 +27,7 @@
 #include "hash.h"
 #include "mmsync.h"
 #include "opts.h"
+#include "uring.h"
 #include "writer.h"
 
 
@@ -291,18 +292,16 @@ int mmsync_write_from_fd(struct mmsync_writer *w, int fd, int64_t offset, size_t
 		return err ? err : -EINVAL;
 	if (w->native)
 		return native_write_from_fd(w->native, fd, offset, len, grace_ns, info);
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -errno;
+	bool direct = fl & O_DIRECT; /* whole blocks: the last may pass the end, in its page */
+	if (direct && offset > 0 && offset % 4096)
+		return -EINVAL;
 	if ((err = compat_prepare(w, len, grace_ns, &next, &reset)))
 		return err;
-	char *dst = w->copy[next].map;
-	for (size_t pos = 0; pos < len;) {
-		ssize_t n = offset < 0 ? read(fd, dst + pos, len - pos)
-				       : pread(fd, dst + pos, len - pos, (off_t)(offset + (int64_t)pos));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -ENODATA;
-		pos += (size_t)n;
-	}
+	if ((err = uring_read_plain(fd, offset, w->copy[next].map, len, 1u << 20, direct, 4096)))
+		return err;
 	return compat_publish(w, next, len, reset, info);
 }
 

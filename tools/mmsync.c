@@ -287,15 +287,28 @@ static int parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* Publishes FILE straight from its descriptor (io_uring reads into the
+ * copy); a file that changes size while being read is read again. */
 static int publish_file(struct mmsync_writer *w, const char *path, uint64_t grace_ns)
 {
-	struct input in;
 	struct mmsync_write_info info;
-	int err = input_load(path, &in);
-	if (err)
-		return fail_sys(path, err);
-	err = mmsync_write(w, in.buf, in.len, grace_ns, &info);
-	input_free(&in);
+	struct stat st;
+	int err = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return fail_sys(path, -errno);
+	for (int tries = 0; tries < 3; tries++) {
+		if (fstat(fd, &st))
+			err = -errno;
+		else if (!S_ISREG(st.st_mode))
+			err = -EINVAL;
+		else
+			err = mmsync_write_from_fd(w, fd, 0, (size_t)st.st_size, grace_ns, &info);
+		if (err != -ENODATA) /* -ENODATA: it shrank while we read it */
+			break;
+	}
+	close(fd);
 	if (err)
 		return fail(path, err);
 	printf("published seq=%" PRIu64 " bytes=%zu\n", info.seq, info.written);
