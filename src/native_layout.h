@@ -22,58 +22,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NATIVE_MAGIC 0x31564e434e59534dull	/* "MSYNCNV1" */
-#define NATIVE_LAYOUT_VERSION 1
+#include "native_state.h"
+
 #define NATIVE_PROTO_VERSION 1
-#define NATIVE_NAME_MAX 64			/* with the terminating 0 */
 #define NATIVE_MAX_READERS 4096
 #define NATIVE_DEFAULT_READERS 126
 #define NATIVE_DEFAULT_CAPACITY (64ull << 20)
-#define NATIVE_STATE_SIZE 4096
-#define CACHE_LINE 64
-
-/* What a reader learns of the copy it reads: filled with the copy, before
- * `li` points at it, and protected by the same protocol as its bytes. */
-struct native_copy_desc {
-	uint64_t version;	/* version word: idx, size, checksum */
-	uint64_t seq;		/* write sequence number */
-	uint64_t generation;	/* generation of the copy */
-};
-
-struct native_header {
-	/* line 0: set at creation, changed only with a generation */
-	uint64_t magic;
-	uint32_t layout_version;
-	uint32_t header_size;
-	uint32_t max_readers;
-	uint32_t flags;
-	_Atomic uint64_t generation;
-	_Atomic uint64_t capacity;
-	char name_head[24];	/* first bytes of the name, for bpftool */
-	/* line 1: what every read loads */
-	_Atomic uint32_t vi __attribute__((aligned(CACHE_LINE))); /* indicator new readers arrive on */
-	_Atomic uint32_t li;	/* copy readers read */
-	struct native_copy_desc copy[2];
-	/* line 2: the writer's figures, for stat and metrics */
-	_Atomic uint64_t seq __attribute__((aligned(CACHE_LINE)));
-	_Atomic uint64_t version;
-	_Atomic uint64_t last_publish_ns; /* CLOCK_REALTIME */
-	_Atomic uint32_t readers[2];
-	_Atomic uint32_t live_slots;
-	_Atomic uint32_t writer_pid;
-	_Atomic uint64_t evictions;
-	_Atomic uint64_t reclaimed;
-	/* line 3: bytes of each copy the writer has allocated; readers
-	 * prefault as much of their mappings */
-	_Atomic uint64_t populated[2] __attribute__((aligned(CACHE_LINE)));
-};
 
 /* native_header.flags */
 #define NATIVE_HDR_CHECKSUM 1u	/* version words carry the payload's checksum */
 
 _Static_assert(sizeof(struct native_header) <= NATIVE_STATE_SIZE, "header fits its page");
-_Static_assert(offsetof(struct native_header, vi) == CACHE_LINE, "read words on their own line");
-_Static_assert(offsetof(struct native_header, seq) == 2 * CACHE_LINE, "figures on their own line");
+_Static_assert(offsetof(struct native_header, vi) == 2 * CACHE_LINE, "read words on their own line");
+_Static_assert(offsetof(struct native_header, seq) == 3 * CACHE_LINE, "figures on their own line");
 
 /* One reader's slot: the only memory a read writes. */
 struct native_slot {

@@ -702,7 +702,7 @@ int mmsync_writer_create(struct mmsync_writer **wp, const char *name,
 	nw->h->copy[0].generation = nw->h->copy[1].generation = nw->generation;
 	nw->h->writer_pid = (uint32_t)getpid();
 	nw->h->flags = nw->checksum ? NATIVE_HDR_CHECKSUM : 0;
-	snprintf(nw->h->name_head, sizeof(nw->h->name_head), "%s", name);
+	snprintf(nw->h->name, sizeof(nw->h->name), "%s", name);
 	if ((err = copies_create(nw, nw->capacity, nw->copy, nw->copy_ro)))
 		goto fail;
 	if ((nw->state_ro = segment_reopen(nw->state.fd, O_RDONLY)) < 0) {

@@ -454,7 +454,7 @@ static void hs_make(struct hs *s)
 	s->h->capacity = s->capacity;
 	s->h->copy[0].generation = s->h->copy[1].generation = 1;
 	s->h->writer_pid = (uint32_t)getpid();
-	snprintf(s->h->name_head, sizeof(s->h->name_head), "hs");
+	snprintf(s->h->name, sizeof(s->h->name), "hs");
 	assert_int_equal(fcntl(s->state_rw, F_ADD_SEALS, NATIVE_SEALS_COPY), 0);
 	s->state = reopen(s->state_rw, O_RDONLY);
 	for (int i = 0; i < 2; i++) {
