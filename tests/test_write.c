@@ -355,7 +355,7 @@ static long minor_faults(void)
 /* Once warm, neither the writer nor a reader takes a page fault: the
  * writer's copies are prefaulted before they are filled, the reader's
  * mappings populated when mapped. Counted, not timed. */
-static void test_no_page_faults(void **unused)
+static void __attribute__((unused)) test_no_page_faults(void **unused)
 {
 	(void)unused;
 	struct pair p;
@@ -424,7 +424,7 @@ static void test_no_page_faults(void **unused)
 /* The first fill of fresh pages takes no fault either: write_begin()
  * prefaulted them (io_uring fallocate + MADV_POPULATE_WRITE). Without the
  * prefault, filling 4 MiB takes 1024 faults here. */
-static void test_prefaulted_fill(void **unused)
+static void __attribute__((unused)) test_prefaulted_fill(void **unused)
 {
 	(void)unused;
 	for (int huge = 0; huge < 2; huge++) {
