@@ -70,6 +70,16 @@ enum {
 	 * 10.8 GB/s for memcpy here), and sealed copies cannot be changed by
 	 * anyone but the writer. */
 	MMSYNC_CHECKSUM = 1u << 1,
+	/* Keep the header in a memfd even where BPF is allowed. By default it
+	 * goes in a BPF_F_MMAPABLE array map when the writer may use BPF
+	 * (CAP_BPF), pinned with the metrics iterator under
+	 * /sys/fs/bpf/mmsync/NAME/ (`state`, `metrics`). */
+	MMSYNC_BPF_OFF = 1u << 2,
+	/* Fail (-EPERM, logged) rather than fall back to a memfd header. */
+	MMSYNC_BPF_REQUIRE = 1u << 3,
+	/* Leave the pins in place when the writer closes: the last figures
+	 * stay readable. A later writer of the same name replaces them. */
+	MMSYNC_KEEP_PINS = 1u << 4,
 };
 
 /* mmsync_reader_opts.flags */
@@ -176,6 +186,7 @@ struct mmsync_stat {
 	uint64_t evictions;	/* readers evicted after the grace period */
 	uint64_t reclaimed;	/* slots of dead readers taken back */
 	uint64_t last_publish_ns; /* CLOCK_REALTIME of the last publish */
+	char name[64];		/* the segment's name */
 };
 
 /* Version words. Bit 0 is the copy index, bits 1..39 the payload size,
@@ -464,6 +475,36 @@ MMSYNC_API int mmsync_version(struct mmsync_reader *r, uint64_t *version);
  * 0 with st->version 0.
  */
 MMSYNC_API int mmsync_reader_stat(struct mmsync_reader *r, struct mmsync_stat *st);
+
+/**
+ * mmsync_stat_pinned() - read the figures of a segment from its BPF pin
+ * @name: the segment's name, as pinned under /sys/fs/bpf/mmsync/NAME/
+ * @st:   st->sz set by the caller, as for mmsync_reader_stat()
+ *
+ * Needs no connection to the writer: the pinned state map holds a copy of
+ * the header that the writer refreshes at each write and dispatch (and
+ * that stays after the writer closed with MMSYNC_KEEP_PINS).
+ *
+ * Return: 0, or -EINVAL, -ENOENT (no such pin), -EBADMSG, -EPERM.
+ */
+MMSYNC_API int mmsync_stat_pinned(const char *name, struct mmsync_stat *st);
+
+/**
+ * mmsync_stat_prometheus() - the figures as Prometheus exposition text
+ * @st:  figures of a native segment (mmsync_reader_stat(), mmsync_stat_pinned())
+ * @buf: receives the text, 0-terminated
+ * @len: size of @buf; 2048 is always enough
+ *
+ * The text is line for line what `cat /sys/fs/bpf/mmsync/NAME/metrics`
+ * prints: mmsync_info, mmsync_write_seq, mmsync_payload_bytes,
+ * mmsync_readers{copy}, mmsync_reader_slots_live, mmsync_evictions_total,
+ * mmsync_dead_readers_reclaimed_total, mmsync_last_publish_timestamp_seconds,
+ * each labelled name="NAME", with HELP and TYPE lines.
+ *
+ * Return: the length of the text, or -EINVAL (not a native segment's
+ * figures), -ENOSPC (@buf too small).
+ */
+MMSYNC_API int mmsync_stat_prometheus(const struct mmsync_stat *st, char *buf, size_t len);
 
 /**
  * mmsync_reader_close() - unmap, close and free. A view still open is ended.

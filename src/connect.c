@@ -123,9 +123,15 @@ static int map_copies(struct native_reader *n, const int fds[2], uint64_t capaci
 	return 0;
 }
 
+/* The header's descriptor: a sealed, read-only memfd. */
+static int state_check(int fd)
+{
+	return native_fd_check(fd, NATIVE_STATE_SIZE, true, NATIVE_SEALS_COPY, false);
+}
+
 static int map_state(struct native_reader *n, int fd, const struct native_msg *m)
 {
-	int err = native_fd_check(fd, NATIVE_STATE_SIZE, true, NATIVE_SEALS_COPY, false);
+	int err = state_check(fd);
 	if (err)
 		return err;
 	void *p = mmap(NULL, NATIVE_STATE_SIZE, PROT_READ, MAP_SHARED, fd, 0);
@@ -324,8 +330,7 @@ int mmsync_reader_from_fds(struct mmsync_reader **rp, const int fds[MMSYNC_NR_FD
 	struct native_reader *n = &r->n;
 
 	/* No handshake message here: the header, once checked, says it. */
-	err = native_fd_check(fds[MMSYNC_FD_STATE], NATIVE_STATE_SIZE, true, NATIVE_SEALS_COPY, false);
-	if (err)
+	if ((err = state_check(fds[MMSYNC_FD_STATE])))
 		goto fail;
 	void *p = mmap(NULL, NATIVE_STATE_SIZE, PROT_READ, MAP_SHARED, fds[MMSYNC_FD_STATE], 0);
 	if (p == MAP_FAILED) {

@@ -51,6 +51,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bpf_state.h"
 #include "fdpass.h"
 #include "hash.h"
 #include "native_layout.h"
@@ -90,7 +91,9 @@ struct native_writer {
 	void (*log)(void *ctx, const char *msg);
 	void *log_ctx;
 
-	struct segment state;
+	struct segment state;	/* the header, a memfd */
+	struct bpf_state *bpf;	/* its mirror in a pinned BPF map, or NULL */
+	void *mirror;		/* the mirror, mapped */
 	struct native_header *h;
 	struct segment copy[2];
 	int copy_ro[2];		/* read-only descriptions handed to readers */
@@ -374,6 +377,8 @@ static void refresh_figures(struct native_writer *nw, bool probe_table)
 	atomic_store(&nw->h->readers[0], readers[0]);
 	atomic_store(&nw->h->readers[1], readers[1]);
 	atomic_store(&nw->h->live_slots, live);
+	if (nw->mirror) /* what bpftool and the metrics iterator see */
+		memcpy(nw->mirror, nw->h, sizeof(*nw->h));
 }
 
 /* ---- copies and generations ---- */
@@ -596,6 +601,35 @@ void native_write_abort(struct native_writer *nw)
 
 /* ---- creation ---- */
 
+/* The header: a sealed memfd that readers map; and, when BPF is allowed
+ * (the default), a mirror in a BPF map pinned with the metrics iterator
+ * (see bpf_state.h for why readers cannot map the BPF map itself). */
+static int state_create(struct native_writer *nw, unsigned flags)
+{
+	int err = segment_create(&nw->state, nw->name, SEG_MEMFD, NULL, NATIVE_STATE_SIZE,
+				 NATIVE_SEALS_COPY);
+	if (err)
+		return err;
+	nw->h = nw->state.map;
+	if (flags & MMSYNC_BPF_OFF)
+		return 0;
+	err = bpf_state_create(&nw->bpf, nw->name, flags & MMSYNC_KEEP_PINS, &nw->mirror);
+	if (!err)
+		return 0;
+	if (flags & MMSYNC_BPF_REQUIRE) {
+		logf_(nw, "no BPF state map: %s%s", strerror(-err),
+		      err == -EPERM ? " (needs CAP_BPF and CAP_PERFMON, or root)" : "");
+		return err;
+	}
+	if (err == -EEXIST) {
+		logf_(nw, "a live writer has pinned %s/%s", BPF_PIN_ROOT, nw->name);
+		return err;
+	}
+	nw->bpf = NULL;
+	nw->mirror = NULL;
+	return 0; /* figures from user space only: mmsync stat */
+}
+
 static struct native_writer *nw_of(struct mmsync_writer *w)
 {
 	return w ? w->native : NULL;
@@ -623,6 +657,7 @@ void native_writer_close(struct native_writer *nw)
 	if (nw->state_ro >= 0)
 		close(nw->state_ro);
 	segment_destroy(&nw->state);
+	bpf_state_destroy(nw->bpf);
 	segment_destroy(&nw->table);
 	uring_exit(&nw->ring);
 	free(nw->slots);
@@ -633,6 +668,7 @@ void native_writer_close(struct native_writer *nw)
 	free(nw->hugetlbfs_dir);
 	free(nw);
 }
+
 
 int mmsync_writer_create(struct mmsync_writer **wp, const char *name,
 			 const struct mmsync_native_opts *opts)
@@ -648,7 +684,10 @@ int mmsync_writer_create(struct mmsync_writer **wp, const char *name,
 	unsigned max_readers = OPTS_GET(opts, max_readers, 0);
 	uint64_t capacity = OPTS_GET(opts, capacity, 0);
 	const char *dir = OPTS_GET(opts, hugetlbfs_dir, NULL);
-	if ((flags & ~(MMSYNC_HUGETLB | MMSYNC_CHECKSUM)) || max_readers > NATIVE_MAX_READERS ||
+	if ((flags & ~(MMSYNC_HUGETLB | MMSYNC_CHECKSUM | MMSYNC_BPF_OFF | MMSYNC_BPF_REQUIRE |
+		       MMSYNC_KEEP_PINS)) ||
+	    (flags & MMSYNC_BPF_OFF && flags & (MMSYNC_BPF_REQUIRE | MMSYNC_KEEP_PINS)) ||
+	    max_readers > NATIVE_MAX_READERS ||
 	    OPTS_GET(opts, queue_depth, 0) > 4096 || OPTS_GET(opts, chunk_size, 0) > (1u << 30) ||
 	    capacity > MMSYNC_MAX_PAYLOAD + 1 || ((flags & MMSYNC_HUGETLB) && dir))
 		return -EINVAL;
@@ -689,10 +728,8 @@ int mmsync_writer_create(struct mmsync_writer **wp, const char *name,
 	}
 	nw->capacity = round_up(capacity ? capacity : NATIVE_DEFAULT_CAPACITY, nw->page);
 
-	if ((err = segment_create(&nw->state, name, SEG_MEMFD, NULL, NATIVE_STATE_SIZE,
-				  NATIVE_SEALS_COPY)))
+	if ((err = state_create(nw, flags)))
 		goto fail;
-	nw->h = nw->state.map;
 	nw->h->magic = NATIVE_MAGIC;
 	nw->h->layout_version = NATIVE_LAYOUT_VERSION;
 	nw->h->header_size = sizeof(*nw->h);

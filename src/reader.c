@@ -53,6 +53,7 @@
 #include "mmsync.h"
 #include "opts.h"
 #include "reader.h"
+#include "stat.h"
 
 #define VIEW_OPEN 0x6d6d7376u /* marks a view that read_end may close */
 
@@ -359,38 +360,49 @@ int mmsync_version(struct mmsync_reader *r, uint64_t *version)
 	return *version ? 0 : -ENODATA;
 }
 
+void stat_from_header(const struct native_header *h, struct mmsync_stat *st)
+{
+	/* The writer's figures: single words, each consistent on its own. */
+	size_t sz = st->sz < sizeof(*st) ? st->sz : sizeof(*st);
+	struct mmsync_stat s = { .sz = sz, .native = true };
+	s.version = atomic_load(&h->version);
+	s.idx = mmsync_version_idx(s.version);
+	s.size = mmsync_version_size(s.version);
+	s.checksum = mmsync_version_checksum(s.version);
+	s.seq = atomic_load(&h->seq);
+	s.generation = atomic_load(&h->generation);
+	s.capacity = atomic_load(&h->capacity);
+	s.max_readers = h->max_readers;
+	s.readers[0] = atomic_load(&h->readers[0]);
+	s.readers[1] = atomic_load(&h->readers[1]);
+	s.live_slots = atomic_load(&h->live_slots);
+	s.evictions = atomic_load(&h->evictions);
+	s.reclaimed = atomic_load(&h->reclaimed);
+	s.last_publish_ns = atomic_load(&h->last_publish_ns);
+	memcpy(s.name, h->name, sizeof(s.name));
+	s.name[sizeof(s.name) - 1] = 0;
+	memcpy(st, &s, sz);
+}
+
 int mmsync_reader_stat(struct mmsync_reader *r, struct mmsync_stat *st)
 {
 	if (!r || !st || st->sz < offsetof(struct mmsync_stat, readers) + sizeof(st->readers))
 		return -EINVAL;
+	if (r->native) {
+		stat_from_header(r->n.h, st);
+		return 0;
+	}
+	int err = state_map(r);
+	if (err)
+		return err;
 	size_t sz = st->sz < sizeof(*st) ? st->sz : sizeof(*st);
 	struct mmsync_stat s = { .sz = sz };
-	if (r->native) {
-		/* The writer's figures: single words, each consistent on its own. */
-		const struct native_header *h = r->n.h;
-		s.native = true;
-		s.version = atomic_load(&h->version);
-		s.seq = atomic_load(&h->seq);
-		s.generation = atomic_load(&h->generation);
-		s.capacity = atomic_load(&h->capacity);
-		s.max_readers = h->max_readers;
-		s.readers[0] = atomic_load(&h->readers[0]);
-		s.readers[1] = atomic_load(&h->readers[1]);
-		s.live_slots = atomic_load(&h->live_slots);
-		s.evictions = atomic_load(&h->evictions);
-		s.reclaimed = atomic_load(&h->reclaimed);
-		s.last_publish_ns = atomic_load(&h->last_publish_ns);
-	} else {
-		int err = state_map(r);
-		if (err)
-			return err;
-		s.version = atomic_load(&r->state->version);
-		s.readers[0] = atomic_load(&r->state->readers[0]);
-		s.readers[1] = atomic_load(&r->state->readers[1]);
-	}
+	s.version = atomic_load(&r->state->version);
 	s.idx = mmsync_version_idx(s.version);
 	s.size = mmsync_version_size(s.version);
 	s.checksum = mmsync_version_checksum(s.version);
+	s.readers[0] = atomic_load(&r->state->readers[0]);
+	s.readers[1] = atomic_load(&r->state->readers[1]);
 	memcpy(st, &s, sz);
 	return 0;
 }

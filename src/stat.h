@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef MMSYNC_STAT_H
+#define MMSYNC_STAT_H
+
+#include "mmsync.h"
+#include "native_state.h"
+
+/* Fills @st (up to st->sz bytes) from a native header. */
+void stat_from_header(const struct native_header *h, struct mmsync_stat *st);
+
+#endif
