@@ -302,8 +302,8 @@ MMSYNC_API void mmsync_writer_close(struct mmsync_writer *w);
 /**
  * mmsync_writer_create() - create the writer of a native segment
  * @w:    receives the handle
- * @name: names the segment (memfd names, the socket's handshake); 1..63
- *        characters of [A-Za-z0-9._-]
+ * @name: names the segment (memfd names, the handshake, the BPF pins under
+ *        /sys/fs/bpf/mmsync/NAME/); 1..63 characters of [A-Za-z0-9_-]
  * @opts: NULL for defaults
  *
  * Makes the header and two copies of @opts->capacity bytes: memfds (or
@@ -490,21 +490,22 @@ MMSYNC_API int mmsync_reader_stat(struct mmsync_reader *r, struct mmsync_stat *s
 MMSYNC_API int mmsync_stat_pinned(const char *name, struct mmsync_stat *st);
 
 /**
- * mmsync_stat_prometheus() - the figures as Prometheus exposition text
- * @st:  figures of a native segment (mmsync_reader_stat(), mmsync_stat_pinned())
+ * mmsync_stat_prometheus() - figures as Prometheus exposition text
+ * @st:  @n figures of native segments (mmsync_reader_stat(), mmsync_stat_pinned())
  * @buf: receives the text, 0-terminated
- * @len: size of @buf; 2048 is always enough
+ * @len: size of @buf; 2048 bytes a segment is always enough
  *
- * The text is line for line what `cat /sys/fs/bpf/mmsync/NAME/metrics`
- * prints: mmsync_info, mmsync_write_seq, mmsync_payload_bytes,
+ * Families mmsync_info, mmsync_write_seq, mmsync_payload_bytes,
  * mmsync_readers{copy}, mmsync_reader_slots_live, mmsync_evictions_total,
  * mmsync_dead_readers_reclaimed_total, mmsync_last_publish_timestamp_seconds,
- * each labelled name="NAME", with HELP and TYPE lines.
+ * each with its HELP and TYPE lines once and a sample per segment, labelled
+ * name="NAME". For one segment the text is line for line what
+ * `cat /sys/fs/bpf/mmsync/NAME/metrics` prints.
  *
- * Return: the length of the text, or -EINVAL (not a native segment's
- * figures), -ENOSPC (@buf too small).
+ * Return: the length of the text, or -EINVAL (figures that are not a
+ * native segment's), -ENOSPC (@buf too small).
  */
-MMSYNC_API int mmsync_stat_prometheus(const struct mmsync_stat *st, char *buf, size_t len);
+MMSYNC_API int mmsync_stat_prometheus(const struct mmsync_stat *st, size_t n, char *buf, size_t len);
 
 /**
  * mmsync_reader_close() - unmap, close and free. A view still open is ended.

@@ -34,44 +34,88 @@ static void add(struct text *t, const char *fmt, ...)
 		t->used += (size_t)n;
 }
 
-int mmsync_stat_prometheus(const struct mmsync_stat *st, char *buf, size_t len)
-{
-	if (!st || !buf || !len || st->sz < offsetof(struct mmsync_stat, name) + sizeof(st->name) ||
-	    !st->native)
-		return -EINVAL;
-	struct text t = { buf, len, 0, false };
-	char n[sizeof(st->name)];
-	snprintf(n, sizeof(n), "%s", st->name); /* names are [A-Za-z0-9._-]: no escaping */
+/* One metric family: its HELP and TYPE lines, then one sample line (or
+ * two, for the readers) per segment. */
+struct family {
+	const char *name, *type, *help;
+	void (*samples)(struct text *t, const struct mmsync_stat *st);
+};
 
-	add(&t, "# HELP mmsync_info Segment layout, generation and bytes per copy.\n");
-	add(&t, "# TYPE mmsync_info gauge\n");
-	add(&t, "mmsync_info{name=\"%s\",layout=\"native\",generation=\"%llu\",capacity=\"%llu\"} 1\n",
-	    n, (unsigned long long)st->generation, (unsigned long long)st->capacity);
-	add(&t, "# HELP mmsync_write_seq Sequence number of the last publish.\n");
-	add(&t, "# TYPE mmsync_write_seq gauge\n");
-	add(&t, "mmsync_write_seq{name=\"%s\"} %llu\n", n, (unsigned long long)st->seq);
-	add(&t, "# HELP mmsync_payload_bytes Size of the published payload.\n");
-	add(&t, "# TYPE mmsync_payload_bytes gauge\n");
-	add(&t, "mmsync_payload_bytes{name=\"%s\"} %llu\n", n, (unsigned long long)st->size);
-	add(&t, "# HELP mmsync_readers Readers holding a view of each copy.\n");
-	add(&t, "# TYPE mmsync_readers gauge\n");
-	add(&t, "mmsync_readers{name=\"%s\",copy=\"0\"} %u\n", n, st->readers[0]);
-	add(&t, "mmsync_readers{name=\"%s\",copy=\"1\"} %u\n", n, st->readers[1]);
-	add(&t, "# HELP mmsync_reader_slots_live Reader slots in use.\n");
-	add(&t, "# TYPE mmsync_reader_slots_live gauge\n");
-	add(&t, "mmsync_reader_slots_live{name=\"%s\"} %u\n", n, st->live_slots);
-	add(&t, "# HELP mmsync_evictions_total Readers evicted after the grace period.\n");
-	add(&t, "# TYPE mmsync_evictions_total counter\n");
-	add(&t, "mmsync_evictions_total{name=\"%s\"} %llu\n", n, (unsigned long long)st->evictions);
-	add(&t, "# HELP mmsync_dead_readers_reclaimed_total Slots of dead readers taken back.\n");
-	add(&t, "# TYPE mmsync_dead_readers_reclaimed_total counter\n");
-	add(&t, "mmsync_dead_readers_reclaimed_total{name=\"%s\"} %llu\n", n,
+static void info(struct text *t, const struct mmsync_stat *st)
+{
+	add(t, "mmsync_info{name=\"%s\",layout=\"native\",generation=\"%llu\",capacity=\"%llu\"} 1\n",
+	    st->name, (unsigned long long)st->generation, (unsigned long long)st->capacity);
+}
+
+static void write_seq(struct text *t, const struct mmsync_stat *st)
+{
+	add(t, "mmsync_write_seq{name=\"%s\"} %llu\n", st->name, (unsigned long long)st->seq);
+}
+
+static void payload(struct text *t, const struct mmsync_stat *st)
+{
+	add(t, "mmsync_payload_bytes{name=\"%s\"} %llu\n", st->name, (unsigned long long)st->size);
+}
+
+static void readers(struct text *t, const struct mmsync_stat *st)
+{
+	add(t, "mmsync_readers{name=\"%s\",copy=\"0\"} %u\n", st->name, st->readers[0]);
+	add(t, "mmsync_readers{name=\"%s\",copy=\"1\"} %u\n", st->name, st->readers[1]);
+}
+
+static void slots(struct text *t, const struct mmsync_stat *st)
+{
+	add(t, "mmsync_reader_slots_live{name=\"%s\"} %u\n", st->name, st->live_slots);
+}
+
+static void evictions(struct text *t, const struct mmsync_stat *st)
+{
+	add(t, "mmsync_evictions_total{name=\"%s\"} %llu\n", st->name,
+	    (unsigned long long)st->evictions);
+}
+
+static void reclaimed(struct text *t, const struct mmsync_stat *st)
+{
+	add(t, "mmsync_dead_readers_reclaimed_total{name=\"%s\"} %llu\n", st->name,
 	    (unsigned long long)st->reclaimed);
-	add(&t, "# HELP mmsync_last_publish_timestamp_seconds Time of the last publish.\n");
-	add(&t, "# TYPE mmsync_last_publish_timestamp_seconds gauge\n");
-	add(&t, "mmsync_last_publish_timestamp_seconds{name=\"%s\"} %llu.%09llu\n", n,
+}
+
+static void last_publish(struct text *t, const struct mmsync_stat *st)
+{
+	add(t, "mmsync_last_publish_timestamp_seconds{name=\"%s\"} %llu.%09llu\n", st->name,
 	    (unsigned long long)(st->last_publish_ns / 1000000000u),
 	    (unsigned long long)(st->last_publish_ns % 1000000000u));
+}
+
+static const struct family families[] = {
+	{ "mmsync_info", "gauge", "Segment layout, generation and bytes per copy.", info },
+	{ "mmsync_write_seq", "gauge", "Sequence number of the last publish.", write_seq },
+	{ "mmsync_payload_bytes", "gauge", "Size of the published payload.", payload },
+	{ "mmsync_readers", "gauge", "Readers holding a view of each copy.", readers },
+	{ "mmsync_reader_slots_live", "gauge", "Reader slots in use.", slots },
+	{ "mmsync_evictions_total", "counter", "Readers evicted after the grace period.", evictions },
+	{ "mmsync_dead_readers_reclaimed_total", "counter", "Slots of dead readers taken back.",
+	  reclaimed },
+	{ "mmsync_last_publish_timestamp_seconds", "gauge", "Time of the last publish.", last_publish },
+};
+
+int mmsync_stat_prometheus(const struct mmsync_stat *st, size_t n, char *buf, size_t len)
+{
+	if ((!st && n) || !buf || !len)
+		return -EINVAL;
+	/* names are [A-Za-z0-9_-] (native_name_valid): no label escaping */
+	for (size_t i = 0; i < n; i++)
+		if (st[i].sz < offsetof(struct mmsync_stat, name) + sizeof(st[i].name) || !st[i].native ||
+		    !memchr(st[i].name, 0, sizeof(st[i].name)))
+			return -EINVAL;
+	struct text t = { buf, len, 0, false };
+	buf[0] = 0;
+	for (size_t f = 0; f < sizeof(families) / sizeof(families[0]) && n; f++) {
+		add(&t, "# HELP %s %s\n", families[f].name, families[f].help);
+		add(&t, "# TYPE %s %s\n", families[f].name, families[f].type);
+		for (size_t i = 0; i < n; i++)
+			families[f].samples(&t, &st[i]);
+	}
 	return t.full ? -ENOSPC : (int)t.used;
 }
 

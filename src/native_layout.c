@@ -14,8 +14,9 @@ int native_name_valid(const char *name)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++) {
 		char c = name[i];
+		/* no '.': bpffs refuses it in the name of a pin directory */
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
+		      c == '_' || c == '-'))
 			return -EINVAL;
 	}
 	return 0;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/inotify.h>
@@ -25,7 +26,8 @@ static const char usage_text[] =
 	"       mmsync serve --socket PATH [--name NAME] [--hugetlb] [--capacity BYTES]\n"
 	"                    [--allow-uid UID]... [--allow-gid GID]... [--grace-ms N] FILE\n"
 	"       mmsync read --socket PATH [--watch]\n"
-	"       mmsync stat --socket PATH [--json]\n"
+	"       mmsync stat --socket PATH [--json|--prom]\n"
+	"       mmsync stat --all [--json|--prom]\n"
 	"\n"
 	"  put    publish FILE (or standard input) as the new version\n"
 	"  cat    write the current version to standard output\n"
@@ -34,6 +36,8 @@ static const char usage_text[] =
 	"         time FILE is rewritten or replaced, until SIGINT or SIGTERM\n"
 	"  read   write the served version to standard output; --watch prints\n"
 	"         seq, size and XXH3 of each new version until interrupted\n"
+	"  stat --all  every segment pinned under /sys/fs/bpf/mmsync/, from its pin;\n"
+	"         --prom prints Prometheus text, as cat /sys/fs/bpf/mmsync/NAME/metrics\n"
 	"PREFIX names the files PREFIX_state, PREFIX_data_0 and PREFIX_data_1\n"
 	"(the layout of the Rust crate mmap-sync). PATH \"@name\" is an abstract socket.\n";
 
@@ -209,33 +213,45 @@ static int cmd_cat(int argc, char **argv)
 	return 0;
 }
 
-static int stat_socket(const char *path, bool json);
+enum stat_format { STAT_TEXT, STAT_JSON, STAT_PROM };
+
+static int stat_socket(const char *path, enum stat_format fmt);
+static int stat_all(enum stat_format fmt);
 
 static int cmd_stat(int argc, char **argv)
 {
-	bool json = false;
+	bool json = false, prom = false, all = false;
 	const char *prefix = NULL, *sock = NULL;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json"))
 			json = true;
+		else if (!strcmp(argv[i], "--prom"))
+			prom = true;
+		else if (!strcmp(argv[i], "--all"))
+			all = true;
 		else if (!strcmp(argv[i], "--socket") && i + 1 < argc)
 			sock = argv[++i];
 		else if (!strncmp(argv[i], "--socket=", 9))
 			sock = argv[i] + 9;
 		else if (argv[i][0] == '-' && argv[i][1])
-			return usage("stat takes PREFIX or --socket PATH, and --json");
+			return usage("stat takes PREFIX, --socket PATH or --all, and --json or --prom");
 		else if (!prefix)
 			prefix = argv[i];
 		else
 			return usage("stat takes one PREFIX");
 	}
-	if (sock && prefix)
-		return usage("stat takes PREFIX or --socket PATH, not both");
+	if ((sock != NULL) + (prefix != NULL) + all > 1 || (json && prom))
+		return usage("stat takes one of PREFIX, --socket PATH, --all, and --json or --prom");
+	enum stat_format fmt = json ? STAT_JSON : prom ? STAT_PROM : STAT_TEXT;
 	if (sock)
-		return stat_socket(sock, json);
+		return stat_socket(sock, fmt);
+	if (all)
+		return stat_all(fmt);
 	if (!prefix)
 		return usage("stat takes PREFIX");
+	if (prom)
+		return usage("--prom is for native segments (--socket or --all)");
 
 	struct mmsync_reader *r;
 	struct mmsync_stat st = { .sz = sizeof(st) };
@@ -394,7 +410,7 @@ static int cmd_serve(int argc, char **argv)
 		const char *b = strrchr(file, '/');
 		snprintf(namebuf, sizeof(namebuf), "%s", b ? b + 1 : file);
 		for (char *p = namebuf; *p; p++)
-			if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
+			if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-')
 				*p = '_';
 		name = namebuf;
 	}
@@ -502,7 +518,36 @@ next:
 	return rc;
 }
 
-static int stat_socket(const char *path, bool json)
+static int print_native_stat(const struct mmsync_stat *st, enum stat_format fmt, const char *what)
+{
+	char text[4096];
+	int n;
+
+	switch (fmt) {
+	case STAT_PROM:
+		if ((n = mmsync_stat_prometheus(st, 1, text, sizeof(text))) < 0)
+			return fail(what, n);
+		fputs(text, stdout);
+		break;
+	case STAT_JSON:
+		printf("{\"name\": \"%s\", \"seq\": %" PRIu64 ", \"version\": %" PRIu64 ", \"idx\": %u"
+		       ", \"size\": %" PRIu64 ", \"generation\": %" PRIu64 ", \"capacity\": %" PRIu64
+		       ", \"readers\": [%" PRIu32 ", %" PRIu32 "], \"live_slots\": %" PRIu32
+		       ", \"evictions\": %" PRIu64 "}\n",
+		       st->name, st->seq, st->version, st->idx, st->size, st->generation, st->capacity,
+		       st->readers[0], st->readers[1], st->live_slots, st->evictions);
+		break;
+	default:
+		printf("name: %s\nseq: %" PRIu64 "\nversion: %" PRIu64 "\nidx: %u\nsize: %" PRIu64
+		       "\ngeneration: %" PRIu64 "\ncapacity: %" PRIu64 "\nreaders: %" PRIu32 " %" PRIu32
+		       "\nlive_slots: %" PRIu32 "\nevictions: %" PRIu64 "\n",
+		       st->name, st->seq, st->version, st->idx, st->size, st->generation, st->capacity,
+		       st->readers[0], st->readers[1], st->live_slots, st->evictions);
+	}
+	return 0;
+}
+
+static int stat_socket(const char *path, enum stat_format fmt)
 {
 	struct mmsync_reader *r;
 	struct mmsync_stat st = { .sz = sizeof(st) };
@@ -513,20 +558,56 @@ static int stat_socket(const char *path, bool json)
 	mmsync_reader_close(r);
 	if (err)
 		return fail(path, err);
-	if (json)
-		printf("{\"seq\": %" PRIu64 ", \"version\": %" PRIu64 ", \"idx\": %u, \"size\": %" PRIu64
-		       ", \"generation\": %" PRIu64 ", \"capacity\": %" PRIu64
-		       ", \"readers\": [%" PRIu32 ", %" PRIu32 "], \"live_slots\": %" PRIu32
-		       ", \"evictions\": %" PRIu64 "}\n",
-		       st.seq, st.version, st.idx, st.size, st.generation, st.capacity, st.readers[0],
-		       st.readers[1], st.live_slots, st.evictions);
-	else
-		printf("seq: %" PRIu64 "\nversion: %" PRIu64 "\nidx: %u\nsize: %" PRIu64
-		       "\ngeneration: %" PRIu64 "\ncapacity: %" PRIu64 "\nreaders: %" PRIu32 " %" PRIu32
-		       "\nlive_slots: %" PRIu32 "\nevictions: %" PRIu64 "\n",
-		       st.seq, st.version, st.idx, st.size, st.generation, st.capacity, st.readers[0],
-		       st.readers[1], st.live_slots, st.evictions);
-	return 0;
+	return print_native_stat(&st, fmt, path);
+}
+
+/* Every segment pinned under /sys/fs/bpf/mmsync/, read from its pin. */
+static int stat_all(enum stat_format fmt)
+{
+	const char *root = "/sys/fs/bpf/mmsync";
+	struct dirent **names;
+	int n = scandir(root, &names, NULL, alphasort), rc = 0;
+	size_t count = 0;
+
+	if (n < 0) {
+		if (errno != ENOENT)
+			return fail_sys(root, -errno);
+		n = 0; /* no writer has pinned anything yet */
+	}
+	struct mmsync_stat *st = calloc((size_t)n + 1, sizeof(*st));
+	if (!st)
+		return fail_sys(root, -ENOMEM);
+	for (int i = 0; i < n; i++) {
+		const char *name = names[i]->d_name;
+		st[count].sz = sizeof(st[count]);
+		int err = name[0] == '.' ? 1 : mmsync_stat_pinned(name, &st[count]);
+		if (err < 0)
+			rc = fail(name, err);
+		else if (!err)
+			count++;
+		free(names[i]);
+	}
+	free(names);
+	if (fmt == STAT_PROM) { /* one exposition: each family once, a sample per segment */
+		size_t len = 2048 * (count + 1);
+		char *text = malloc(len);
+		int r = text ? mmsync_stat_prometheus(st, count, text, len) : -ENOMEM;
+		if (r < 0)
+			rc = fail(root, r);
+		else
+			fputs(text, stdout);
+		free(text);
+	} else {
+		for (size_t i = 0; i < count; i++) {
+			if (fmt == STAT_TEXT && i)
+				putchar('\n');
+			rc |= print_native_stat(&st[i], fmt, st[i].name);
+		}
+		if (!count && fmt == STAT_TEXT)
+			fprintf(stderr, "mmsync: no pinned segment under %s\n", root);
+	}
+	free(st);
+	return rc;
 }
 
 int main(int argc, char **argv)
