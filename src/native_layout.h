@@ -40,10 +40,13 @@ _Static_assert(offsetof(struct native_header, seq) == 3 * CACHE_LINE, "figures o
 struct native_slot {
 	/* 0, or (n << 1 | vi) for the reader's n-th read, arrived on indicator vi */
 	_Atomic uint64_t arrived;
-	_Atomic uint32_t copy;		/* copy the current read reads (for the figures) */
-	_Atomic uint32_t mode;		/* SLOT_MODE_*: what barrier reaches this reader */
+	/* (n << 1 | c): in its n-th read the reader loaded li == c. Lets the
+	 * writer skip a reader of the copy it is not about to write, and count
+	 * readers per copy. */
+	_Atomic uint64_t reading;
 	_Atomic uint64_t evictions;	/* bumped by the writer when it evicts this reader */
-	uint8_t pad[CACHE_LINE - 24];
+	_Atomic uint32_t mode;		/* SLOT_MODE_*: what barrier reaches this reader */
+	uint8_t pad[CACHE_LINE - 28];
 } __attribute__((aligned(CACHE_LINE)));
 
 _Static_assert(sizeof(struct native_slot) == CACHE_LINE, "one cache line per slot");
@@ -55,6 +58,12 @@ enum {
 };
 
 static inline unsigned arrived_indicator(uint64_t a) { return (unsigned)(a & 1); }
+
+/* The copy the reader of @arrived reads, if its slot says so yet; else -1. */
+static inline int slot_reading(uint64_t arrived, uint64_t reading)
+{
+	return arrived && reading >> 1 == arrived >> 1 ? (int)(reading & 1) : -1;
+}
 
 /* The handshake a connecting reader receives, with SCM_RIGHTS
  * [state, copy 0, copy 1, slot]; and, on each new generation, the same

@@ -10,6 +10,8 @@
  *   begin: e0 = slot.evictions
  *          slot.arrived = (n << 1) | vi        exchange: store + full fence
  *          c = li; d = copy[c]                 the copy and its descriptor
+ *          slot.reading = (n << 1) | c         (lets the writer skip readers of
+ *                                              the copy it will not write)
  *          (d from another generation: take up the new copies, once)
  *   end:   slot.arrived = 0                    release
  *          slot.evictions != e0  ->  -ESTALE
@@ -299,7 +301,7 @@ static int native_begin(struct mmsync_reader *r, struct mmsync_view *view)
 		native_depart(n);
 		return err;
 	}
-	atomic_store_explicit(&n->slot->copy, c, memory_order_relaxed);
+	atomic_store_explicit(&n->slot->reading, n->nreads << 1 | c, memory_order_relaxed);
 	*view = (struct mmsync_view){
 		.data = size ? n->copy[c] : empty_payload,
 		.len = size, .version = d.version, .seq = d.seq, .copy_ = c,

@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * BPF observability: the metrics the pinned iterator prints follow the
+ * readers (holding views, killed), agree with mmsync_stat_prometheus() line
+ * for line, and the pins come and go with the writer; without CAP_BPF the
+ * writer falls back to its memfd alone, or fails when told to require BPF.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+
+#include "harness.h"
+#include "mmsync.h"
+
+#define PIN_ROOT "/sys/fs/bpf/mmsync"
+
+static void pin_path(char *buf, size_t n, const char *name, const char *file)
+{
+	snprintf(buf, n, PIN_ROOT "/%s/%s", name, file);
+}
+
+static bool pinned(const char *name)
+{
+	char p[256];
+	pin_path(p, sizeof(p), name, "state");
+	return access(p, F_OK) == 0;
+}
+
+/* What `cat /sys/fs/bpf/mmsync/NAME/metrics` prints. */
+static size_t read_metrics(const char *name, char *buf, size_t cap)
+{
+	char p[256];
+	pin_path(p, sizeof(p), name, "metrics");
+	int fd = open(p, O_RDONLY);
+	assert_true(fd >= 0);
+	size_t len = 0;
+	ssize_t n;
+	while ((n = read(fd, buf + len, cap - 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	buf[len] = 0;
+	return len;
+}
+
+static long metric(const char *text, const char *sample)
+{
+	const char *p = strstr(text, sample);
+	if (!p)
+		fail_msg("no sample %s in:\n%s", sample, text);
+	return atol(p + strlen(sample));
+}
+
+static struct mmsync_writer *bpf_writer(const char *name, const char *sock, unsigned flags)
+{
+	struct mmsync_writer *w;
+	MMSYNC_OPTS(mmsync_native_opts, o, .capacity = 4096, .flags = flags);
+	int err = mmsync_writer_create(&w, name, &o);
+	if (err)
+		fail_msg("writer %s: %s", name, mmsync_strerror(err));
+	if (!pinned(name))
+		test_skip_or_fail("no BPF here: the writer fell back to its memfd");
+	if (sock)
+		assert_int_equal(mmsync_writer_listen(w, sock, NULL), 0);
+	return w;
+}
+
+/* A reader child that begins a view and holds it until killed or told. */
+static pid_t holder(struct mmsync_writer *w, const char *sock, int release_fd)
+{
+	int ready[2];
+	char c;
+	assert_int_equal(pipe(ready), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct mmsync_reader *r;
+		struct mmsync_view v;
+		if (mmsync_reader_connect(&r, sock, NULL) || mmsync_read_begin(r, &v) ||
+		    write(ready[1], "r", 1) != 1)
+			_exit(3);
+		if (read(release_fd, &c, 1) < 0)
+			_exit(4);
+		mmsync_read_end(r, &v);
+		mmsync_reader_close(r);
+		_exit(0);
+	}
+	close(ready[1]);
+	for (;;) { /* serve its connect until it holds its view */
+		struct pollfd p = { ready[0], POLLIN, 0 };
+		mmsync_writer_dispatch(w);
+		if (poll(&p, 1, 5) == 1)
+			break;
+	}
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	return pid;
+}
+
+static void test_metrics_follow_readers(void **unused)
+{
+	(void)unused;
+	const char *name = "bpf-readers";
+	char sock[64], text[8192], text2[8192], sample[128];
+	int release[2];
+	struct mmsync_write_info info;
+	pid_t held[4];
+
+	snprintf(sock, sizeof(sock), "@mmsync-bpf-%d", (int)getpid());
+	struct mmsync_writer *w = bpf_writer(name, sock, 0);
+	assert_int_equal(pipe(release), 0);
+	assert_int_equal(mmsync_write(w, "one", 3, 0, &info), 0);
+	unsigned x = mmsync_version_idx(info.version);
+	for (int i = 0; i < 3; i++)
+		held[i] = holder(w, sock, release[0]);
+	/* The holders read the current copy: they do not hold this write up. */
+	uint64_t t0 = now_ns();
+	assert_int_equal(mmsync_write(w, "two", 3, 10 * 1000000000ull, &info), 0);
+	assert_true(now_ns() - t0 < 1000000000ull);
+	assert_int_equal(info.evicted, 0);
+	unsigned y = mmsync_version_idx(info.version);
+	assert_int_not_equal(x, y);
+	held[3] = holder(w, sock, release[0]);
+	mmsync_writer_dispatch(w);
+
+	read_metrics(name, text, sizeof(text));
+	snprintf(sample, sizeof(sample), "mmsync_readers{name=\"%s\",copy=\"%u\"} ", name, x);
+	assert_int_equal(metric(text, sample), 3);
+	snprintf(sample, sizeof(sample), "mmsync_readers{name=\"%s\",copy=\"%u\"} ", name, y);
+	assert_int_equal(metric(text, sample), 1);
+	snprintf(sample, sizeof(sample), "mmsync_reader_slots_live{name=\"%s\"} ", name);
+	assert_int_equal(metric(text, sample), 4);
+	snprintf(sample, sizeof(sample), "mmsync_write_seq{name=\"%s\"} ", name);
+	assert_int_equal(metric(text, sample), 2);
+
+	/* The iterator's text and the library's, from the pinned state: same lines. */
+	struct mmsync_stat st = { .sz = sizeof(st) };
+	assert_int_equal(mmsync_stat_pinned(name, &st), 0);
+	assert_true(mmsync_stat_prometheus(&st, 1, text2, sizeof(text2)) > 0);
+	assert_string_equal(text, text2);
+
+	/* One of the three dies; the writer's next publish (over copy x,
+	 * where it was) takes its slot back at once and evicts the two live
+	 * holders after the grace period. */
+	kill(held[0], SIGKILL);
+	assert_int_equal(wait_child(held[0]), 128 + SIGKILL);
+	assert_int_equal(mmsync_write(w, "three", 5, 50 * 1000000ull, &info), 0);
+	assert_int_equal(info.evicted, 2);
+	mmsync_writer_dispatch(w);
+	read_metrics(name, text, sizeof(text));
+	snprintf(sample, sizeof(sample), "mmsync_readers{name=\"%s\",copy=\"%u\"} ", name, x);
+	assert_int_equal(metric(text, sample), 2); /* evicted, but still inside their views */
+	snprintf(sample, sizeof(sample), "mmsync_readers{name=\"%s\",copy=\"%u\"} ", name, y);
+	assert_int_equal(metric(text, sample), 1);
+	snprintf(sample, sizeof(sample), "mmsync_dead_readers_reclaimed_total{name=\"%s\"} ", name);
+	assert_int_equal(metric(text, sample), 1);
+	snprintf(sample, sizeof(sample), "mmsync_evictions_total{name=\"%s\"} ", name);
+	assert_int_equal(metric(text, sample), 2);
+	snprintf(sample, sizeof(sample), "mmsync_reader_slots_live{name=\"%s\"} ", name);
+	assert_int_equal(metric(text, sample), 3);
+	assert_int_equal(mmsync_stat_pinned(name, &st), 0);
+	assert_true(mmsync_stat_prometheus(&st, 1, text2, sizeof(text2)) > 0);
+	assert_string_equal(text, text2);
+
+	assert_int_equal(write(release[1], "xxx", 3), 3);
+	for (int i = 1; i < 4; i++)
+		assert_int_equal(wait_child(held[i]), 0);
+	close(release[0]);
+	close(release[1]);
+	mmsync_writer_close(w);
+	assert_false(pinned(name)); /* gone with the writer */
+}
+
+static void test_pins_lifecycle(void **unused)
+{
+	(void)unused;
+	const char *name = "bpf-pins";
+	struct mmsync_writer *w, *w2;
+	struct mmsync_stat st = { .sz = sizeof(st) };
+
+	/* Kept pins outlive the writer, with its last figures. */
+	w = bpf_writer(name, NULL, MMSYNC_KEEP_PINS);
+	assert_int_equal(mmsync_write(w, "kept", 4, 0, NULL), 0);
+	mmsync_writer_close(w);
+	assert_true(pinned(name));
+	assert_int_equal(mmsync_stat_pinned(name, &st), 0);
+	assert_int_equal(st.seq, 1);
+	assert_int_equal(st.size, 4);
+
+	/* A writer SIGKILLed leaves its pins; the next one of that name replaces them. */
+	pid_t pid = fork();
+	if (pid == 0) {
+		MMSYNC_OPTS(mmsync_native_opts, o, .capacity = 4096);
+		if (mmsync_writer_create(&w, name, &o) || mmsync_write(w, "crashed", 7, 0, NULL))
+			_exit(3);
+		raise(SIGKILL);
+	}
+	assert_int_equal(wait_child(pid), 128 + SIGKILL);
+	assert_true(pinned(name));
+	assert_int_equal(mmsync_stat_pinned(name, &st), 0);
+	assert_int_equal(st.size, 7);
+	w = bpf_writer(name, NULL, 0);
+	assert_int_equal(mmsync_stat_pinned(name, &st), 0);
+	assert_int_equal(st.seq, 0); /* the new writer's, not the dead one's */
+	/* A live writer's pins are not taken over. */
+	MMSYNC_OPTS(mmsync_native_opts, o, .capacity = 4096, .log = NULL);
+	pid = fork();
+	if (pid == 0)
+		_exit(mmsync_writer_create(&w2, name, &o) == -EEXIST ? 0 : 1);
+	assert_int_equal(wait_child(pid), 0);
+	mmsync_writer_close(w);
+	assert_false(pinned(name));
+	assert_int_equal(mmsync_stat_pinned(name, &st), -ENOENT);
+	assert_int_equal(mmsync_stat_pinned("no/such", &st), -EINVAL);
+}
+
+/* Drops CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN from this process. */
+static int drop_bpf_caps(void)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2];
+	if (syscall(SYS_capget, &h, d))
+		return -1;
+	int caps[] = { CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN };
+	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+		d[caps[i] / 32].effective &= ~(1u << (caps[i] % 32));
+		d[caps[i] / 32].permitted &= ~(1u << (caps[i] % 32));
+	}
+	return (int)syscall(SYS_capset, &h, d);
+}
+
+static void count_log(void *ctx, const char *msg)
+{
+	if (strstr(msg, "CAP_BPF"))
+		++*(int *)ctx;
+}
+
+static void test_without_cap_bpf(void **unused)
+{
+	(void)unused;
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct mmsync_writer *w;
+		struct mmsync_reader *r;
+		struct mmsync_view v;
+		int fds[MMSYNC_NR_FDS], logged = 0;
+		if (drop_bpf_caps())
+			_exit(10);
+		/* By default: a memfd header, no pins, readers served all the same. */
+		MMSYNC_OPTS(mmsync_native_opts, o, .capacity = 4096);
+		if (mmsync_writer_create(&w, "bpf-nocap", &o))
+			_exit(3);
+		if (pinned("bpf-nocap"))
+			_exit(4);
+		if (mmsync_write(w, "fallback", 8, 0, NULL) || mmsync_writer_export_fds(w, fds) ||
+		    mmsync_reader_from_fds(&r, fds, NULL) || mmsync_read_begin(r, &v) || v.len != 8 ||
+		    memcmp(v.data, "fallback", 8) || mmsync_read_end(r, &v))
+			_exit(5);
+		mmsync_reader_close(r);
+		mmsync_writer_close(w);
+		/* Told to require BPF: a clear error. */
+		MMSYNC_OPTS(mmsync_native_opts, req, .capacity = 4096, .flags = MMSYNC_BPF_REQUIRE,
+			    .log = count_log, .log_ctx = &logged);
+		if (mmsync_writer_create(&w, "bpf-nocap", &req) != -EPERM || logged != 1)
+			_exit(6);
+		_exit(0);
+	}
+	int st = wait_child(pid);
+	if (st == 10)
+		test_skip_or_fail("cannot drop capabilities here");
+	assert_int_equal(st, 0);
+
+	/* And with capabilities, BPF off on request. */
+	struct mmsync_writer *w;
+	MMSYNC_OPTS(mmsync_native_opts, off, .capacity = 4096, .flags = MMSYNC_BPF_OFF);
+	assert_int_equal(mmsync_writer_create(&w, "bpf-off", &off), 0);
+	assert_false(pinned("bpf-off"));
+	mmsync_writer_close(w);
+	MMSYNC_OPTS(mmsync_native_opts, bad, .flags = MMSYNC_BPF_OFF | MMSYNC_BPF_REQUIRE);
+	assert_int_equal(mmsync_writer_create(&w, "bpf-bad", &bad), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_metrics_follow_readers),
+		cmocka_unit_test(test_pins_lifecycle),
+		cmocka_unit_test(test_without_cap_bpf),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
