@@ -538,10 +538,15 @@ static int print_native_stat(const struct mmsync_stat *st, enum stat_format fmt,
 		       st->readers[0], st->readers[1], st->live_slots, st->evictions);
 		break;
 	default:
-		printf("name: %s\nseq: %" PRIu64 "\nversion: %" PRIu64 "\nidx: %u\nsize: %" PRIu64
+		printf("name: %s\n", st->name);
+		if (st->writer_pid > 0 && (kill(st->writer_pid, 0) == 0 || errno == EPERM))
+			printf("writer: pid %d\n", st->writer_pid);
+		else
+			printf("writer: gone (these are its last figures)\n");
+		printf("seq: %" PRIu64 "\nversion: %" PRIu64 "\nidx: %u\nsize: %" PRIu64
 		       "\ngeneration: %" PRIu64 "\ncapacity: %" PRIu64 "\nreaders: %" PRIu32 " %" PRIu32
 		       "\nlive_slots: %" PRIu32 "\nevictions: %" PRIu64 "\n",
-		       st->name, st->seq, st->version, st->idx, st->size, st->generation, st->capacity,
+		       st->seq, st->version, st->idx, st->size, st->generation, st->capacity,
 		       st->readers[0], st->readers[1], st->live_slots, st->evictions);
 	}
 	return 0;

@@ -11,7 +11,7 @@ packages=(
 	meson ninja-build pkg-config gcc clang llvm libc6-dev
 	liburing-dev libbpf-dev libelf-dev zlib1g-dev bpftool
 	libcmocka-dev libxxhash-dev
-	spin xxhash python3 util-linux procps
+	spin xxhash prometheus python3 util-linux procps strace
 )
 
 missing=()
