@@ -88,6 +88,14 @@ enum {
 	 * the version word; a mismatch gives -EBADMSG. Costs a pass over the
 	 * payload per read. */
 	MMSYNC_VERIFY_CHECKSUM = 1u << 0,
+	/* Native readers: how a read orders its arrival before it loads the
+	 * current copy. By default a reader registers for expedited membarriers
+	 * and reads without a fence (a few ns cheaper); the writer then issues
+	 * one membarrier per write while such a reader is live (a few µs
+	 * dearer). Where registering is refused (seccomp, old kernels) the
+	 * reader fences each read. These force either way. */
+	MMSYNC_FENCED = 1u << 1,
+	MMSYNC_FENCELESS = 1u << 2,	/* fail with -ENOTSUP if it cannot */
 };
 
 struct mmsync_writer_opts {

@@ -33,13 +33,23 @@
 
 #define DEFAULT_TIMEOUT_MS 5000
 
-/* Registers this process for expedited barriers, so that an eviction reaches
- * it in microseconds; where that is refused (seccomp, old kernel) the writer
- * falls back to the slow global barrier. */
-static void slot_set_mode(struct native_slot *slot)
+/* Registers this process for expedited barriers. Registered, a reader can
+ * read without a fence (the writer's barrier stands in for it) and an
+ * eviction reaches it in microseconds. Where registering is refused
+ * (seccomp, old kernel) it fences each read, and the writer falls back to
+ * the slow global barrier to evict it. Return: 0, or -ENOTSUP when the
+ * caller demands fenceless reads that cannot be had. */
+static int slot_set_mode(struct mmsync_reader *r)
 {
-	bool fast = syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0;
-	atomic_store(&slot->mode, fast ? SLOT_MODE_EXPEDITED : SLOT_MODE_PLAIN);
+	struct native_reader *n = &r->n;
+	bool registered = syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0;
+
+	if (!registered && (r->flags & MMSYNC_FENCELESS))
+		return -ENOTSUP;
+	n->fenceless = registered && !(r->flags & MMSYNC_FENCED);
+	atomic_store(&n->slot->mode, n->fenceless ? SLOT_MODE_FENCELESS
+				     : registered ? SLOT_MODE_EXPEDITED : SLOT_MODE_PLAIN);
+	return 0;
 }
 
 void native_reader_release(struct native_reader *n)
@@ -156,7 +166,10 @@ static int native_reader_new(struct mmsync_reader **rp, const struct mmsync_read
 	if (!rp)
 		return -EINVAL;
 	*rp = NULL;
-	if (!opts_valid(opts, sizeof(*opts)) || (OPTS_GET(opts, flags, 0) & ~MMSYNC_VERIFY_CHECKSUM))
+	unsigned flags = OPTS_GET(opts, flags, 0);
+	if (!opts_valid(opts, sizeof(*opts)) ||
+	    (flags & ~(MMSYNC_VERIFY_CHECKSUM | MMSYNC_FENCED | MMSYNC_FENCELESS)) ||
+	    (flags & MMSYNC_FENCED && flags & MMSYNC_FENCELESS))
 		return -EINVAL;
 	struct mmsync_reader *r = reader_alloc();
 	if (!r)
@@ -235,9 +248,10 @@ int mmsync_reader_connect(struct mmsync_reader **rp, const char *path,
 	}
 	n->slot_map = p;
 	n->slot = p;
-	slot_set_mode(n->slot);
 	n->slot_fd = fds[3]; /* holds the lock the writer took for us */
 	fds[3] = -1;
+	if ((err = slot_set_mode(r)))
+		goto fail;
 	close_all(fds, nfds);
 	*rp = r;
 	return 0;
@@ -306,7 +320,6 @@ static int claim_table_slot(struct native_reader *n, int table_fd, uint32_t max_
 		if (fcntl(n->slot_fd, F_OFD_SETLK, &fl) == 0) {
 			n->slot = (struct native_slot *)p + i;
 			atomic_store(&n->slot->arrived, 0);
-			slot_set_mode(n->slot);
 			return 0;
 		}
 		if (errno != EAGAIN && errno != EACCES)
@@ -360,7 +373,8 @@ int mmsync_reader_from_fds(struct mmsync_reader **rp, const int fds[MMSYNC_NR_FD
 	}
 	if ((err = checksum_check(r)) ||
 	    (err = map_copies(n, fds + MMSYNC_FD_COPY0, cap, gen, false)) ||
-	    (err = claim_table_slot(n, fds[MMSYNC_FD_SLOTS], max_readers)))
+	    (err = claim_table_slot(n, fds[MMSYNC_FD_SLOTS], max_readers)) ||
+	    (err = slot_set_mode(r)))
 		goto fail;
 	*rp = r;
 	return 0;

@@ -53,8 +53,10 @@ _Static_assert(sizeof(struct native_slot) == CACHE_LINE, "one cache line per slo
 
 /* native_slot.mode: set by the reader at set-up. */
 enum {
-	SLOT_MODE_PLAIN = 0,		/* reached by MEMBARRIER_CMD_GLOBAL only */
-	SLOT_MODE_EXPEDITED = 1,	/* registered: MEMBARRIER_CMD_GLOBAL_EXPEDITED */
+	SLOT_MODE_PLAIN = 0,		/* fenced; reached by MEMBARRIER_CMD_GLOBAL only */
+	SLOT_MODE_EXPEDITED = 1,	/* fenced; registered for MEMBARRIER_CMD_GLOBAL_EXPEDITED */
+	SLOT_MODE_FENCELESS = 2,	/* registered, reads without a fence: the writer
+					 * issues the barrier before it scans the slots */
 };
 
 static inline unsigned arrived_indicator(uint64_t a) { return (unsigned)(a & 1); }

@@ -57,6 +57,7 @@ struct native_header {
 	/* line 4: bytes of each copy the writer has allocated; readers
 	 * prefault as much of their mappings */
 	MMSYNC_ATOMIC(__u64) populated[2] __attribute__((aligned(CACHE_LINE)));
+	MMSYNC_ATOMIC(__u64) membarriers;	/* issued for fenceless readers */
 };
 
 #endif

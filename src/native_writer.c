@@ -320,7 +320,7 @@ static unsigned wait_indicator(struct native_writer *nw, unsigned x, uint64_t gr
 				evicted++;
 				if (!breach) { /* no honest reader behind a breach */
 					barrier++;
-					slow_barrier += atomic_load(&ws->s->mode) != SLOT_MODE_EXPEDITED;
+					slow_barrier += atomic_load(&ws->s->mode) == SLOT_MODE_PLAIN;
 				}
 				continue;
 			}
@@ -352,6 +352,19 @@ static unsigned finish_waits(struct native_writer *nw, uint64_t grace_ns)
 	active_refresh(nw);
 	for (unsigned k = 0; k < nw->n_active; k++)
 		nw->slots[nw->active[k]].evicted_in_write = false;
+	/* Fenceless readers store their arrival without a fence: this barrier,
+	 * after the store of li and before the scans, makes either their
+	 * arrival visible here or li's new value visible to them. Only paid
+	 * while such a reader is connected. */
+	for (unsigned k = 0; k < nw->n_active; k++) {
+		struct wslot *ws = &nw->slots[nw->active[k]];
+		if (ws->kind != SLOT_FREE && atomic_load(&ws->s->mode) == SLOT_MODE_FENCELESS) {
+			if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0))
+				syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0);
+			atomic_fetch_add(&nw->h->membarriers, 1);
+			break;
+		}
+	}
 	unsigned vi = atomic_load(&nw->h->vi);
 	evicted += wait_indicator(nw, !vi, grace_ns, hard);
 	atomic_store(&nw->h->vi, !vi);

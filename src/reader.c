@@ -9,6 +9,8 @@
  *
  *   begin: e0 = slot.evictions
  *          slot.arrived = (n << 1) | vi        exchange: store + full fence
+ *                                              (fenceless: a plain store; the
+ *                                              writer's membarrier is the fence)
  *          c = li; d = copy[c]                 the copy and its descriptor
  *          slot.reading = (n << 1) | c         (lets the writer skip readers of
  *                                              the copy it will not write)
@@ -274,8 +276,16 @@ static int native_begin(struct mmsync_reader *r, struct mmsync_view *view)
 		n->evictions = atomic_load_explicit(&n->slot->evictions, memory_order_relaxed);
 		uint64_t a = ++n->nreads << 1 |
 			     (atomic_load_explicit(&h->vi, memory_order_relaxed) & 1);
-		atomic_exchange(&n->slot->arrived, a); /* the arrival, then a full fence */
-		c = atomic_load(&h->li) & 1;
+		if (n->fenceless) {
+			/* The writer's membarrier, between its store of li and
+			 * its scan of the slots, stands in for our fence. */
+			atomic_store_explicit(&n->slot->arrived, a, memory_order_relaxed);
+			atomic_signal_fence(memory_order_seq_cst);
+			c = atomic_load_explicit(&h->li, memory_order_acquire) & 1;
+		} else {
+			atomic_exchange(&n->slot->arrived, a); /* the arrival, then a full fence */
+			c = atomic_load(&h->li) & 1;
+		}
 		/* The writer does not touch copy[c] while we are arrived: plain
 		 * loads, through volatile so that each is made once. */
 		const volatile struct native_copy_desc *vd = &h->copy[c];

@@ -28,6 +28,7 @@ struct native_reader {
 	int conn;		/* the writer's socket; -1 when made from descriptors */
 	uint64_t nreads;	/* arrivals so far: makes each arrival value new */
 	uint64_t evictions;	/* the slot's eviction count when the view began */
+	bool fenceless;		/* registered: the writer's membarrier orders our arrival */
 };
 
 struct mmsync_reader {

@@ -112,6 +112,17 @@ static inline bool payload_check(const uint8_t *p, size_t len, uint64_t *seq_out
 	return true;
 }
 
+/* A segment name of this test process: runs side by side (a plain and a
+ * sanitizer build, two checkouts) must not take each other's BPF pins. */
+static inline const char *uniq(const char *base)
+{
+	static char names[8][64];
+	static unsigned k;
+	char *n = names[k++ % 8];
+	snprintf(n, 64, "%s-%d", base, (int)getpid());
+	return n;
+}
+
 /* Memory forked children and their parent share: counters a parent can
  * read even after a child was killed. */
 static inline void *shared_map(size_t len)

@@ -105,7 +105,7 @@ static pid_t holder(struct mmsync_writer *w, const char *sock, int release_fd)
 static void test_metrics_follow_readers(void **unused)
 {
 	(void)unused;
-	const char *name = "bpf-readers";
+	const char *name = uniq("bpf-readers");
 	char sock[64], text[8192], text2[8192], sample[128];
 	int release[2];
 	struct mmsync_write_info info;
@@ -179,7 +179,7 @@ static void test_metrics_follow_readers(void **unused)
 static void test_pins_lifecycle(void **unused)
 {
 	(void)unused;
-	const char *name = "bpf-pins";
+	const char *name = uniq("bpf-pins");
 	struct mmsync_writer *w, *w2;
 	struct mmsync_stat st = { .sz = sizeof(st) };
 
@@ -253,9 +253,10 @@ static void test_without_cap_bpf(void **unused)
 			_exit(10);
 		/* By default: a memfd header, no pins, readers served all the same. */
 		MMSYNC_OPTS(mmsync_native_opts, o, .capacity = 4096);
-		if (mmsync_writer_create(&w, "bpf-nocap", &o))
+		const char *nocap = uniq("bpf-nocap");
+		if (mmsync_writer_create(&w, nocap, &o))
 			_exit(3);
-		if (pinned("bpf-nocap"))
+		if (pinned(nocap))
 			_exit(4);
 		if (mmsync_write(w, "fallback", 8, 0, NULL) || mmsync_writer_export_fds(w, fds) ||
 		    mmsync_reader_from_fds(&r, fds, NULL) || mmsync_read_begin(r, &v) || v.len != 8 ||
@@ -266,7 +267,7 @@ static void test_without_cap_bpf(void **unused)
 		/* Told to require BPF: a clear error. */
 		MMSYNC_OPTS(mmsync_native_opts, req, .capacity = 4096, .flags = MMSYNC_BPF_REQUIRE,
 			    .log = count_log, .log_ctx = &logged);
-		if (mmsync_writer_create(&w, "bpf-nocap", &req) != -EPERM || logged != 1)
+		if (mmsync_writer_create(&w, uniq("bpf-nocap"), &req) != -EPERM || logged != 1)
 			_exit(6);
 		_exit(0);
 	}
@@ -278,11 +279,12 @@ static void test_without_cap_bpf(void **unused)
 	/* And with capabilities, BPF off on request. */
 	struct mmsync_writer *w;
 	MMSYNC_OPTS(mmsync_native_opts, off, .capacity = 4096, .flags = MMSYNC_BPF_OFF);
-	assert_int_equal(mmsync_writer_create(&w, "bpf-off", &off), 0);
-	assert_false(pinned("bpf-off"));
+	const char *off_name = uniq("bpf-off");
+	assert_int_equal(mmsync_writer_create(&w, off_name, &off), 0);
+	assert_false(pinned(off_name));
 	mmsync_writer_close(w);
 	MMSYNC_OPTS(mmsync_native_opts, bad, .flags = MMSYNC_BPF_OFF | MMSYNC_BPF_REQUIRE);
-	assert_int_equal(mmsync_writer_create(&w, "bpf-bad", &bad), -EINVAL);
+	assert_int_equal(mmsync_writer_create(&w, uniq("bpf-bad"), &bad), -EINVAL);
 }
 
 int main(void)

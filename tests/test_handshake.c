@@ -187,7 +187,7 @@ static struct mmsync_writer *writer_new(const char *name, unsigned max_readers,
 		    .flags = MMSYNC_CHECKSUM, .log = count_log, .log_ctx = log);
 	struct mmsync_writer *w;
 	memset(log, 0, sizeof(*log));
-	assert_int_equal(mmsync_writer_create(&w, name, &o), 0);
+	assert_int_equal(mmsync_writer_create(&w, uniq(name), &o), 0);
 	return w;
 }
 

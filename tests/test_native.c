@@ -154,7 +154,7 @@ static struct mmsync_writer *serve(const char *name, const char *sock, uint64_t 
 {
 	struct mmsync_writer *w;
 	MMSYNC_OPTS(mmsync_native_opts, o, .capacity = capacity, .flags = flags);
-	assert_int_equal(mmsync_writer_create(&w, name, &o), 0);
+	assert_int_equal(mmsync_writer_create(&w, uniq(name), &o), 0);
 	assert_int_equal(mmsync_writer_listen(w, sock, NULL), 0);
 	return w;
 }
@@ -703,7 +703,7 @@ static void test_hugetlb(void **unused)
 		test_skip_or_fail("fewer than 2 free huge pages (echo 8 > /proc/sys/vm/nr_hugepages)");
 	sock_name(sock, sizeof(sock), "huge");
 	MMSYNC_OPTS(mmsync_native_opts, o, .capacity = 1000, .flags = MMSYNC_HUGETLB);
-	assert_int_equal(mmsync_writer_create(&w, "huge", &o), 0);
+	assert_int_equal(mmsync_writer_create(&w, uniq("huge"), &o), 0);
 	assert_int_equal(mmsync_writer_listen(w, sock, NULL), 0);
 	payload_fill(buf, sizeof(buf), 5);
 	assert_int_equal(mmsync_write(w, buf, sizeof(buf), 0, NULL), 0);
@@ -731,7 +731,7 @@ static void test_hugetlb(void **unused)
 		struct mmsync_writer *w2;
 		MMSYNC_OPTS(mmsync_native_opts, big, .flags = MMSYNC_HUGETLB,
 			    .capacity = (uint64_t)(free_huge_pages() + 1) * (2 << 20));
-		int err = mmsync_writer_create(&w2, "huge-too-big", &big);
+		int err = mmsync_writer_create(&w2, uniq("huge-too-big"), &big);
 		_exit(err == -ENOMEM ? 0 : 1);
 	}
 	assert_int_equal(wait_child(pid), 0);
@@ -755,7 +755,7 @@ static void test_hugetlbfs_dir(void **unused)
 	sock_name(sock, sizeof(sock), "hugetlbfs");
 	struct mmsync_writer *w;
 	MMSYNC_OPTS(mmsync_native_opts, o, .capacity = 4096, .hugetlbfs_dir = dir);
-	assert_int_equal(mmsync_writer_create(&w, "hugetlbfs", &o), 0);
+	assert_int_equal(mmsync_writer_create(&w, uniq("hugetlbfs"), &o), 0);
 	assert_int_equal(mmsync_writer_listen(w, sock, NULL), 0);
 	payload_fill(buf, sizeof(buf), 9);
 	assert_int_equal(mmsync_write(w, buf, sizeof(buf), 0, NULL), 0);
@@ -795,7 +795,7 @@ static void test_systemd_socket(void **unused)
 			_exit(3);
 		if (fd != 3)
 			close(fd);
-		if (mmsync_writer_create(&w, "systemd", NULL))
+		if (mmsync_writer_create(&w, uniq("systemd"), NULL))
 			_exit(4);
 		unsetenv("LISTEN_PID");
 		if (mmsync_writer_listen(w, NULL, NULL) != -ENOTSOCK)

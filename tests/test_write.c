@@ -432,7 +432,7 @@ static void __attribute__((unused)) test_prefaulted_fill(void **unused)
 		void *ptr;
 		MMSYNC_OPTS(mmsync_native_opts, o, .capacity = 16 * MiB,
 			    .flags = huge ? MMSYNC_HUGETLB : 0);
-		int err = mmsync_writer_create(&w, "prefault", &o);
+		int err = mmsync_writer_create(&w, uniq("prefault"), &o);
 		if (huge && err == -ENOMEM)
 			test_skip_or_fail("not enough free huge pages for 2 x 16 MiB (vm.nr_hugepages)");
 		assert_int_equal(err, 0);
@@ -465,7 +465,7 @@ static void test_native_checksums(void **unused)
 		MMSYNC_OPTS(mmsync_native_opts, o, .capacity = 4096, .flags = with ? MMSYNC_CHECKSUM : 0);
 		MMSYNC_OPTS(mmsync_reader_opts, ro, .flags = MMSYNC_VERIFY_CHECKSUM);
 
-		assert_int_equal(mmsync_writer_create(&w, "sums", &o), 0);
+		assert_int_equal(mmsync_writer_create(&w, uniq("sums"), &o), 0);
 		assert_int_equal(mmsync_write(w, "checked", 7, 0, &info), 0);
 		assert_int_equal(mmsync_version_checksum(info.version) != 0, with);
 		assert_int_equal(mmsync_writer_export_fds(w, fds), 0);
