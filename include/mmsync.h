@@ -196,6 +196,7 @@ struct mmsync_stat {
 	uint64_t last_publish_ns; /* CLOCK_REALTIME of the last publish */
 	char name[64];		/* the segment's name */
 	int32_t writer_pid;	/* the writer's pid (in its namespace); 0 once it closed */
+	uint64_t membarriers;	/* writes that paid a membarrier for fenceless readers */
 };
 
 /* Version words. Bit 0 is the copy index, bits 1..39 the payload size,

@@ -392,6 +392,7 @@ void stat_from_header(const struct native_header *h, struct mmsync_stat *st)
 	s.reclaimed = atomic_load(&h->reclaimed);
 	s.last_publish_ns = atomic_load(&h->last_publish_ns);
 	s.writer_pid = (int32_t)atomic_load(&h->writer_pid);
+	s.membarriers = atomic_load(&h->membarriers);
 	memcpy(s.name, h->name, sizeof(s.name));
 	s.name[sizeof(s.name) - 1] = 0;
 	memcpy(st, &s, sz);

@@ -20,7 +20,11 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <time.h>
 
 #include "fdpass.h"
@@ -90,11 +94,13 @@ static int checked_read(struct mmsync_reader *r, struct reader_result *res, uint
 	return 0;
 }
 
-static void reader_loop(const char *sock, struct shared *sh, struct reader_result *res)
+static void reader_loop_flags(const char *sock, struct shared *sh, struct reader_result *res,
+			      unsigned flags)
 {
 	struct mmsync_reader *r;
 	uint64_t last = 0;
-	int err = mmsync_reader_connect(&r, sock, NULL);
+	MMSYNC_OPTS(mmsync_reader_opts, ro, .flags = flags);
+	int err = mmsync_reader_connect(&r, sock, &ro);
 	if (err) {
 		res->last_error = err;
 		_exit(3);
@@ -104,6 +110,11 @@ static void reader_loop(const char *sock, struct shared *sh, struct reader_resul
 		checked_read(r, res, &last);
 	mmsync_reader_close(r);
 	_exit(0);
+}
+
+static void reader_loop(const char *sock, struct shared *sh, struct reader_result *res)
+{
+	reader_loop_flags(sock, sh, res, 0);
 }
 
 /* Publishes payloads of random size until told to stop, serving readers
@@ -167,8 +178,9 @@ static void print_reader(int i, const struct reader_result *res)
 		      (unsigned long)res->errors, mmsync_strerror(res->last_error));
 }
 
-/* Two readers, a writer publishing flat out, payloads up to 1 MiB over
- * copies of 256 KiB: generations change under the readers too. */
+/* Two readers, one fenceless and one fenced, a writer publishing flat out,
+ * payloads up to 1 MiB over copies of 256 KiB: generations change under
+ * the readers too. */
 static void test_no_torn_reads(void **unused)
 {
 	(void)unused;
@@ -183,7 +195,7 @@ static void test_no_torn_reads(void **unused)
 	/* The writer's child serves; the parent's copy of the handle must not. */
 	for (int i = 0; i < 2; i++)
 		if ((readers[i] = fork()) == 0)
-			reader_loop(sock, sh, &sh->reader[i]);
+			reader_loop_flags(sock, sh, &sh->reader[i], i ? MMSYNC_FENCED : MMSYNC_FENCELESS);
 	sleep_ns((uint64_t)(test_seconds() * 1e9));
 	atomic_store(&sh->stop, 1);
 	for (int i = 0; i < 2; i++) {
@@ -820,6 +832,97 @@ static void test_systemd_socket(void **unused)
 	assert_int_equal(wait_child(pid), 0);
 }
 
+/* A process seccomp forbids membarrier(2): it can only read fenced. */
+static int forbid_membarrier(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_membarrier, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return -1;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+
+/* Fenceless readers cost the writer one membarrier per write, only while
+ * one is connected; a reader that cannot register reads fenced, and one
+ * that demands fenceless reads is told it cannot have them. */
+static void test_fenceless_accounting(void **unused)
+{
+	(void)unused;
+	char sock[64];
+	struct mmsync_stat st = { .sz = sizeof(st) };
+
+	sock_name(sock, sizeof(sock), "fence");
+	struct mmsync_writer *w = serve("fence", sock, 4096, 0);
+	int ready[2], go[2];
+	char c;
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(go), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* Sandboxed: no membarrier. Fenceless refused, fenced fine. */
+		struct mmsync_reader *r;
+		struct mmsync_view v;
+		MMSYNC_OPTS(mmsync_reader_opts, must, .flags = MMSYNC_FENCELESS);
+		if (forbid_membarrier())
+			_exit(10);
+		if (mmsync_reader_connect(&r, sock, &must) != -ENOTSUP)
+			_exit(3);
+		if (mmsync_reader_connect(&r, sock, NULL) || write(ready[1], "r", 1) != 1 ||
+		    read(go[0], &c, 1) != 1)
+			_exit(4);
+		int err = mmsync_read_begin(r, &v);
+		if (err || v.len != 5 || memcmp(v.data, "fence", 5) || mmsync_read_end(r, &v))
+			_exit(5);
+		mmsync_reader_close(r);
+		_exit(0);
+	}
+	for (struct pollfd p = { ready[0], POLLIN, 0 }; poll(&p, 1, 5) == 0;)
+		mmsync_writer_dispatch(w);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(mmsync_write(w, "fence", 5, 1000000000ull, NULL), 0);
+	assert_int_equal(write(go[1], "g", 1), 1);
+	int status = dispatch_until_exit(w, pid);
+	if (status == 10)
+		test_skip_or_fail("cannot install a seccomp filter");
+	assert_int_equal(status, 0);
+
+	/* Only a fenced reader was there: no write paid a membarrier. */
+	struct mmsync_reader *r;
+	MMSYNC_OPTS(mmsync_reader_opts, fenced, .flags = MMSYNC_FENCED);
+	int fds[MMSYNC_NR_FDS];
+	assert_int_equal(mmsync_writer_export_fds(w, fds), 0);
+	assert_int_equal(mmsync_reader_from_fds(&r, fds, &fenced), 0);
+	assert_int_equal(mmsync_reader_stat(r, &st), 0);
+	assert_int_equal(st.membarriers, 0);
+	mmsync_reader_close(r);
+
+	/* A fenceless reader: every write pays one. */
+	MMSYNC_OPTS(mmsync_reader_opts, fenceless, .flags = MMSYNC_FENCELESS);
+	assert_int_equal(mmsync_reader_from_fds(&r, fds, &fenceless), 0);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(mmsync_write(w, "fence", 5, 1000000000ull, NULL), 0);
+	assert_int_equal(mmsync_reader_stat(r, &st), 0);
+	print_message("membarriers: %lu for 20 writes with a fenceless reader\n",
+		      (unsigned long)st.membarriers);
+	assert_true(st.membarriers >= 19 && st.membarriers <= 20);
+	struct mmsync_view v;
+	assert_int_equal(mmsync_read_begin(r, &v), 0);
+	assert_int_equal(mmsync_read_end(r, &v), 0);
+	mmsync_reader_close(r);
+	for (int i = 0; i < MMSYNC_NR_FDS; i++)
+		close(fds[i]);
+	close(ready[0]);
+	close(ready[1]);
+	close(go[0]);
+	close(go[1]);
+	mmsync_writer_close(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -833,6 +936,7 @@ int main(void)
 		cmocka_unit_test(test_hugetlb),
 		cmocka_unit_test(test_hugetlbfs_dir),
 		cmocka_unit_test(test_systemd_socket),
+		cmocka_unit_test(test_fenceless_accounting),
 	};
 	if (getenv("MMSYNC_TEST_FILTER"))
 		cmocka_set_test_filter(getenv("MMSYNC_TEST_FILTER"));
