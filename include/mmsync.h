@@ -471,6 +471,19 @@ MMSYNC_API int mmsync_read_begin(struct mmsync_reader *r, struct mmsync_view *vi
 MMSYNC_API int mmsync_read_end(struct mmsync_reader *r, struct mmsync_view *view);
 
 /**
+ * mmsync_reader_check() - whether the native writer is still there
+ *
+ * The writer holds an open-file-description lock on the header for as long
+ * as it lives; this probes it (one fcntl(2)). A reader whose writer has gone
+ * goes on reading the last version published, whole; to follow a restarted
+ * writer, make a new reader.
+ *
+ * Return: 0 while the writer lives, -EPIPE once it has gone (closed, exited
+ * or killed), -EOPNOTSUPP on the compat layout, -EINVAL.
+ */
+MMSYNC_API int mmsync_reader_check(struct mmsync_reader *r);
+
+/**
  * mmsync_version() - the version word currently published
  *
  * Return: 0, or -EINVAL, -ENOENT, -ENODATA, -EBADMSG as mmsync_read_begin().

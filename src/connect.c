@@ -65,7 +65,9 @@ void native_reader_release(struct native_reader *n)
 		close(n->slot_fd);
 	if (n->conn >= 0)
 		close(n->conn);
-	*n = (struct native_reader){ .slot_fd = -1, .conn = -1 };
+	if (n->state_fd >= 0)
+		close(n->state_fd);
+	*n = (struct native_reader){ .slot_fd = -1, .conn = -1, .state_fd = -1 };
 }
 
 void native_populate(struct native_reader *n, unsigned c)
@@ -249,7 +251,8 @@ int mmsync_reader_connect(struct mmsync_reader **rp, const char *path,
 	n->slot_map = p;
 	n->slot = p;
 	n->slot_fd = fds[3]; /* holds the lock the writer took for us */
-	fds[3] = -1;
+	n->state_fd = fds[0]; /* to see the writer's lock */
+	fds[3] = fds[0] = -1;
 	if ((err = slot_set_mode(r)))
 		goto fail;
 	close_all(fds, nfds);
@@ -351,6 +354,10 @@ int mmsync_reader_from_fds(struct mmsync_reader **rp, const int fds[MMSYNC_NR_FD
 		goto fail;
 	}
 	n->h = p;
+	if ((n->state_fd = fcntl(fds[MMSYNC_FD_STATE], F_DUPFD_CLOEXEC, 3)) < 0) {
+		err = -errno;
+		goto fail;
+	}
 	if (n->h->magic != NATIVE_MAGIC || n->h->layout_version != NATIVE_LAYOUT_VERSION) {
 		err = -EPROTO;
 		goto fail;

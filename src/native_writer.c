@@ -644,6 +644,10 @@ static int state_create(struct native_writer *nw, unsigned flags)
 	if (err)
 		return err;
 	nw->h = nw->state.map;
+	/* Held while the writer lives: readers probe it (mmsync_reader_check()). */
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+	if (fcntl(nw->state.fd, F_OFD_SETLK, &fl))
+		return -errno;
 	if (flags & MMSYNC_BPF_OFF)
 		return 0;
 	err = bpf_state_create(&nw->bpf, nw->name, flags & MMSYNC_KEEP_PINS, &nw->mirror);

@@ -66,7 +66,7 @@ struct mmsync_reader *reader_alloc(void)
 	struct mmsync_reader *r = calloc(1, sizeof(*r));
 	if (r) {
 		r->state_fd = r->copy[0].fd = r->copy[1].fd = -1;
-		r->n.slot_fd = r->n.conn = -1;
+		r->n.slot_fd = r->n.conn = r->n.state_fd = -1;
 	}
 	return r;
 }
@@ -355,6 +355,20 @@ int mmsync_read_end(struct mmsync_reader *r, struct mmsync_view *view)
 	view->open_ = 0;
 	r->holding = 0;
 	return r->native ? native_end(&r->n) : release(r->state, view->copy_);
+}
+
+int mmsync_reader_check(struct mmsync_reader *r)
+{
+	if (!r)
+		return -EINVAL;
+	if (!r->native)
+		return -EOPNOTSUPP;
+	/* The writer holds a write lock on the header's first byte, on its
+	 * own open file description, for as long as it lives. */
+	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+	if (fcntl(r->n.state_fd, F_OFD_GETLK, &fl))
+		return -errno;
+	return fl.l_type == F_UNLCK ? -EPIPE : 0;
 }
 
 int mmsync_version(struct mmsync_reader *r, uint64_t *version)

@@ -25,6 +25,7 @@ struct native_reader {
 	void *slot_map;		/* the slot object, or the whole table */
 	size_t slot_len;
 	int slot_fd;		/* our own description, carrying our lock */
+	int state_fd;		/* to probe the writer's lock on the header */
 	int conn;		/* the writer's socket; -1 when made from descriptors */
 	uint64_t nreads;	/* arrivals so far: makes each arrival value new */
 	uint64_t evictions;	/* the slot's eviction count when the view began */

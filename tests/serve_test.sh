@@ -53,6 +53,24 @@ rc=0; wait "$server" || rc=$?
 check "serve stops cleanly on SIGTERM" "[ $rc -eq 0 ]"
 check "and removes its socket" "[ ! -e '$sock' ]"
 
+# A watcher outlives its server: a server SIGKILLed and started again on
+# the same socket is found again by `read --watch`, by itself.
+"$M" serve --socket "$sock" "$tmp/data" > /dev/null 2>&1 &
+server=$!; pids+=("$server")
+wait_for "[ -S '$sock' ]"
+"$M" read --socket "$sock" --watch > "$tmp/watch2.out" 2> "$tmp/watch2.err" &
+watcher=$!; pids+=("$watcher")
+check "watch sees the first server" "wait_for 'grep -q \"^seq=1 \" $tmp/watch2.out'"
+kill -KILL "$server"; wait "$server" 2>/dev/null || true
+check "watch notices the writer has gone" "wait_for 'grep -q \"writer has gone\" $tmp/watch2.err'"
+head -c 4321 /dev/urandom > "$tmp/data"
+"$M" serve --socket "$sock" "$tmp/data" > /dev/null 2>&1 &
+server=$!; pids+=("$server")
+check "and follows the restarted one" "wait_for 'grep -q \"^seq=1 bytes=4321 \" $tmp/watch2.out'"
+check "saying so" "grep -q reconnected '$tmp/watch2.err'"
+kill "$watcher"; wait "$watcher" 2>/dev/null || true
+kill -INT "$server"; wait "$server" 2>/dev/null || true
+
 # Refused peers: no descriptor, a clear error, the server goes on.
 "$M" serve --socket "$sock" --allow-uid 12345 "$tmp/data" > /dev/null 2> "$tmp/serve2.err" &
 server=$!; pids+=("$server")

@@ -494,6 +494,17 @@ static int cmd_read(int argc, char **argv)
 
 	catch_signals();
 	while (!stop) {
+		if (mmsync_reader_check(r) == -EPIPE) {
+			/* The writer has gone: wait for one to serve the socket again. */
+			fprintf(stderr, "mmsync: %s: the writer has gone; waiting for a new one\n", sock);
+			mmsync_reader_close(r);
+			r = NULL;
+			while (!stop && mmsync_reader_connect(&r, sock, NULL))
+				usleep(100000);
+			if (!r)
+				break;
+			fprintf(stderr, "mmsync: %s: reconnected\n", sock);
+		}
 		err = mmsync_read_begin(r, &v);
 		if (err == -ENODATA)
 			goto next;
