@@ -628,6 +628,58 @@ static int fake_with_copy(const struct hs *s, int which, int fd)
 	return fake_round(FAKE_SEND, &s->m, sizeof(s->m), fds, 4);
 }
 
+/* ---- 0. a hostile writer: what it cannot do, and what it cannot make a
+ * reader do (crash, read past its mappings) ---- */
+
+static void test_hostile_writer(void **unused)
+{
+	(void)unused;
+	struct hs s;
+	struct mmsync_reader *r;
+	struct mmsync_view v;
+	int fds[MMSYNC_NR_FDS];
+
+	hs_make(&s);
+	hs_fds(&s, fds);
+	fds[MMSYNC_FD_SLOTS] = object_ro(4096, NATIVE_SEALS_SIZE, O_RDWR); /* the slot table */
+	assert_int_equal(mmsync_reader_from_fds(&r, fds, NULL), 0);
+	assert_int_equal(read_expect(r, HS_SEQ), 0);
+
+	/* Its own copies are sealed against it too: no shrinking, no growing. */
+	assert_int_equal(ftruncate(s.copy_rw[0], 0), -1);
+	assert_int_equal(errno, EPERM);
+	assert_int_equal(ftruncate(s.copy_rw[0], (off_t)s.capacity * 2), -1);
+	assert_int_equal(errno, EPERM);
+	assert_int_equal(fallocate(s.copy_rw[1], 0, 0, (off_t)s.capacity * 2), -1);
+	assert_int_equal(errno, EPERM);
+
+	/* A version beyond the capacity, or naming the other copy: refused
+	 * before any access; nothing held after the refusal. */
+	struct native_copy_desc good = s.h->copy[1];
+	uint64_t sizes[] = { s.capacity + 1, MMSYNC_MAX_PAYLOAD, 1ull << 38 };
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		s.h->copy[1].version = 1 | sizes[i] << 1;
+		assert_int_equal(mmsync_read_begin(r, &v), -EBADMSG);
+	}
+	s.h->copy[1].version = 0 | (uint64_t)64 << 1; /* idx 0 in copy 1's descriptor */
+	assert_int_equal(mmsync_read_begin(r, &v), -EBADMSG);
+	s.h->copy[1] = good;
+	atomic_store(&s.h->li, 0xfffffff1u); /* only its low bit is used */
+	assert_int_equal(read_expect(r, HS_SEQ), 0);
+	atomic_store(&s.h->li, 1);
+
+	/* A generation whose descriptors never come: a reader made from
+	 * descriptors is told they are stale... */
+	s.h->copy[1].generation = 2;
+	assert_int_equal(mmsync_read_begin(r, &v), -ESTALE);
+	mmsync_reader_close(r);
+	/* ... and a connected one gets an error, not a hang or a crash. */
+	assert_int_equal(fake_round_seq(FAKE_SEND, &s.m, sizeof(s.m), fds, 4, 1000, HS_SEQ),
+			 CHILD_BAD_READ);
+	close(fds[MMSYNC_FD_SLOTS]);
+	hs_free(&s);
+}
+
 /* ---- 1. a hostile writer: what the reader refuses ---- */
 
 static void test_fake_good(void **unused)
@@ -1692,6 +1744,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fake_good),
+		cmocka_unit_test(test_hostile_writer),
 		cmocka_unit_test(test_fake_garbage),
 		cmocka_unit_test(test_fake_short),
 		cmocka_unit_test(test_fake_versions),

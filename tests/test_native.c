@@ -24,6 +24,7 @@
 #include <linux/seccomp.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 
@@ -923,6 +924,60 @@ static void test_fenceless_accounting(void **unused)
 	mmsync_writer_close(w);
 }
 
+static int count_fds(void)
+{
+	int n = 0;
+	for (int fd = 0; fd < 1024; fd++)
+		n += fcntl(fd, F_GETFD) >= 0;
+	return n;
+}
+
+/* Out of descriptors at any step of creating a writer or a reader: a
+ * clear error, nothing left open, nothing half made. */
+static void test_out_of_descriptors(void **unused)
+{
+	(void)unused;
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct mmsync_writer *w;
+		struct mmsync_reader *r;
+		int base = count_fds(), failures = 0, fds[MMSYNC_NR_FDS];
+		for (int extra = 0; extra < 20; extra++) {
+			struct rlimit rl = { (rlim_t)(base + extra), 1024 };
+			if (setrlimit(RLIMIT_NOFILE, &rl))
+				_exit(10);
+			MMSYNC_OPTS(mmsync_native_opts, o, .capacity = 4096, .flags = MMSYNC_BPF_OFF);
+			int err = mmsync_writer_create(&w, uniq("nofd"), &o);
+			if (err && err != -EMFILE)
+				_exit(3);
+			if (!err) {
+				if (mmsync_write(w, "x", 1, 0, NULL))
+					_exit(4);
+				err = mmsync_writer_export_fds(w, fds);
+				if (!err) {
+					err = mmsync_reader_from_fds(&r, fds, NULL);
+					if (err && err != -EMFILE)
+						_exit(5);
+					if (!err)
+						mmsync_reader_close(r);
+					for (int i = 0; i < MMSYNC_NR_FDS; i++)
+						close(fds[i]);
+				} else if (err != -EMFILE) {
+					_exit(6);
+				}
+				mmsync_writer_close(w);
+			}
+			failures += err != 0;
+			struct rlimit all = { 1024, 1024 };
+			setrlimit(RLIMIT_NOFILE, &all);
+			if (count_fds() != base)
+				_exit(7); /* a descriptor left behind */
+		}
+		_exit(failures > 0 ? 0 : 8);
+	}
+	assert_int_equal(wait_child(pid), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -937,6 +992,7 @@ int main(void)
 		cmocka_unit_test(test_hugetlbfs_dir),
 		cmocka_unit_test(test_systemd_socket),
 		cmocka_unit_test(test_fenceless_accounting),
+		cmocka_unit_test(test_out_of_descriptors),
 	};
 	if (getenv("MMSYNC_TEST_FILTER"))
 		cmocka_set_test_filter(getenv("MMSYNC_TEST_FILTER"));
