@@ -323,6 +323,11 @@ static int claim_table_slot(struct native_reader *n, int table_fd, uint32_t max_
 		if (fcntl(n->slot_fd, F_OFD_SETLK, &fl) == 0) {
 			n->slot = (struct native_slot *)p + i;
 			atomic_store(&n->slot->arrived, 0);
+			/* The slot had owners before us: our reads must not reuse
+			 * their numbers, or a stale `reading` (or a value the writer
+			 * evicted) would pass for one of ours. Go on well past the
+			 * last number the slot shows. */
+			n->nreads = (atomic_load(&n->slot->reading) >> 1) + (1ull << 32);
 			return 0;
 		}
 		if (errno != EAGAIN && errno != EACCES)

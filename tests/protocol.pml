@@ -7,22 +7,36 @@
  *   Shared words:  vi  indicator new readers arrive on (0/1)
  *                  li  copy readers read (0/1)
  *   Per slot r:    arrived[r]    NONE, or ON(i) = arrived on indicator i
+ *                  reading[r]    slot.reading: the copy it names, and
+ *                  reading_cur[r]  whether its n is the current arrival's
+ *                                (see "Arrival generation" below)
  *                  evictions[r]  bumped by the writer only
  *                  dead[r]       what the writer's liveness probe (the OFD
  *                                lock on the slot) reports
  *   Writer-private: evicted[r]   the arrival it evicted and now ignores
+ *
+ *   Reader: e0 = evictions; v = vi; arrived = ON(v) (full fence); c = li;
+ *   reading = (n, c); [read copy c]; arrived = NONE; told = evictions != e0.
+ *   Writer, each publish: the waits of the previous publish (on !vi; vi =
+ *   !vi; on the old vi), write copy !li, li = !li. A wait on indicator x
+ *   ignores a slot that is dead, evicted (same arrival), not arrived on x,
+ *   or whose reading names cur = li with the n of its current arrival
+ *   (slot_on(): such a reader reads the copy just published, and the write
+ *   that follows the waits fills the other one). When the grace period
+ *   expires it evicts every slot it does not ignore.
  *
  *   NR readers (default 2) loop forever; each may die at any step or quit
  *   cleanly between reads. The writer publishes NW times (default 4: the
  *   ABA of BROKEN=4 needs 4 publishes to show) and then stops, optionally
  *   running the waits of its last publish (close). Both can be changed
  *   with spin -DNR=n -DNW=n; NR=3 is out of reach of the test's budget
- *   (NR=3 NW=2: 86 M states, 3 min, 7.7 GB without -DCOLLAPSE).
+ *   (NR=3 NW=2 verifies: 230 M states, ~9 min, 11.5 GB with -DCOLLAPSE).
+ *   The correct model: 11.8 M states, ~12 s, ~600 MB with -DCOLLAPSE.
  *
  * PROPERTY (the assert in the reader)
  *   A reader whose read overlapped a WRITE of the copy it read is told so:
  *   read_end sees slot.evictions changed (-ESTALE). Overlap is tracked
- *   with ghost variables (reading[], writing[], conflict[]): the reader sets
+ *   with ghost variables (viewing[], writing[], conflict[]): the reader sets
  *   conflict[r] when it starts reading a copy that is being written, the
  *   writer sets it for every reader reading the copy it starts writing.
  *   Both intervals are taken wider than the real ones (the read spans from
@@ -47,8 +61,8 @@
  *   old li arrived before the writer's store of li, and both waits come
  *   after that store; vi only steers new readers away from the indicator
  *   being drained, for liveness). The runner checks -DANY_VI -DNO_GRACE
- *   (0.2 s); -DANY_VI with the grace period also verifies (31 M states,
- *   ~60 s, ~1.3 GB with -DCOLLAPSE), too long for every test run.
+ *   (~1 s); -DANY_VI with the grace period also verifies (47 M states,
+ *   ~75 s, ~2.5 GB with -DCOLLAPSE), too long for every test run.
  *   Each Promela statement is one atomic step; the writer scans slots one
  *   at a time (not one snapshot of the table).
  *   Data: a copy's bytes are not modelled, only who reads and who writes
@@ -61,6 +75,48 @@
  *   ends (the reader departs): after that no arrival can match it again.
  *   The 64-bit counter is taken never to wrap. -DBROKEN=4 drops the
  *   generation, to show it is needed.
+ *   The same n is in slot.reading = (n << 1 | c), and the writer trusts the
+ *   copy c only if reading's n is arrived's n (slot_reading()). The model
+ *   keeps the copy (reading[r], never erased: a value left by an earlier
+ *   arrival stays in the slot, as in the implementation) and replaces the
+ *   n-match by reading_cur[r]: cleared in the step that stores arrived (a
+ *   new arrival, a new n), set in the step that stores reading, cleared at
+ *   departure (arrived == 0: slot_reading() gives -1). This is the n-match
+ *   exactly: a reader stores reading at most once per arrival, only with
+ *   that arrival's n and only while arrived holds it, and n is never used
+ *   twice in a slot; so reading's n equals arrived's n iff the last store
+ *   to reading was made during the current arrival, which is what the flag
+ *   records. The initial word 0 is (n = 0, copy 0) and no arrival has n = 0
+ *   (n is incremented before use): hence reading[r] = 0, reading_cur[r] =
+ *   false at the start, a stale value naming copy 0, not a NONE.
+ *   -DBROKEN=6 drops the match, to show it is needed.
+ *   The premise "n is never used twice in a slot" holds for the lifetime
+ *   of one reader; the model has no slot reuse (below), so it does not say
+ *   whether a slot's next owner, whose n restarts, can meet its
+ *   predecessor's reading (or evicted mark) with the same n.
+ *   The writer's check is one atomic step here (CLEAR); slot_on() loads
+ *   arrived (a, at t1) and then reading (at t2). If reading at t2 has a's
+ *   n and names cur, the reader stored it at some ts <= t2 while arrived
+ *   held a; then at max(t1, ts) arrived == a and reading holds that value,
+ *   so the atomic check holds at an instant within [t1, t2]: the model
+ *   covers the split check (and the writer scans the slots in order).
+ *   cur is loaded from li when a wait starts; only the writer stores li,
+ *   never during its waits, so the model uses li itself.
+ *   The reading store is relaxed: under SC that is not modelled, and it
+ *   does not matter: its c is the value of the reader's own load of li, so
+ *   a writer that loads it learns a copy that reader really loaded; a
+ *   writer that loads an older value sees another n and waits.
+ *   The implementation stores reading after it has checked the descriptor
+ *   (and the checksum, which reads the copy). In the model the store is a
+ *   step of its own, which may come at any time between the load of li
+ *   and the departure (the reader does nothing else in between), so every
+ *   placement is covered; the read (ghost) begins at the load of li in any
+ *   case. Paths that depart without storing reading (copies of another
+ *   generation, an invalid descriptor) are not modelled: the writer sees
+ *   the same as for a model read whose store is followed at once by its
+ *   departure, with no writer step in between.
+ *   The count of readers per copy (from reading, for the statistics) is
+ *   not modelled: the waits do not use it.
  *   Eviction of one slot (load arrived, bump evictions, remember the
  *   arrival) is one atomic step. In the implementation a reader may depart
  *   and arrive again between the load and the bump: it then gets an extra
@@ -85,6 +141,28 @@
  *      equals the value it evicted, even for a later read (ABA)
  *   5  the writer does not probe for dead readers (with -DNO_GRACE: it
  *      then waits forever on a dead reader's slot: invalid end state)
+ *   6  the writer skips a slot whose reading names cur without checking
+ *      that reading's n is the current arrival's (a stale reading: from an
+ *      earlier read, or the slot's initial word). Needs 3 publishes and one
+ *      reader: the reader arrives while the writer fills copy X, loads
+ *      li = !X and is slow to store its reading; X is published, and the
+ *      waits that follow trust the stale reading naming X and skip the
+ *      reader; the writer fills !X under it, and it is not told.
+ *   7  the reader stores reading before it loads li, naming the copy of its
+ *      previous read (what reading already says): then it loads li and
+ *      reads another copy. Same trace as 6 (3 publishes, one reader), with
+ *      a reading that has the current n and names the wrong copy: the
+ *      reading must be stored after the load of li and with its value.
+ *
+ * STATE-SAVING STEPS (exact: each removes only states no one can tell
+ * apart)
+ *   Locals are reset once they are dead (v after the arrival, c after the
+ *   reading store, the rest after the read). There is no may_die() between
+ *   the load of li and the reading store: the load changes no shared word
+ *   and death clears the ghosts, so dying there is dying just before it.
+ *   The end of a read (load evictions, assert, forget) is one step: the
+ *   assert is a ghost check and nothing else changes conflict[r] after the
+ *   departure (the writer marks only readers whose viewing[r] is set).
  */
 
 #ifndef NR
@@ -106,13 +184,15 @@ byte li = 0;			/* copy readers read */
 byte arrived[NR];		/* slot.arrived: NONE, ON(0) or ON(1) */
 byte evictions[NR];		/* slot.evictions, written by the writer only */
 bool dead[NR];			/* the OFD-lock probe: reader r has died */
+bit reading[NR];		/* slot.reading: the copy it names (initially 0) */
+bool reading_cur[NR];		/* slot.reading's n is that of slot.arrived (see header) */
 
 /* writer-private */
 byte evicted[NR];		/* the arrival the writer evicted and ignores, or NONE */
 
 /* ghosts */
 bool writing[2];		/* the writer is inside WRITE copy c */
-byte reading[NR];		/* 1 + the copy reader r is reading, or 0 */
+byte viewing[NR];		/* 1 + the copy reader r is reading, or 0 */
 bool conflict[NR];		/* reader r's current read overlapped a WRITE of its copy */
 
 /* ---------------------------------------------------------------- reader */
@@ -149,21 +229,43 @@ end_idle:
 		v = vi;				/* v = vi */
 #endif
 		may_die();
-		arrived[r] = ON(v);		/* slot.arrived = ON(v); full fence */
+		atomic {
+			arrived[r] = ON(v);	/* slot.arrived = (n << 1) | v; full fence */
+			reading_cur[r] = false;	/* a new n: no reading has it yet */
+			v = 0			/* (dead from here on) */
+		}
 		may_die();
+#if BROKEN == 7
+		atomic {
+			/* BROKEN: slot.reading = (n << 1) | c stored before the
+			 * load of li, with a stale c: the copy of the last read,
+			 * which reading already names (the copy is left as it is) */
+			reading_cur[r] = true
+		}
+		may_die();
+#endif
 		atomic {
 #if BROKEN != 1
 			c = li;			/* c = li */
 #endif
 			/* READ copy c begins (ghost) */
-			reading[r] = c + 1;
+			viewing[r] = c + 1;
 			conflict[r] = writing[c]
 		}
+#if BROKEN != 7
+		/* (no may_die() before this store: see the header) */
+		atomic {
+			reading[r] = c;		/* slot.reading = (n << 1) | c */
+			reading_cur[r] = true;
+			c = 0			/* (dead from here on) */
+		}
 		may_die();
+#endif
 		atomic {
 			/* READ copy c ends (ghost) */
-			reading[r] = 0;
+			viewing[r] = 0;
 			arrived[r] = NONE;	/* slot.arrived = NONE */
+			reading_cur[r] = false;	/* (no arrival: nothing current) */
 #if BROKEN != 4
 			/* the arrival has ended: with its generation it can no
 			 * longer match the writer's mark */
@@ -171,16 +273,18 @@ end_idle:
 #endif
 		}
 		may_die();
-		told = (evictions[r] != e0);	/* told = read_end returns -ESTALE */
-		/* the read is bad iff the writer wrote copy c during it;
-		 * acceptable only if told */
-		assert(!conflict[r] || told);
-		/* forget this read's locals (fewer states) */
-		atomic { e0 = 0; v = 0; c = 0; told = false; conflict[r] = false }
+		atomic {
+			told = (evictions[r] != e0);	/* told = read_end returns -ESTALE */
+			/* the read is bad iff the writer wrote copy c during it;
+			 * acceptable only if told (one step: see the header) */
+			assert(!conflict[r] || told);
+			/* forget this read's locals (fewer states) */
+			e0 = 0; v = 0; c = 0; told = false; conflict[r] = false
+		}
 	od;
 	goto end_quit;
 died:
-	atomic { e0 = 0; v = 0; c = 0; told = false; reading[r] = 0; conflict[r] = false }
+	atomic { e0 = 0; v = 0; c = 0; told = false; viewing[r] = 0; conflict[r] = false }
 end_quit:
 	skip
 }
@@ -193,9 +297,19 @@ end_quit:
 #define IS_DEAD(r) dead[r]
 #endif
 
-/* The writer ignores slot r for indicator i: dead, evicted (same arrival),
- * or not arrived on i. */
-#define CLEAR(r, i) (IS_DEAD(r) || (evicted[r] != NONE && arrived[r] == evicted[r]) || arrived[r] != ON(i))
+/* The slot's own word says that its current arrival reads the current copy,
+ * cur = li (the writer loads li when a wait starts; only the writer stores
+ * li, and not during its waits, so cur == li throughout a wait). */
+#if BROKEN == 6
+#define READS_CUR(r) (reading[r] == li)	/* BROKEN: of any arrival */
+#else
+#define READS_CUR(r) (reading_cur[r] && reading[r] == li)
+#endif
+
+/* The writer ignores slot r for indicator i (slot_on() returns 0): dead,
+ * evicted (same arrival), not arrived on i, or reading the current copy. */
+#define CLEAR(r, i) (IS_DEAD(r) || (evicted[r] != NONE && arrived[r] == evicted[r]) || \
+		     arrived[r] != ON(i) || READS_CUR(r))
 
 /* Grace period expired: evict every live slot still arrived on i, then
  * membarrier() (a no-op under SC). */
@@ -266,7 +380,7 @@ active proctype writer()
 			do
 			:: r < NR ->
 				if
-				:: reading[r] == w + 1 -> conflict[r] = true
+				:: viewing[r] == w + 1 -> conflict[r] = true
 				:: else
 				fi;
 				r++
