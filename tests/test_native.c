@@ -924,6 +924,43 @@ static void test_fenceless_accounting(void **unused)
 	mmsync_writer_close(w);
 }
 
+/* A reader that claims a table slot another reader used numbers its reads
+ * past the last one's: a number the slot's `reading` word (or the writer's
+ * eviction record) still holds must never pass for one of the new reader's
+ * (the model in tests/protocol.pml shows the unprotected read otherwise). */
+static void test_table_slot_reuse(void **unused)
+{
+	(void)unused;
+	struct mmsync_writer *w;
+	struct mmsync_reader *a, *b;
+	struct mmsync_view v;
+	int fds[MMSYNC_NR_FDS];
+	MMSYNC_OPTS(mmsync_native_opts, o, .capacity = 4096, .max_readers = 1, .flags = MMSYNC_BPF_OFF);
+
+	assert_int_equal(mmsync_writer_create(&w, uniq("reuse"), &o), 0);
+	assert_int_equal(mmsync_write(w, "one", 3, 0, NULL), 0);
+	assert_int_equal(mmsync_writer_export_fds(w, fds), 0);
+	const struct native_slot *slot = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fds[MMSYNC_FD_SLOTS], 0);
+	assert_true(slot != MAP_FAILED);
+	assert_int_equal(mmsync_reader_from_fds(&a, fds, NULL), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(mmsync_read_begin(a, &v), 0);
+		assert_int_equal(mmsync_read_end(a, &v), 0);
+	}
+	uint64_t last = atomic_load(&slot->reading) >> 1;
+	mmsync_reader_close(a);
+	assert_int_equal(mmsync_reader_from_fds(&b, fds, NULL), 0); /* the only slot: a's */
+	assert_int_equal(mmsync_read_begin(b, &v), 0);
+	assert_true((atomic_load(&slot->arrived) >> 1) > last);
+	assert_true((atomic_load(&slot->reading) >> 1) > last);
+	assert_int_equal(mmsync_read_end(b, &v), 0);
+	mmsync_reader_close(b);
+	munmap((void *)slot, 4096);
+	for (int i = 0; i < MMSYNC_NR_FDS; i++)
+		close(fds[i]);
+	mmsync_writer_close(w);
+}
+
 static int count_fds(void)
 {
 	int n = 0;
@@ -993,6 +1030,7 @@ int main(void)
 		cmocka_unit_test(test_systemd_socket),
 		cmocka_unit_test(test_fenceless_accounting),
 		cmocka_unit_test(test_out_of_descriptors),
+		cmocka_unit_test(test_table_slot_reuse),
 	};
 	if (getenv("MMSYNC_TEST_FILTER"))
 		cmocka_set_test_filter(getenv("MMSYNC_TEST_FILTER"));
