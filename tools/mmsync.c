@@ -28,6 +28,7 @@ static const char usage_text[] =
 	"       mmsync read --socket PATH [--watch]\n"
 	"       mmsync stat --socket PATH [--json|--prom]\n"
 	"       mmsync stat --all [--json|--prom]\n"
+	"       mmsync bench [--quick] [--json FILE] [--rounds N]\n"
 	"\n"
 	"  put    publish FILE (or standard input) as the new version\n"
 	"  cat    write the current version to standard output\n"
@@ -38,6 +39,8 @@ static const char usage_text[] =
 	"         seq, size and XXH3 of each new version until interrupted\n"
 	"  stat --all  every segment pinned under /sys/fs/bpf/mmsync/, from its pin;\n"
 	"         --prom prints Prometheus text, as cat /sys/fs/bpf/mmsync/NAME/metrics\n"
+	"  bench  run the benchmark suite (mmsync-bench-suite, beside this program):\n"
+	"         mmsync native and compat against LMDB, an rwlock and a seqlock\n"
 	"PREFIX names the files PREFIX_state, PREFIX_data_0 and PREFIX_data_1\n"
 	"(the layout of the Rust crate mmap-sync). PATH \"@name\" is an abstract socket.\n";
 
@@ -626,6 +629,30 @@ static int stat_all(enum stat_format fmt)
 	return rc;
 }
 
+/* The suite is a program of its own (it links LMDB, which the library and
+ * this command do not need): run the one built beside this binary, so that
+ * a build tree's mmsync runs that tree's suite, whatever PATH says. */
+static int cmd_bench(char **argv)
+{
+	char self[4096], path[4096 + 32];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n < 0)
+		return fail_sys("bench: /proc/self/exe", -errno);
+	self[n] = 0;
+	char *slash = strrchr(self, '/');
+	snprintf(path, sizeof(path), "%.*s/mmsync-bench-suite", slash ? (int)(slash - self) : 1,
+		 slash ? self : ".");
+	if (access(path, X_OK)) {
+		fprintf(stderr, "mmsync: bench: %s: %s\n"
+			"mmsync: bench: the suite is built beside mmsync in the build tree "
+			"(ninja -C build), not installed\n", path, strerror(errno));
+		return 1;
+	}
+	argv[0] = "mmsync-bench-suite"; /* argv[1..]: bench's ARGS; NULL-terminated */
+	execv(path, argv);
+	return fail_sys(path, -errno);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -651,5 +678,7 @@ int main(int argc, char **argv)
 		argv[1] = argv[0];
 		return cmd_read(argc - 1, argv + 1);
 	}
+	if (!strcmp(cmd, "bench"))
+		return cmd_bench(argv + 1);
 	return usage("unknown command");
 }
