@@ -409,8 +409,10 @@ MMSYNC_API int mmsync_reader_open(struct mmsync_reader **r, const char *prefix,
  * Return: 0, or -EINVAL, -ENOMEM, -ECONNREFUSED (no writer; or the writer
  * refused this peer), -EUSERS (the writer has max_readers readers), -EPROTO
  * (not an mmsync writer, or another protocol version), -EBADMSG (a
- * descriptor of the wrong type, size or seals), -ETIMEDOUT, or the errno of
- * socket(2)/connect(2)/mmap(2).
+ * descriptor of the wrong type, size or seals), -EOPNOTSUPP
+ * (MMSYNC_VERIFY_CHECKSUM on a segment published without checksums),
+ * -ENOTSUP (MMSYNC_FENCELESS where membarrier is refused), -ETIMEDOUT, or the
+ * errno of socket(2)/connect(2)/mmap(2).
  */
 MMSYNC_API int mmsync_reader_connect(struct mmsync_reader **r, const char *path,
 				     const struct mmsync_reader_opts *opts);
@@ -431,7 +433,8 @@ MMSYNC_API int mmsync_reader_connect(struct mmsync_reader **r, const char *path,
  * reader must be made again.
  *
  * Return: 0, or -EINVAL, -ENOMEM, -EUSERS (no free slot), -EPROTO, -EBADMSG,
- * -ESTALE (descriptors of an older generation), or the errno of open(2)/mmap(2).
+ * -ESTALE (descriptors of an older generation), -EOPNOTSUPP, -ENOTSUP (as
+ * mmsync_reader_connect()), or the errno of open(2)/mmap(2).
  */
 MMSYNC_API int mmsync_reader_from_fds(struct mmsync_reader **r, const int fds[MMSYNC_NR_FDS],
 				      const struct mmsync_reader_opts *opts);
@@ -449,7 +452,8 @@ MMSYNC_API int mmsync_reader_from_fds(struct mmsync_reader **r, const int fds[MM
  *
  * Native layout: wait-free, no retry, no system call; -ESTALE when the
  * descriptors came from mmsync_reader_from_fds() and the writer has started
- * a new generation; -EPIPE when the writer closed the connection.
+ * a new generation; -EPIPE when the writer closed the connection; when a
+ * writer refuses to hand over a new generation, the errno it gives.
  *
  * Return: 0, or -EINVAL, -EBUSY (this handle already holds a view), -ENOENT
  * (no state file yet), -ENODATA (nothing published yet), -EBADMSG (state

@@ -277,10 +277,13 @@ int native_refresh(struct mmsync_reader *r, uint64_t generation)
 	 * named their generation: they are here, in order, oldest first. */
 	while (n->generation != generation) {
 		long len = fdpass_recv(n->conn, &m, sizeof(m), MSG_DONTWAIT, fds, 2, &nfds);
-		if (len == 0 || len == -EAGAIN)
-			return len == 0 ? -EPIPE : -EBADMSG;
-		if (len < 0)
-			return (int)len;
+		if (len <= 0) {
+			/* An empty message may still carry descriptors: ours to close. */
+			close_all(fds, nfds);
+			if (len == 0 && nfds)
+				return -EBADMSG;
+			return len == 0 ? -EPIPE : len == -EAGAIN ? -EBADMSG : (int)len;
+		}
 		int err = native_msg_check(&m, (size_t)len, NATIVE_MSG_GENERATION, nfds);
 		if (!err && nfds != 2)
 			err = -EBADMSG;
