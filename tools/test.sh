@@ -15,11 +15,15 @@ fi
 tools/setup.sh build
 meson test -C build --print-errorlogs
 
-tools/setup.sh build-asan -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+# A build's output is shown only when it fails.
+quiet() { "$@" > "$tmp_log" 2>&1 || { tail -n 60 "$tmp_log"; exit 1; }; }
+tmp_log=$(mktemp)
+
+quiet tools/setup.sh build-asan -Db_sanitize=address,undefined -Db_lundef=false
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	meson test -C build-asan --print-errorlogs
 
-tools/setup.sh build-tsan -Db_sanitize=thread >/dev/null
+quiet tools/setup.sh build-tsan -Db_sanitize=thread
 TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --print-errorlogs
 
 # libFuzzer targets (tests/fuzz), built with clang: each runs for 60 s from
@@ -27,9 +31,9 @@ TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --print-errorlogs
 # to a temporary directory, never to the repository. A crash, a sanitizer
 # report or a broken property fails the run; its input is kept in
 # build-fuzz/fuzz-artifacts/.
-CC=clang tools/setup.sh build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+quiet env CC=clang tools/setup.sh build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
 fuzz_tmp=$(mktemp -d)
-trap 'rm -rf "$fuzz_tmp"' EXIT
+trap 'rm -rf "$fuzz_tmp" "$tmp_log"' EXIT
 mkdir -p build-fuzz/fuzz-artifacts
 for t in handshake server compat_files native_header; do
 	mkdir "$fuzz_tmp/$t"
