@@ -278,8 +278,9 @@ static void test_killed_readers(void **unused)
 	assert_int_equal(sh->reader[0].stale, 0);
 	assert_int_equal(sh->reader[0].errors, 0);
 	assert_int_equal(sh->reader[1].torn, 0); /* what victims read before dying */
-	/* A dead reader costs one probe, never the grace period. */
-	assert_true(sh->max_write_ns < 100 * 1000000ull);
+	/* A dead reader costs a probe, never the grace period (10 s here);
+	 * the bound leaves room for a loaded machine's scheduling. */
+	assert_true(sh->max_write_ns < 1000 * 1000000ull);
 	mmsync_writer_close(w);
 	munmap(sh, sizeof(*sh));
 }
@@ -634,7 +635,7 @@ static void hostile_holder(const char *sock, struct shared *sh)
 		struct mmsync_reader *r;
 		struct mmsync_view v;
 		if (mmsync_reader_connect(&r, sock, NULL) == 0 && mmsync_read_begin(r, &v) == 0)
-			sleep_ns(300 * 1000000ull); /* "forever", then again on a new slot */
+			sleep_ns(1000 * 1000000ull); /* "forever", then again on a new slot */
 		mmsync_reader_close(r); /* without read_end */
 	}
 	_exit(0);
@@ -645,7 +646,7 @@ static void test_hostile_reader(void **unused)
 	(void)unused;
 	/* Long enough that an honest reader descheduled inside a view on this
 	 * loaded 2-core machine is not mistaken for a holder. */
-	const uint64_t grace = 200 * 1000000ull;
+	const uint64_t grace = 500 * 1000000ull;
 	char sock[64];
 	struct shared *sh = shared_map(sizeof(struct shared));
 
@@ -680,7 +681,7 @@ static void test_hostile_reader(void **unused)
 		      (double)sh->max_write_ns / 1e6, (double)grace / 1e6);
 	assert_true(sh->writes > 10);
 	assert_true(sh->evicted > 0); /* the holder was evicted */
-	assert_true(sh->max_write_ns < grace + 50 * 1000000ull);
+	assert_true(sh->max_write_ns < grace + 200 * 1000000ull);
 	mmsync_writer_close(w);
 	munmap(sh, sizeof(*sh));
 }
