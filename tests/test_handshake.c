@@ -105,6 +105,19 @@ static int count_shm_maps(void)
 	return n;
 }
 
+static long rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+	long kib = -1;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kib;
+}
+
 static int reopen(int fd, int flags)
 {
 	char path[64];
@@ -1467,7 +1480,8 @@ static void test_hostile_clients(void **unused)
 	for (int i = 0; i < 3; i++)
 		publish_seen(w, c, ++seq);
 	assert_int_equal(remote_live_slots(w, c, 1), 1);
-	int baseline = count_fds();
+	int baseline = count_fds(), maps = count_shm_maps();
+	long rss = rss_kib();
 
 	fflush(NULL);
 	pid_t bad = fork();
@@ -1490,6 +1504,11 @@ static void test_hostile_clients(void **unused)
 	assert_int_equal(remote_live_slots(w, c, 1), 1);
 	assert_true(DISPATCH_UNTIL(w, count_fds() == baseline, 5000));
 	assert_int_equal(count_fds(), baseline);
+	/* Memory too: every slot object the hostile clients got is unmapped,
+	 * and the writer's resident memory did not grow with them. */
+	assert_int_equal(count_shm_maps(), maps);
+	print_message("writer: %ld KiB resident before the hostile clients, %ld after\n", rss, rss_kib());
+	assert_true(rss_kib() - rss < 4096);
 	for (int i = 0; i < 5; i++)
 		publish_seen(w, c, ++seq);
 
