@@ -19,30 +19,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_figures.h"
 #include "mmsync.h"
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
 
-struct figure {
-	double median, min, max;
-};
 
-static struct figure summarize(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return (struct figure){ n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2, v[0], v[n - 1] };
-}
 
 static void die(const char *what, int err)
 {
@@ -51,7 +33,7 @@ static void die(const char *what, int err)
 }
 
 struct result {
-	struct figure read, write;
+	struct fig read, write;
 };
 
 /* Reads (begin, touch a byte, end) and writes in alternating rounds; the
@@ -202,19 +184,19 @@ int main(int argc, char **argv)
 		for (int l = 0; l < 2; l++)
 			printf(", \"%s\": {\"read_ns\": {\"median\": %.1f, \"min\": %.1f, \"max\": %.1f},"
 			       " \"write_ns\": {\"median\": %.1f, \"min\": %.1f, \"max\": %.1f}}",
-			       names[l], res[l].read.median, res[l].read.min, res[l].read.max,
-			       res[l].write.median, res[l].write.min, res[l].write.max);
+			       names[l], res[l].read.med, res[l].read.min, res[l].read.max,
+			       res[l].write.med, res[l].write.min, res[l].write.max);
 		printf("}\n");
 	} else {
 		printf("%-8s %8s %14s %14s %18s\n", "layout", "bytes", "op", "median ns", "min..max ns");
 		for (int l = 0; l < 2; l++) {
 			printf("%-8s %8zu %14s %14.1f %8.1f..%-8.1f\n", names[l], size, "read b+e",
-			       res[l].read.median, res[l].read.min, res[l].read.max);
+			       res[l].read.med, res[l].read.min, res[l].read.max);
 			printf("%-8s %8zu %14s %14.1f %8.1f..%-8.1f\n", names[l], size, "write",
-			       res[l].write.median, res[l].write.min, res[l].write.max);
+			       res[l].write.med, res[l].write.min, res[l].write.max);
 		}
-		printf("native/compat: read %.2f, write %.2f\n", res[1].read.median / res[0].read.median,
-		       res[1].write.median / res[0].write.median);
+		printf("native/compat: read %.2f, write %.2f\n", res[1].read.med / res[0].read.med,
+		       res[1].write.med / res[0].write.med);
 	}
 
 	const char *suffix[] = { "_state", "_data_0", "_data_1" };

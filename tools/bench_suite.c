@@ -74,6 +74,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_figures.h"
 #include "mmsync.h"
 
 #define KiB (UINT64_C(1) << 10)
@@ -118,12 +119,6 @@ static const char *const role_name[NROLES] = { "writer", "reader 1", "reader 2" 
 
 /* ---- plumbing: clock, errors ---- */
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* Keeps the compiler from dropping or merging copies nobody reads. */
 static inline void clobber(void)
@@ -951,23 +946,6 @@ static void open_role(int k, int role)
 
 /* ---- figures ---- */
 
-struct fig {
-	double med, min, max;
-};
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static struct fig summarize(const double *v, int n)
-{
-	double s[n];
-	memcpy(s, v, sizeof(s));
-	qsort(s, (size_t)n, sizeof(*s), cmp_double);
-	return (struct fig){ n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2, s[0], s[n - 1] };
-}
 
 static const char *num_str(double v, char buf[24])
 {

@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_figures.h"
 #include "mmsync.h"
 
 #define KiB (UINT64_C(1) << 10)
@@ -51,12 +52,6 @@
 
 /* ---- plumbing: clock, errors, clean-up ---- */
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* Files of part 2 and the huge page count of part 4: undone at exit, by
  * atexit() and by the signal handler (which uses only async-signal-safe
@@ -156,23 +151,6 @@ static inline void clobber(void)
 
 /* ---- figures ---- */
 
-struct fig {
-	double med, min, max;
-};
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static struct fig summarize(const double *v, int n)
-{
-	double s[n];
-	memcpy(s, v, sizeof(s));
-	qsort(s, (size_t)n, sizeof(*s), cmp_double);
-	return (struct fig){ n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2, s[0], s[n - 1] };
-}
 
 static const char *fig_str(struct fig f, char buf[48])
 {
