@@ -4,7 +4,9 @@
 #ifndef MMSYNC_BENCH_FIGURES_H
 #define MMSYNC_BENCH_FIGURES_H
 
+#include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -14,6 +16,24 @@ static inline uint64_t now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+#define KiB (UINT64_C(1) << 10)
+#define MiB (UINT64_C(1) << 20)
+#define GiB (UINT64_C(1) << 30)
+
+/* "4 KiB", "64 MiB", "1 GiB", "36 B". */
+static inline const char *size_str(uint64_t n, char buf[32])
+{
+	if (n >= GiB && n % GiB == 0)
+		snprintf(buf, 32, "%" PRIu64 " GiB", n / GiB);
+	else if (n >= MiB && n % MiB == 0)
+		snprintf(buf, 32, "%" PRIu64 " MiB", n / MiB);
+	else if (n >= KiB && n % KiB == 0)
+		snprintf(buf, 32, "%" PRIu64 " KiB", n / KiB);
+	else
+		snprintf(buf, 32, "%" PRIu64 " B", n);
+	return buf;
 }
 
 struct fig {

@@ -77,8 +77,6 @@
 #include "bench_figures.h"
 #include "mmsync.h"
 
-#define KiB (UINT64_C(1) << 10)
-#define MiB (UINT64_C(1) << 20)
 
 #define PAYLOAD 36		/* the small payload of figures a, b and d */
 #define MAX_PAYLOAD (64 * MiB)	/* the largest write of figure c: every
@@ -154,16 +152,6 @@ static unsigned char *alloc_prefaulted(size_t len, int fill)
 	return p;
 }
 
-static const char *size_str(uint64_t n, char buf[32])
-{
-	if (n >= MiB && n % MiB == 0)
-		snprintf(buf, 32, "%" PRIu64 " MiB", n / MiB);
-	else if (n >= KiB && n % KiB == 0)
-		snprintf(buf, 32, "%" PRIu64 " KiB", n / KiB);
-	else
-		snprintf(buf, 32, "%" PRIu64 " B", n);
-	return buf;
-}
 
 /* ---- the control page shared by the parent and its children ---- */
 

@@ -40,9 +40,6 @@
 #include "bench_figures.h"
 #include "mmsync.h"
 
-#define KiB (UINT64_C(1) << 10)
-#define MiB (UINT64_C(1) << 20)
-#define GiB (UINT64_C(1) << 30)
 
 #define GRACE_NS 1000000000ull	/* no reader ever holds a view across a write here */
 #define ROUND_BYTES (256 * MiB)	/* a timed round moves at least this much: small
@@ -130,18 +127,6 @@ static char *alloc_prefaulted(size_t len, int fill)
 	return p;
 }
 
-static const char *size_str(uint64_t n, char buf[32])
-{
-	if (n >= GiB && n % GiB == 0)
-		snprintf(buf, 32, "%" PRIu64 " GiB", n / GiB);
-	else if (n >= MiB && n % MiB == 0)
-		snprintf(buf, 32, "%" PRIu64 " MiB", n / MiB);
-	else if (n >= KiB && n % KiB == 0)
-		snprintf(buf, 32, "%" PRIu64 " KiB", n / KiB);
-	else
-		snprintf(buf, 32, "%" PRIu64 " B", n);
-	return buf;
-}
 
 /* Keeps the compiler from dropping or merging copies nobody reads. */
 static inline void clobber(void)
