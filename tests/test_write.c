@@ -354,7 +354,11 @@ static long minor_faults(void)
 
 /* Once warm, neither the writer nor a reader takes a page fault: the
  * writer's copies are prefaulted before they are filled, the reader's
- * mappings populated when mapped. Counted, not timed. */
+ * mappings populated when mapped. Counted, not timed. A regression costs at
+ * least a fault per write (100000 here); the kernel may still migrate a page
+ * under both processes now and then (proactive compaction), which costs one
+ * fault each and is not ours: a handful is allowed. */
+#define STRAY_FAULTS 4
 static void __attribute__((unused)) test_no_page_faults(void **unused)
 {
 	(void)unused;
@@ -412,8 +416,8 @@ static void __attribute__((unused)) test_no_page_faults(void **unused)
 	int reader_faults = wait_child(pid);
 	print_message("minor faults: writer %ld in 100000 writes, reader %d in 1000000 reads\n",
 		      writer_faults, reader_faults);
-	assert_int_equal(writer_faults, 0);
-	assert_int_equal(reader_faults, 0);
+	assert_in_range(writer_faults, 0, STRAY_FAULTS);
+	assert_in_range(reader_faults, 0, STRAY_FAULTS);
 	close(ready[0]);
 	close(ready[1]);
 	close(go[0]);
