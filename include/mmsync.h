@@ -22,6 +22,7 @@
 #ifndef MMSYNC_H
 #define MMSYNC_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -460,8 +461,11 @@ MMSYNC_API int mmsync_reader_from_fds(struct mmsync_reader **r, const int fds[MM
  * file of the wrong size, data file shorter than the version says, missing
  * data file, or with MMSYNC_VERIFY_CHECKSUM a hash mismatch), -EACCES, or the
  * errno of open(2)/mmap(2).
+ *
+ * Inline (mmsync_read.h): on the native layout the common case is a few
+ * loads and stores in the caller; the rest is mmsync_read_begin_call().
  */
-MMSYNC_API int mmsync_read_begin(struct mmsync_reader *r, struct mmsync_view *view);
+static inline int mmsync_read_begin(struct mmsync_reader *r, struct mmsync_view *view);
 
 /**
  * mmsync_read_end() - end a read started by mmsync_read_begin()
@@ -471,8 +475,9 @@ MMSYNC_API int mmsync_read_begin(struct mmsync_reader *r, struct mmsync_view *vi
  * evicted this reader; compat: it reset the copy's reader count), so its
  * bytes may have been overwritten while it was held: discard what was read.
  * Either way the view is closed.
+ * Inline (mmsync_read.h), as mmsync_read_begin().
  */
-MMSYNC_API int mmsync_read_end(struct mmsync_reader *r, struct mmsync_view *view);
+static inline int mmsync_read_end(struct mmsync_reader *r, struct mmsync_view *view);
 
 /**
  * mmsync_reader_check() - whether the native writer is still there
@@ -547,6 +552,8 @@ MMSYNC_API void mmsync_reader_close(struct mmsync_reader *r);
  * Return: a static string, never NULL.
  */
 MMSYNC_API const char *mmsync_strerror(int err);
+
+#include "mmsync_read.h"
 
 #ifdef __cplusplus
 }

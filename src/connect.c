@@ -46,19 +46,35 @@ static int slot_set_mode(struct mmsync_reader *r)
 
 	if (!registered && (r->flags & MMSYNC_FENCELESS))
 		return -ENOTSUP;
-	n->fenceless = registered && !(r->flags & MMSYNC_FENCED);
-	atomic_store(&n->slot->mode, n->fenceless ? SLOT_MODE_FENCELESS
+	bool fenceless = registered && !(r->flags & MMSYNC_FENCED);
+	atomic_store(&n->slot->mode, fenceless ? SLOT_MODE_FENCELESS
 				     : registered ? SLOT_MODE_EXPEDITED : SLOT_MODE_PLAIN);
+	/* The slot is ours from here on: the inline read path may use it. */
+	_Static_assert(offsetof(struct native_copy_desc, seq) == 8 &&
+			       offsetof(struct native_copy_desc, generation) == 16,
+		       "mmsync_read.h reads a descriptor as three words");
+	struct mmsync_read_fast *f = &r->f;
+	f->arrived = (uint64_t *)&n->slot->arrived;
+	f->reading = (uint64_t *)&n->slot->reading;
+	f->slot_evictions = (const uint64_t *)&n->slot->evictions;
+	f->vi = (const uint32_t *)&n->h->vi;
+	f->li = (const uint32_t *)&n->h->li;
+	for (int c = 0; c < 2; c++)
+		f->desc[c] = (const uint64_t *)&n->h->copy[c].version; /* then seq, generation */
+	f->mode = MMSYNC_FAST_NATIVE | (fenceless ? MMSYNC_FAST_FENCELESS : 0) |
+		  (r->flags & MMSYNC_VERIFY_CHECKSUM ? MMSYNC_FAST_CALL : 0);
 	return 0;
 }
 
-void native_reader_release(struct native_reader *n)
+void native_reader_release(struct mmsync_reader *r)
 {
+	struct native_reader *n = &r->n;
+	r->f.mode = 0;
 	if (n->h)
 		munmap((void *)n->h, NATIVE_STATE_SIZE);
 	for (int i = 0; i < 2; i++)
-		if (n->copy[i])
-			munmap((void *)n->copy[i], n->capacity);
+		if (r->f.copy[i])
+			munmap((void *)r->f.copy[i], n->capacity);
 	if (n->slot_map)
 		munmap(n->slot_map, n->slot_len);
 	if (n->slot_fd >= 0)
@@ -68,18 +84,20 @@ void native_reader_release(struct native_reader *n)
 	if (n->state_fd >= 0)
 		close(n->state_fd);
 	*n = (struct native_reader){ .slot_fd = -1, .conn = -1, .state_fd = -1 };
+	r->f = (struct mmsync_read_fast){ 0 };
 }
 
-void native_populate(struct native_reader *n, unsigned c)
+void native_populate(struct mmsync_reader *r, unsigned c)
 {
-	uint64_t upto = atomic_load(&n->h->populated[c]);
-	if (upto > n->capacity)
-		upto = n->capacity;
-	if (upto <= n->populated[c])
+	struct mmsync_read_fast *f = &r->f;
+	uint64_t upto = atomic_load(&r->n.h->populated[c]);
+	if (upto > r->n.capacity)
+		upto = r->n.capacity;
+	if (upto <= f->ready[c])
 		return;
 	/* Best effort: without it the first reads fault the pages in. */
-	madvise((char *)n->copy[c] + n->populated[c], upto - n->populated[c], MADV_POPULATE_READ);
-	n->populated[c] = upto;
+	madvise((char *)f->copy[c] + f->ready[c], upto - f->ready[c], MADV_POPULATE_READ);
+	f->ready[c] = upto;
 }
 
 static void close_all(int *fds, unsigned n)
@@ -101,9 +119,10 @@ static int copy_check(int fd, uint64_t capacity, bool unsealed)
 	return native_fd_check(fd, capacity, true, 0, false);
 }
 
-static int map_copies(struct native_reader *n, const int fds[2], uint64_t capacity,
+static int map_copies(struct mmsync_reader *r, const int fds[2], uint64_t capacity,
 		      uint64_t generation, bool unsealed)
 {
+	struct mmsync_read_fast *f = &r->f;
 	const void *m[2] = { NULL, NULL };
 	int err = 0;
 
@@ -123,15 +142,15 @@ static int map_copies(struct native_reader *n, const int fds[2], uint64_t capaci
 		return err;
 	}
 	for (int i = 0; i < 2; i++) {
-		if (n->copy[i])
-			munmap((void *)n->copy[i], n->capacity);
-		n->copy[i] = m[i];
+		if (f->copy[i])
+			munmap((void *)f->copy[i], r->n.capacity);
+		f->copy[i] = m[i];
 	}
-	n->capacity = capacity;
-	n->generation = generation;
-	n->populated[0] = n->populated[1] = 0;
-	native_populate(n, 0);
-	native_populate(n, 1);
+	r->n.capacity = capacity;
+	f->generation = generation;
+	f->ready[0] = f->ready[1] = 0;
+	native_populate(r, 0);
+	native_populate(r, 1);
 	return 0;
 }
 
@@ -246,7 +265,7 @@ int mmsync_reader_connect(struct mmsync_reader **rp, const char *path,
 	}
 	bool unsealed = m.flags & NATIVE_FLAG_UNSEALED;
 	if ((err = map_state(n, fds[0], &m)) || (err = checksum_check(r)) ||
-	    (err = map_copies(n, fds + 1, m.capacity, m.generation, unsealed)) ||
+	    (err = map_copies(r, fds + 1, m.capacity, m.generation, unsealed)) ||
 	    (err = native_fd_check(fds[3], (uint64_t)sysconf(_SC_PAGESIZE), true, NATIVE_SEALS_SIZE, true)))
 		goto fail;
 	n->slot_len = (size_t)sysconf(_SC_PAGESIZE);
@@ -282,7 +301,7 @@ int native_refresh(struct mmsync_reader *r, uint64_t generation)
 		return -ESTALE; /* made from descriptors: they are of the old generation */
 	/* The writer queued the copies on our socket before any descriptor
 	 * named their generation: they are here, in order, oldest first. */
-	while (n->generation != generation) {
+	while (r->f.generation != generation) {
 		long len = fdpass_recv(n->conn, &m, sizeof(m), MSG_DONTWAIT, fds, 2, &nfds);
 		if (len <= 0) {
 			/* An empty message may still carry descriptors: ours to close. */
@@ -295,7 +314,7 @@ int native_refresh(struct mmsync_reader *r, uint64_t generation)
 		if (!err && nfds != 2)
 			err = -EBADMSG;
 		if (!err && m.generation == generation)
-			err = map_copies(n, fds, m.capacity, m.generation, m.flags & NATIVE_FLAG_UNSEALED);
+			err = map_copies(r, fds, m.capacity, m.generation, m.flags & NATIVE_FLAG_UNSEALED);
 		close_all(fds, nfds);
 		if (err)
 			return err;
@@ -306,8 +325,9 @@ int native_refresh(struct mmsync_reader *r, uint64_t generation)
 /* Claims the first free slot of the table with a write lock on its bytes,
  * on a description of our own (so the lock is ours, not shared with
  * whoever else holds the descriptor we were given). */
-static int claim_table_slot(struct native_reader *n, int table_fd, uint32_t max_readers)
+static int claim_table_slot(struct mmsync_reader *r, int table_fd, uint32_t max_readers)
 {
+	struct native_reader *n = &r->n;
 	size_t len = (size_t)max_readers * sizeof(struct native_slot);
 	int err = native_fd_check(table_fd, len, false, NATIVE_SEALS_SIZE, true);
 	if (err)
@@ -337,7 +357,7 @@ static int claim_table_slot(struct native_reader *n, int table_fd, uint32_t max_
 			 * their numbers, or a stale `reading` (or a value the writer
 			 * evicted) would pass for one of ours. Go on well past the
 			 * last number the slot shows. */
-			n->nreads = (atomic_load(&n->slot->reading) >> 1) + (1ull << 32);
+			r->f.nreads = (atomic_load(&n->slot->reading) >> 1) + (1ull << 32);
 			return 0;
 		}
 		if (errno != EAGAIN && errno != EACCES)
@@ -394,8 +414,8 @@ int mmsync_reader_from_fds(struct mmsync_reader **rp, const int fds[MMSYNC_NR_FD
 		goto fail;
 	}
 	if ((err = checksum_check(r)) ||
-	    (err = map_copies(n, fds + MMSYNC_FD_COPY0, cap, gen, false)) ||
-	    (err = claim_table_slot(n, fds[MMSYNC_FD_SLOTS], max_readers)) ||
+	    (err = map_copies(r, fds + MMSYNC_FD_COPY0, cap, gen, false)) ||
+	    (err = claim_table_slot(r, fds[MMSYNC_FD_SLOTS], max_readers)) ||
 	    (err = slot_set_mode(r)))
 		goto fail;
 	*rp = r;

@@ -1,32 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The read path, both layouts. mmsync_read_begin() and mmsync_read_end()
- * are here and nowhere else.
+ * The read path, both layouts: mmsync_read_begin() and mmsync_read_end().
  *
- * Native layout: wait-free left-right (tests/protocol.pml models it).
- *   Header words: vi, the indicator new readers arrive on; li, the copy
- *   readers read; copy[2], what a reader learns of each copy.
- *
- *   begin: e0 = slot.evictions
- *          slot.arrived = (n << 1) | vi        exchange: store + full fence
- *                                              (fenceless: a plain store; the
- *                                              writer's membarrier is the fence)
- *          c = li; d = copy[c]                 the copy and its descriptor
- *          slot.reading = (n << 1) | c         (lets the writer skip readers of
- *                                              the copy it will not write)
- *          (d from another generation: take up the new copies, once)
- *   end:   slot.arrived = 0                    release
- *          slot.evictions != e0  ->  -ESTALE
- *
- *   writer: fill copy !li; li = !li; wait until no slot is arrived on !vi;
- *           vi = !vi; wait until none is arrived on the old vi.
- *   A reader that read li == c arrived before that load, so it is counted
- *   on vi or !vi until it leaves: the writer fills copy c again only after
- *   both waits, so never under a reader. Readers never wait nor retry; the
- *   fence makes the arrival visible before li is loaded (and the writer's
- *   seq_cst store of li comes before its loads of the slots).
- *   A reader held past the grace period is evicted (native_writer.c): its
- *   count of evictions changes, so read_end tells it.
+ * Native layout: the protocol and its common case are inline, in
+ * include/mmsync_read.h; what the inline functions hand over is finished
+ * here (native_begin): taking up copies of a new generation, prefaulting a
+ * payload that grew, verifying checksums, and the errors.
  *   Sizes come from the sealed, fstat-checked capacity: a descriptor saying
  *   more gives -EBADMSG, never an access past the mapping.
  *
@@ -58,8 +37,6 @@
 #include "opts.h"
 #include "reader.h"
 #include "stat.h"
-
-#define VIEW_OPEN 0x6d6d7376u /* marks a view that read_end may close */
 
 struct mmsync_reader *reader_alloc(void)
 {
@@ -112,13 +89,13 @@ void mmsync_reader_close(struct mmsync_reader *r)
 {
 	if (!r)
 		return;
-	if (r->holding) {
-		struct mmsync_view v = { .copy_ = r->holding - 1, .open_ = VIEW_OPEN };
-		mmsync_read_end(r, &v);
+	if (r->f.holding) {
+		struct mmsync_view v = { .copy_ = r->f.holding - 1, .open_ = MMSYNC_VIEW_OPEN_ };
+		mmsync_read_end_call(r, &v);
 	}
 	copy_unmap(&r->copy[0]);
 	copy_unmap(&r->copy[1]);
-	native_reader_release(&r->n);
+	native_reader_release(r);
 	if (r->state)
 		munmap(r->state, sizeof(*r->state));
 	if (r->state_fd >= 0)
@@ -259,102 +236,83 @@ fail:
 	return err;
 }
 
-static inline void native_depart(struct native_reader *n)
-{
-	atomic_store_explicit(&n->slot->arrived, 0, memory_order_release);
-}
-
+/* The inline path's (mmsync_read.h) and more: new copies, a payload that
+ * grew, checksums, errors. */
 static int native_begin(struct mmsync_reader *r, struct mmsync_view *view)
 {
-	struct native_reader *n = &r->n;
-	const struct native_header *h = n->h;
+	struct mmsync_read_fast *f = &r->f;
+	const struct native_header *h = r->n.h;
 	struct native_copy_desc d;
 	unsigned c;
 	int err;
 
 	for (;;) {
-		n->evictions = atomic_load_explicit(&n->slot->evictions, memory_order_relaxed);
-		uint64_t a = ++n->nreads << 1 |
-			     (atomic_load_explicit(&h->vi, memory_order_relaxed) & 1);
-		if (n->fenceless) {
-			/* The writer's membarrier, between its store of li and
-			 * its scan of the slots, stands in for our fence. */
-			atomic_store_explicit(&n->slot->arrived, a, memory_order_relaxed);
-			atomic_signal_fence(memory_order_seq_cst);
-			c = atomic_load_explicit(&h->li, memory_order_acquire) & 1;
-		} else {
-			atomic_exchange(&n->slot->arrived, a); /* the arrival, then a full fence */
-			c = atomic_load(&h->li) & 1;
-		}
+		c = mmsync_arrive_(f);
 		/* The writer does not touch copy[c] while we are arrived: plain
 		 * loads, through volatile so that each is made once. */
 		const volatile struct native_copy_desc *vd = &h->copy[c];
 		d = (struct native_copy_desc){ vd->version, vd->seq, vd->generation };
-		if (d.generation == n->generation)
+		if (d.generation == f->generation)
 			break;
 		/* Copies of another generation: take them up, then arrive again. */
-		native_depart(n);
+		mmsync_depart_(f);
 		if ((err = native_refresh(r, d.generation)))
 			return err;
 	}
 	uint64_t size = mmsync_version_size(d.version);
 	if (!d.version)
 		err = -ENODATA;
-	else if (size > n->capacity || mmsync_version_idx(d.version) != c)
+	else if (size > r->n.capacity || mmsync_version_idx(d.version) != c)
 		err = -EBADMSG; /* never touch what the mapping does not hold */
 	else {
-		if (size > n->populated[c])
-			native_populate(n, c); /* the payloads grew: one system call */
-		err = verify(r, n->copy[c], size, d.version);
+		if (size > f->ready[c])
+			native_populate(r, c); /* the payloads grew: one system call */
+		err = verify(r, f->copy[c], size, d.version);
 	}
 	if (err) {
-		native_depart(n);
+		mmsync_depart_(f);
 		return err;
 	}
-	atomic_store_explicit(&n->slot->reading, n->nreads << 1 | c, memory_order_relaxed);
+	atomic_store_explicit((_Atomic uint64_t *)f->reading, f->nreads << 1 | c,
+			      memory_order_relaxed);
 	*view = (struct mmsync_view){
-		.data = size ? n->copy[c] : empty_payload,
-		.len = size, .version = d.version, .seq = d.seq, .copy_ = c,
+		.data = f->copy[c], .len = size, .version = d.version, .seq = d.seq, .copy_ = c,
 	};
 	return 0;
 }
 
-/* Return: 0, or -ESTALE when the writer evicted this reader during the view. */
-static int native_end(struct native_reader *n)
-{
-	native_depart(n);
-	/* Ordered after the departure by the writer's membarrier, not here:
-	 * see the eviction comment in native_writer.c. */
-	uint64_t e = atomic_load_explicit(&n->slot->evictions, memory_order_acquire);
-	return e == n->evictions ? 0 : -ESTALE;
-}
-
-int mmsync_read_begin(struct mmsync_reader *r, struct mmsync_view *view)
+int mmsync_read_begin_call(struct mmsync_reader *r, struct mmsync_view *view)
 {
 	if (!r || !view)
 		return -EINVAL;
-	if (r->holding)
+	if (r->f.holding)
 		return -EBUSY;
 	int err = r->native ? native_begin(r, view) : compat_begin(r, view);
 	if (err)
 		return err;
 	/* native: each publish has its own sequence number, even of equal bytes */
 	uint64_t key = r->native ? view->seq : view->version;
-	view->switched = key != r->last_version;
-	view->open_ = VIEW_OPEN;
-	r->last_version = key;
-	r->holding = view->copy_ + 1;
+	view->switched = key != r->f.last_key;
+	view->open_ = MMSYNC_VIEW_OPEN_;
+	r->f.last_key = key;
+	r->f.holding = view->copy_ + 1;
 	return 0;
 }
 
-int mmsync_read_end(struct mmsync_reader *r, struct mmsync_view *view)
+int mmsync_read_end_call(struct mmsync_reader *r, struct mmsync_view *view)
 {
-	if (!r || !view || view->open_ != VIEW_OPEN || !r->holding ||
-	    r->holding - 1u != view->copy_)
+	if (!r || !view || view->open_ != MMSYNC_VIEW_OPEN_ || !r->f.holding ||
+	    r->f.holding - 1u != view->copy_)
 		return -EINVAL;
 	view->open_ = 0;
-	r->holding = 0;
-	return r->native ? native_end(&r->n) : release(r->state, view->copy_);
+	r->f.holding = 0;
+	if (!r->native)
+		return release(r->state, view->copy_);
+	mmsync_depart_(&r->f);
+	/* Ordered after the departure by the writer's membarrier, not here:
+	 * see the eviction comment in native_writer.c. */
+	uint64_t e = __atomic_load_n(r->f.slot_evictions, __ATOMIC_ACQUIRE);
+	return e == r->f.evictions ? 0 : -ESTALE;
 }
 
 int mmsync_reader_check(struct mmsync_reader *r)

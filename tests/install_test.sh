@@ -25,16 +25,23 @@ rm -f /tmp/hello_world_state /tmp/hello_world_data_0 /tmp/hello_world_data_1
 [ "$out" = 'version: 7 messages: ["Hello", "World", "!"]' ] || { echo "not ok - installed examples: $out"; exit 1; }
 echo "ok - examples built against the installed library run"
 
-[ -f "$tmp/root$(pkg-config --variable=includedir mmsync | sed "s|^$tmp/root||")/mmsync.h" ] ||
-	{ echo "not ok - mmsync.h not installed"; exit 1; }
+incdir=$tmp/root$(pkg-config --variable=includedir mmsync | sed "s|^$tmp/root||")
+for h in mmsync.h mmsync_read.h; do
+	[ -f "$incdir/$h" ] || { echo "not ok - $h not installed"; exit 1; }
+done
+# The inline read path compiles cleanly in C++ programs too.
+printf '#include <mmsync.h>\nint f(struct mmsync_reader *r) { struct mmsync_view v; int e = mmsync_read_begin(r, &v); return e ? e : mmsync_read_end(r, &v); }\n' >"$tmp/inline.cc"
+c++ -std=c++11 -Wall -Wextra -Werror -fsyntax-only -I"$incdir" "$tmp/inline.cc" ||
+	{ echo "not ok - mmsync.h in C++"; exit 1; }
+echo "ok - the installed headers, in C and C++"
 find "$tmp/root" -name 'libmmsync.a' | grep -q . || { echo "not ok - no static library"; exit 1; }
 
 exported=$(nm -D --defined-only "$libdir/libmmsync.so.0" | awk '$2 == "T" {print $3}' | sed 's/@.*//' | sort)
-declared=$(grep -o 'mmsync_[a-z_]*(' "$src/include/mmsync.h" | tr -d '(' | sort -u |
-	grep -v -e '^mmsync_version_idx$' -e '^mmsync_version_size$' -e '^mmsync_version_checksum$')
+declared=$(grep -h -o '^MMSYNC_API [^(]*(' "$src/include/mmsync.h" "$src/include/mmsync_read.h" |
+	grep -o 'mmsync_[a-z_]*($' | tr -d '(' | sort -u)
 if [ "$exported" != "$declared" ]; then
 	echo "not ok - exported symbols differ from the header:"
 	diff <(echo "$declared") <(echo "$exported") || true
 	exit 1
 fi
-echo "ok - the shared object exports exactly the $(echo "$exported" | wc -l) functions of mmsync.h"
+echo "ok - the shared object exports exactly the $(echo "$exported" | wc -l) functions the headers declare"

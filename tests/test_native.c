@@ -962,6 +962,121 @@ static void test_table_slot_reuse(void **unused)
 	mmsync_writer_close(w);
 }
 
+/* The inline read path (mmsync_read.h) and the library's
+ * (mmsync_read_begin_call) give the same views and the same errors, and
+ * either may end what the other began. The inline path hands over what it
+ * must not do itself: a payload past what is prefaulted, a new generation,
+ * checksums to verify. */
+static void view_is(const struct mmsync_view *v, const char *bytes, size_t len, bool switched)
+{
+	assert_int_equal(v->len, len);
+	assert_memory_equal(v->data, bytes, len);
+	assert_int_equal(v->len, mmsync_version_size(v->version));
+	assert_int_equal(v->switched, switched);
+}
+
+static void test_read_paths(void **unused)
+{
+	(void)unused;
+	struct mmsync_writer *w;
+	struct mmsync_reader *r;
+	struct mmsync_view v, v2;
+	int fds[MMSYNC_NR_FDS];
+	static char big[256 << 10];
+	MMSYNC_OPTS(mmsync_native_opts, o, .capacity = sizeof(big), .flags = MMSYNC_BPF_OFF);
+
+	assert_int_equal(mmsync_writer_create(&w, uniq("paths"), &o), 0);
+	assert_int_equal(mmsync_write(w, "first", 5, 0, NULL), 0);
+	assert_int_equal(mmsync_writer_export_fds(w, fds), 0);
+	assert_int_equal(mmsync_reader_from_fds(&r, fds, NULL), 0);
+	const struct mmsync_read_fast *f = (const struct mmsync_read_fast *)r;
+	assert_int_equal(f->mode & (MMSYNC_FAST_NATIVE | MMSYNC_FAST_CALL), MMSYNC_FAST_NATIVE);
+
+	/* Same view either way; each ends the other's. */
+	assert_int_equal(mmsync_read_begin(r, &v), 0);
+	view_is(&v, "first", 5, true);
+	assert_int_equal(mmsync_read_end_call(r, &v), 0);
+	assert_int_equal(mmsync_read_begin_call(r, &v2), 0);
+	view_is(&v2, "first", 5, false);
+	assert_int_equal(v2.seq, v.seq);
+	assert_int_equal(v2.version, v.version);
+	assert_ptr_equal(v2.data, v.data);
+	assert_int_equal(mmsync_read_end(r, &v2), 0);
+
+	/* One view at a time, whichever path asks; ends of views not held fail. */
+	assert_int_equal(mmsync_read_begin(r, &v), 0);
+	assert_int_equal(mmsync_read_begin(r, &v2), -EBUSY);
+	assert_int_equal(mmsync_read_begin_call(r, &v2), -EBUSY);
+	assert_int_equal(mmsync_read_end(r, &v), 0);
+	assert_int_equal(mmsync_read_end(r, &v), -EINVAL);
+	assert_int_equal(mmsync_read_end_call(r, &v), -EINVAL);
+	v.open_ = MMSYNC_VIEW_OPEN_;
+	v.copy_ = UINT32_MAX; /* 1 + copy_ wraps to "nothing held" */
+	assert_int_equal(mmsync_read_end(r, &v), -EINVAL);
+	assert_int_equal(mmsync_read_begin(NULL, &v), -EINVAL);
+	assert_int_equal(mmsync_read_begin(r, NULL), -EINVAL);
+	assert_int_equal(mmsync_read_end(NULL, &v), -EINVAL);
+
+	/* A payload past what this reader prefaulted: handed over, prefaulted,
+	 * read; the next read of it stays inline (nothing left to prefault). */
+	uint64_t ready_before = f->ready[0] > f->ready[1] ? f->ready[0] : f->ready[1];
+	memset(big, 'b', sizeof(big));
+	assert_int_equal(mmsync_write(w, big, sizeof(big), 0, NULL), 0);
+	assert_true(ready_before < sizeof(big));
+	assert_int_equal(mmsync_read_begin(r, &v), 0);
+	view_is(&v, big, sizeof(big), true);
+	assert_true(f->ready[v.copy_] >= sizeof(big));
+	assert_int_equal(mmsync_read_end(r, &v), 0);
+
+	/* Nothing published into the new copies yet: -ENODATA from both. */
+	MMSYNC_OPTS(mmsync_native_opts, o2, .capacity = sizeof(big), .flags = MMSYNC_BPF_OFF);
+	struct mmsync_writer *w2;
+	int fds2[MMSYNC_NR_FDS];
+	struct mmsync_reader *r2;
+	assert_int_equal(mmsync_writer_create(&w2, uniq("paths-empty"), &o2), 0);
+	assert_int_equal(mmsync_writer_export_fds(w2, fds2), 0);
+	assert_int_equal(mmsync_reader_from_fds(&r2, fds2, NULL), 0);
+	assert_int_equal(mmsync_read_begin(r2, &v), -ENODATA);
+	assert_int_equal(mmsync_read_begin_call(r2, &v), -ENODATA);
+	assert_int_equal(mmsync_read_end(r2, &v), -EINVAL);
+	mmsync_reader_close(r2);
+	for (int i = 0; i < MMSYNC_NR_FDS; i++)
+		close(fds2[i]);
+	mmsync_writer_close(w2);
+
+	/* Checksums to verify: every read takes the call, and passes. */
+	mmsync_reader_close(r);
+	MMSYNC_OPTS(mmsync_reader_opts, verify, .flags = MMSYNC_VERIFY_CHECKSUM);
+	assert_int_equal(mmsync_reader_from_fds(&r, fds, &verify), -EOPNOTSUPP); /* nothing hashed */
+	MMSYNC_OPTS(mmsync_native_opts, o3, .capacity = 4096, .flags = MMSYNC_BPF_OFF | MMSYNC_CHECKSUM);
+	assert_int_equal(mmsync_writer_create(&w2, uniq("paths-hash"), &o3), 0);
+	assert_int_equal(mmsync_write(w2, "hashed", 6, 0, NULL), 0);
+	assert_int_equal(mmsync_writer_export_fds(w2, fds2), 0);
+	assert_int_equal(mmsync_reader_from_fds(&r2, fds2, &verify), 0);
+	f = (const struct mmsync_read_fast *)r2;
+	assert_true(f->mode & MMSYNC_FAST_CALL);
+	assert_int_equal(mmsync_read_begin(r2, &v), 0);
+	view_is(&v, "hashed", 6, true);
+	assert_int_equal(mmsync_read_end(r2, &v), 0);
+	mmsync_reader_close(r2);
+	for (int i = 0; i < MMSYNC_NR_FDS; i++)
+		close(fds2[i]);
+	mmsync_writer_close(w2);
+
+	/* A fenced reader goes inline too, without the fenceless bit. */
+	MMSYNC_OPTS(mmsync_reader_opts, fenced, .flags = MMSYNC_FENCED);
+	assert_int_equal(mmsync_reader_from_fds(&r, fds, &fenced), 0);
+	f = (const struct mmsync_read_fast *)r;
+	assert_int_equal(f->mode, MMSYNC_FAST_NATIVE);
+	assert_int_equal(mmsync_read_begin(r, &v), 0);
+	view_is(&v, big, sizeof(big), true);
+	assert_int_equal(mmsync_read_end(r, &v), 0);
+	mmsync_reader_close(r);
+	for (int i = 0; i < MMSYNC_NR_FDS; i++)
+		close(fds[i]);
+	mmsync_writer_close(w);
+}
+
 static int count_fds(void)
 {
 	int n = 0;
@@ -1032,6 +1147,7 @@ int main(void)
 		cmocka_unit_test(test_fenceless_accounting),
 		cmocka_unit_test(test_out_of_descriptors),
 		cmocka_unit_test(test_table_slot_reuse),
+		cmocka_unit_test(test_read_paths),
 	};
 	if (getenv("MMSYNC_TEST_FILTER"))
 		cmocka_set_test_filter(getenv("MMSYNC_TEST_FILTER"));

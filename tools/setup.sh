@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
-	meson ninja-build pkg-config gcc clang llvm libc6-dev libclang-rt-14-dev
+	meson ninja-build pkg-config gcc g++ clang llvm libc6-dev libclang-rt-14-dev
 	liburing-dev libbpf-dev libelf-dev zlib1g-dev bpftool
 	libcmocka-dev libxxhash-dev liblmdb-dev
 	spin xxhash prometheus python3 util-linux procps strace

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The native read path, inline: mmsync_read_begin() and mmsync_read_end()
+ * cost a few loads and stores in the caller, not a call into the library.
+ * Included by mmsync.h; not to be included on its own. Anything but the
+ * common case (the compat layout, checksums to verify, new copies to take
+ * up, pages to prefault, an error) goes to mmsync_read_begin_call() and
+ * mmsync_read_end_call(), which do the whole job (src/reader.c).
+ *
+ * Protocol: wait-free left-right (DESIGN.md; tests/protocol.pml models it).
+ *   Header words: vi, the indicator new readers arrive on; li, the copy
+ *   readers read; desc[2], what a reader learns of each copy (version word,
+ *   write sequence, generation).
+ *
+ *   begin: e0 = slot.evictions
+ *          slot.arrived = (n << 1) | vi        exchange: store + full fence
+ *                                              (fenceless: a plain store; the
+ *                                              writer's membarrier is the fence)
+ *          c = li; d = desc[c]                 the copy and its descriptor
+ *          slot.reading = (n << 1) | c         (lets the writer skip readers of
+ *                                              the copy it will not write)
+ *   end:   slot.arrived = 0                    release
+ *          slot.evictions != e0  ->  -ESTALE
+ *
+ *   writer: fill copy !li; li = !li; wait until no slot is arrived on !vi;
+ *           vi = !vi; wait until none is arrived on the old vi.
+ *   A reader that read li == c arrived before that load, so it is counted
+ *   on vi or !vi until it leaves: the writer fills copy c again only after
+ *   both waits, so never under a reader. Readers never wait nor retry; the
+ *   fence makes the arrival visible before li is loaded (and the writer's
+ *   seq_cst store of li comes before its loads of the slots). A reader held
+ *   past the grace period is evicted (src/native_writer.c): its count of
+ *   evictions changes, so read_end tells it.
+ *
+ *   A descriptor of another generation, a size past what is mapped and
+ *   prefaulted, a version word that does not name copy c: the reader
+ *   departs and takes the call, which starts the read again.
+ */
+#ifndef MMSYNC_READ_H
+#define MMSYNC_READ_H
+
+#ifndef MMSYNC_H
+#error "include <mmsync.h>, not <mmsync_read.h>"
+#endif
+
+/* mmsync_read_fast.mode */
+enum {
+	MMSYNC_FAST_NATIVE = 1u << 0,		/* a native reader, set up */
+	MMSYNC_FAST_FENCELESS = 1u << 1,	/* registered with membarrier: no fence */
+	MMSYNC_FAST_CALL = 1u << 2,		/* every read takes the call (checksums) */
+};
+
+/*
+ * What the inline read path touches. Every reader handle begins with one;
+ * the library fills it and callers leave it alone. Part of the ABI: fields
+ * are only ever added at the end.
+ */
+struct mmsync_read_fast {
+	uint32_t mode;			/* MMSYNC_FAST_* */
+	uint32_t reserved_;
+	/* 1 + the copy of the open view, 0 when none. A word of its own: a
+	 * compiler merging its load with mode's would load 8 bytes after a
+	 * 4-byte store, which the store buffer cannot forward (+8 ns a read). */
+	uint64_t holding;
+	uint64_t nreads;		/* arrivals so far: makes each arrival value new */
+	uint64_t evictions;		/* the slot's eviction count when the view began */
+	uint64_t generation;		/* of the copies mapped */
+	uint64_t last_key;		/* native: seq of the previous read; compat: version */
+	const uint32_t *vi, *li;	/* the header's words */
+	const uint64_t *desc[2];	/* per copy: version word, seq, generation */
+	uint64_t *arrived, *reading;	/* this reader's slot */
+	const uint64_t *slot_evictions;
+	const void *copy[2];		/* the mappings of the copies */
+	uint64_t ready[2];		/* bytes of each copy mapped and prefaulted */
+};
+
+#define MMSYNC_VIEW_OPEN_ 0x6d6d7376u	/* marks a view that read_end may close */
+
+/**
+ * mmsync_read_begin_call() - mmsync_read_begin(), all of it, in the library
+ *
+ * What the inline function calls when the common case does not hold, and
+ * what a binding without the inline functions calls. Same arguments and
+ * return values as mmsync_read_begin().
+ */
+MMSYNC_API int mmsync_read_begin_call(struct mmsync_reader *r, struct mmsync_view *view);
+
+/**
+ * mmsync_read_end_call() - mmsync_read_end(), all of it, in the library
+ *
+ * Same arguments and return values as mmsync_read_end().
+ */
+MMSYNC_API int mmsync_read_end_call(struct mmsync_reader *r, struct mmsync_view *view);
+
+/* Arrives on the indicator and returns the copy to read (begin's first half,
+ * shared with the library's own path). */
+static inline unsigned mmsync_arrive_(struct mmsync_read_fast *f)
+{
+	f->evictions = __atomic_load_n(f->slot_evictions, __ATOMIC_RELAXED);
+	uint64_t a = ++f->nreads << 1 | (__atomic_load_n(f->vi, __ATOMIC_RELAXED) & 1);
+	if (f->mode & MMSYNC_FAST_FENCELESS) {
+		/* The writer's membarrier, between its store of li and its
+		 * scan of the slots, stands in for the fence. */
+		__atomic_store_n(f->arrived, a, __ATOMIC_RELAXED);
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		return __atomic_load_n(f->li, __ATOMIC_ACQUIRE) & 1;
+	}
+	__atomic_exchange_n(f->arrived, a, __ATOMIC_SEQ_CST); /* the arrival, then a full fence */
+	return __atomic_load_n(f->li, __ATOMIC_SEQ_CST) & 1;
+}
+
+static inline void mmsync_depart_(struct mmsync_read_fast *f)
+{
+	__atomic_store_n(f->arrived, 0, __ATOMIC_RELEASE);
+}
+
+static inline int mmsync_read_begin(struct mmsync_reader *r, struct mmsync_view *view)
+{
+	struct mmsync_read_fast *f = (struct mmsync_read_fast *)r;
+
+	if (__builtin_expect(!r || !view || (f->mode & (MMSYNC_FAST_NATIVE | MMSYNC_FAST_CALL)) !=
+					     MMSYNC_FAST_NATIVE || f->holding, 0))
+		return mmsync_read_begin_call(r, view);
+	unsigned c = mmsync_arrive_(f);
+	/* The writer does not touch desc[c] while we are arrived: plain loads,
+	 * through volatile so that each is made once. */
+	const volatile uint64_t *d = f->desc[c];
+	uint64_t version = d[0], seq = d[1], generation = d[2];
+	uint64_t size = (version >> 1) & MMSYNC_MAX_PAYLOAD;
+	if (__builtin_expect(generation != f->generation || !version || (version & 1) != c ||
+			     size > f->ready[c], 0)) {
+		mmsync_depart_(f);
+		return mmsync_read_begin_call(r, view);
+	}
+	__atomic_store_n(f->reading, f->nreads << 1 | c, __ATOMIC_RELAXED);
+	f->holding = c + 1;
+	view->data = f->copy[c];
+	view->len = (size_t)size;
+	view->version = version;
+	view->seq = seq;
+	view->switched = seq != f->last_key;
+	view->copy_ = c;
+	view->open_ = MMSYNC_VIEW_OPEN_;
+	f->last_key = seq;
+	return 0;
+}
+
+static inline int mmsync_read_end(struct mmsync_reader *r, struct mmsync_view *view)
+{
+	struct mmsync_read_fast *f = (struct mmsync_read_fast *)r;
+
+	if (__builtin_expect(!r || !view || !(f->mode & MMSYNC_FAST_NATIVE) || !f->holding ||
+			     view->open_ != MMSYNC_VIEW_OPEN_ || f->holding != view->copy_ + 1, 0))
+		return mmsync_read_end_call(r, view);
+	view->open_ = 0;
+	f->holding = 0;
+	mmsync_depart_(f);
+	/* Ordered after the departure by the writer's membarrier, not here:
+	 * see the eviction comment in src/native_writer.c. */
+	return __atomic_load_n(f->slot_evictions, __ATOMIC_ACQUIRE) == f->evictions ? 0 : -ESTALE;
+}
+
+#endif /* MMSYNC_READ_H */
