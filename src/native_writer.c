@@ -2,14 +2,17 @@
 /*
  * The writer of the native layout: the writer's half of the left-right
  * protocol (the reader's half, and the protocol, are at the top of
- * reader.c), reader slots, their liveness, and eviction.
+ * include/mmsync_read.h), reader slots, their liveness, and eviction.
  *
  * Publish (mmsync_write):
  *   finish the waits of the previous publish (they are deferred, so that a
  *   write returns as soon as its version is visible):
  *       wait until no slot arrived on !vi;  vi = !vi;
  *       wait until no slot arrived on the old vi
- *   now no reader can be on copy !li: fill it and its descriptor, li = !li
+ *   now no reader can be on copy !li: fill it and its descriptor, li = !li;
+ *   then note each fenced slot's arrival (published_arrivals()): the waits
+ *   pass over a slot whose arrival has changed since, or whose reading
+ *   names the copy just published.
  *
  * Slots. A reader connected over the socket gets a slot object of its own,
  * a one-page memfd that the writer maps too; readers made from exported
@@ -79,6 +82,8 @@ struct wslot {
 	int conn;		/* SLOT_OWN: the connection, -1 once closed */
 	uint64_t evicted_arrival; /* arrival value given up on; 0: none */
 	uint64_t probed_ns;	/* last liveness probe that found it alive */
+	uint64_t published_arrival; /* arrival value right after publish number */
+	uint64_t published_seq;	/* ... this one; 0: none to go by */
 	uint64_t seen_arrival;	/* arrival value last seen, and since when */
 	uint64_t seen_ns;
 	unsigned arrivals;	/* arrivals on the awaited indicator in this wait */
@@ -215,6 +220,7 @@ static void slot_reclaim(struct native_writer *nw, unsigned i)
 		/* The table is shared by trusted readers: clear the dead one's arrival. */
 		atomic_store(&ws->s->arrived, 0);
 		ws->evicted_arrival = 0;
+		ws->published_seq = 0;
 	}
 	atomic_fetch_add(&nw->h->reclaimed, 1);
 }
@@ -245,7 +251,7 @@ static void membarrier_evicted(struct native_writer *nw, bool all_expedited)
  * (seen_ns) starts when the writer first sees an arrival; it is not
  * restarted by further arrivals on x within the same wait, so that a
  * reader cannot buy itself a new grace period by arriving again. */
-static uint64_t slot_on(struct wslot *ws, unsigned x, unsigned cur, uint64_t now)
+static uint64_t slot_on(struct wslot *ws, unsigned x, unsigned cur, uint64_t seq, uint64_t now)
 {
 	if (ws->kind == SLOT_FREE)
 		return 0;
@@ -257,6 +263,10 @@ static uint64_t slot_on(struct wslot *ws, unsigned x, unsigned cur, uint64_t now
 		ws->seen_arrival = a;
 	}
 	if (!a || arrived_indicator(a) != x || a == ws->evicted_arrival)
+		return 0;
+	/* Arrived since the publish: it loads li after the writer's store (see
+	 * published_arrivals()), so it reads the current copy. */
+	if (ws->published_seq == seq && a != ws->published_arrival)
 		return 0;
 	/* Its own word says it reads the current copy: the next write fills
 	 * the other one, so it is not in the way (a value only a reader of
@@ -302,7 +312,7 @@ static unsigned wait_indicator(struct native_writer *nw, unsigned x, uint64_t gr
 		for (unsigned k = 0; k < nw->n_active; k++) {
 			unsigned i = nw->active[k];
 			struct wslot *ws = &nw->slots[i];
-			uint64_t a = slot_on(ws, x, cur, now);
+			uint64_t a = slot_on(ws, x, cur, nw->seq, now);
 			if (!a)
 				continue;
 			bool breach = ws->arrivals > 2;
@@ -547,6 +557,32 @@ static int prepare(struct native_writer *nw, uint64_t room, uint64_t grace_ns, u
 	return copy_prefault(nw, *cp, room);
 }
 
+/*
+ * The arrival each fenced reader shows right after the store of li. A
+ * later arrival (any other value: each is new) was stored after this load
+ * saw an earlier one; the reader's exchange and the writer's seq_cst store
+ * and loads are all in one total order, so its load of li, after its
+ * exchange, comes after the writer's store: it reads the copy just
+ * published, and the next write does not wait for it. A reader preempted
+ * inside a view (of the copy just published, as nearly every view at the
+ * next write is) so no longer holds that write up. Fenceless readers store
+ * without a fence: for them only the membarrier at the next write orders
+ * anything, and this is not taken.
+ */
+static void published_arrivals(struct native_writer *nw)
+{
+	active_refresh(nw);
+	for (unsigned k = 0; k < nw->n_active; k++) {
+		struct wslot *ws = &nw->slots[nw->active[k]];
+		if (ws->kind == SLOT_FREE || atomic_load(&ws->s->mode) == SLOT_MODE_FENCELESS) {
+			ws->published_seq = 0;
+			continue;
+		}
+		ws->published_arrival = atomic_load(&ws->s->arrived);
+		ws->published_seq = nw->seq;
+	}
+}
+
 static void publish(struct native_writer *nw, unsigned c, size_t len, unsigned evicted,
 		    struct mmsync_write_info *info)
 {
@@ -556,6 +592,7 @@ static void publish(struct native_writer *nw, unsigned c, size_t len, unsigned e
 	nw->h->copy[c] = (struct native_copy_desc){ version, nw->seq, nw->generation };
 	atomic_store(&nw->h->li, c); /* publish: seq_cst orders the copy before it */
 	nw->pending = true;
+	published_arrivals(nw);
 
 	atomic_store(&nw->h->seq, nw->seq);
 	atomic_store(&nw->h->version, version);
@@ -925,6 +962,7 @@ static bool accept_reader(struct native_writer *nw)
 	ws->s = ws->obj.map;
 	ws->conn = conn;
 	ws->evicted_arrival = 0;
+	ws->published_seq = 0;
 	ws->probed_ns = 0;
 	return true;
 }

@@ -962,6 +962,69 @@ static void test_table_slot_reuse(void **unused)
 	mmsync_writer_close(w);
 }
 
+/* The writer does not wait for a fenced reader whose arrival changed since
+ * the writer's look right after its last store of li: that arrival loaded
+ * li after the store and reads the copy just published. It still waits for
+ * (and, past the grace period, evicts) an arrival it saw then, and any
+ * arrival of a fenceless reader, whose store carries no fence. The slot
+ * is driven by hand here, as a reader preempted between its arrival and
+ * its store of `reading` would leave it. */
+static void test_published_arrivals(void **unused)
+{
+	(void)unused;
+	struct mmsync_writer *w;
+	struct mmsync_reader *r;
+	struct mmsync_write_info info;
+	int fds[MMSYNC_NR_FDS];
+	const uint64_t grace = 50000000; /* 50 ms */
+	MMSYNC_OPTS(mmsync_native_opts, o, .capacity = 4096, .max_readers = 1, .flags = MMSYNC_BPF_OFF);
+
+	assert_int_equal(mmsync_writer_create(&w, uniq("noted"), &o), 0);
+	assert_int_equal(mmsync_write(w, "one", 3, 0, NULL), 0);
+	assert_int_equal(mmsync_writer_export_fds(w, fds), 0);
+	MMSYNC_OPTS(mmsync_reader_opts, fenced, .flags = MMSYNC_FENCED);
+	assert_int_equal(mmsync_reader_from_fds(&r, fds, &fenced), 0); /* claims the only slot */
+	struct native_slot *slot = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED,
+					fds[MMSYNC_FD_SLOTS], 0);
+	assert_true(slot != MAP_FAILED);
+	uint64_t n = (atomic_load(&slot->reading) >> 1) + 1000;
+
+	/* Arrived after the publish (a new value), no reading stored: not waited for. */
+	assert_int_equal(mmsync_write(w, "two", 3, grace, NULL), 0);
+	atomic_store(&slot->arrived, ++n << 1);
+	uint64_t t0 = now_ns();
+	assert_int_equal(mmsync_write(w, "three", 5, grace, &info), 0);
+	uint64_t took = now_ns() - t0;
+	assert_int_equal(info.evicted, 0);
+	assert_true(took < grace / 2);
+
+	/* The writer saw that arrival after its store of li for "three": at
+	 * the next write it waits for it, and evicts it. */
+	t0 = now_ns();
+	assert_int_equal(mmsync_write(w, "four", 4, grace, &info), 0);
+	took = now_ns() - t0;
+	assert_int_equal(info.evicted, 1);
+	assert_true(took >= grace);
+	atomic_store(&slot->arrived, 0);
+
+	/* A fenceless reader's arrival, even a new one, is waited for. */
+	atomic_store(&slot->mode, SLOT_MODE_FENCELESS);
+	assert_int_equal(mmsync_write(w, "six", 3, grace, NULL), 0);
+	atomic_store(&slot->arrived, ++n << 1);
+	t0 = now_ns();
+	assert_int_equal(mmsync_write(w, "seven", 5, grace, &info), 0);
+	took = now_ns() - t0;
+	assert_int_equal(info.evicted, 1);
+	assert_true(took >= grace);
+	atomic_store(&slot->arrived, 0);
+
+	munmap(slot, 4096);
+	mmsync_reader_close(r);
+	for (int i = 0; i < MMSYNC_NR_FDS; i++)
+		close(fds[i]);
+	mmsync_writer_close(w);
+}
+
 /* The inline read path (mmsync_read.h) and the library's
  * (mmsync_read_begin_call) give the same views and the same errors, and
  * either may end what the other began. The inline path hands over what it
@@ -1148,6 +1211,7 @@ int main(void)
 		cmocka_unit_test(test_out_of_descriptors),
 		cmocka_unit_test(test_table_slot_reuse),
 		cmocka_unit_test(test_read_paths),
+		cmocka_unit_test(test_published_arrivals),
 	};
 	if (getenv("MMSYNC_TEST_FILTER"))
 		cmocka_set_test_filter(getenv("MMSYNC_TEST_FILTER"));
