@@ -10,9 +10,10 @@
  *       wait until no slot arrived on !vi;  vi = !vi;
  *       wait until no slot arrived on the old vi
  *   now no reader can be on copy !li: fill it and its descriptor, li = !li;
- *   then note each fenced slot's arrival (published_arrivals()): the waits
- *   pass over a slot whose arrival has changed since, or whose reading
- *   names the copy just published.
+ *   then (a membarrier if a reader is fenceless and) a note of each slot's
+ *   arrival (published_arrivals()): the waits pass over a slot whose
+ *   arrival has changed since, or whose reading names the copy just
+ *   published.
  *
  * Slots. A reader connected over the socket gets a slot object of its own,
  * a one-page memfd that the writer maps too; readers made from exported
@@ -362,19 +363,6 @@ static unsigned finish_waits(struct native_writer *nw, uint64_t grace_ns)
 	active_refresh(nw);
 	for (unsigned k = 0; k < nw->n_active; k++)
 		nw->slots[nw->active[k]].evicted_in_write = false;
-	/* Fenceless readers store their arrival without a fence: this barrier,
-	 * after the store of li and before the scans, makes either their
-	 * arrival visible here or li's new value visible to them. Only paid
-	 * while such a reader is connected. */
-	for (unsigned k = 0; k < nw->n_active; k++) {
-		struct wslot *ws = &nw->slots[nw->active[k]];
-		if (ws->kind != SLOT_FREE && atomic_load(&ws->s->mode) == SLOT_MODE_FENCELESS) {
-			if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0))
-				syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0);
-			atomic_fetch_add(&nw->h->membarriers, 1);
-			break;
-		}
-	}
 	unsigned vi = atomic_load(&nw->h->vi);
 	evicted += wait_indicator(nw, !vi, grace_ns, hard);
 	atomic_store(&nw->h->vi, !vi);
@@ -558,28 +546,41 @@ static int prepare(struct native_writer *nw, uint64_t room, uint64_t grace_ns, u
 }
 
 /*
- * The arrival each fenced reader shows right after the store of li. A
- * later arrival (any other value: each is new) was stored after this load
- * saw an earlier one; the reader's exchange and the writer's seq_cst store
- * and loads are all in one total order, so its load of li, after its
- * exchange, comes after the writer's store: it reads the copy just
- * published, and the next write does not wait for it. A reader preempted
- * inside a view (of the copy just published, as nearly every view at the
- * next write is) so no longer holds that write up. Fenceless readers store
- * without a fence: for them only the membarrier at the next write orders
- * anything, and this is not taken.
+ * Right after the store of li: the barrier fenceless readers need, then a
+ * note of each slot's arrival.
+ *
+ * Fenceless readers store their arrival without a fence: the membarrier
+ * makes either their arrival visible here or li's new value visible to
+ * them. Paid only while such a reader is connected; a reader that turns
+ * fenceless later fences its store of slot.mode (seq_cst) after its
+ * registration and before its first arrival, so it loads the new li.
+ *
+ * The note: an arrival the writer sees later with another value (each is
+ * new) was stored after the note's load saw an earlier one. A fenced
+ * reader's exchange and the writer's seq_cst store and loads are in one
+ * total order, and for a fenceless reader the membarrier stands in for its
+ * fence: either way its load of li comes after the store, so it reads the
+ * copy just published and the next write need not wait for it. A reader
+ * preempted inside a view (of the copy just published, as nearly every
+ * view at the next write is) thus no longer holds that write up.
  */
 static void published_arrivals(struct native_writer *nw)
 {
 	active_refresh(nw);
 	for (unsigned k = 0; k < nw->n_active; k++) {
 		struct wslot *ws = &nw->slots[nw->active[k]];
-		if (ws->kind == SLOT_FREE || atomic_load(&ws->s->mode) == SLOT_MODE_FENCELESS) {
-			ws->published_seq = 0;
-			continue;
+		if (ws->kind != SLOT_FREE && atomic_load(&ws->s->mode) == SLOT_MODE_FENCELESS) {
+			if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0))
+				syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0);
+			atomic_fetch_add(&nw->h->membarriers, 1);
+			break;
 		}
-		ws->published_arrival = atomic_load(&ws->s->arrived);
-		ws->published_seq = nw->seq;
+	}
+	for (unsigned k = 0; k < nw->n_active; k++) {
+		struct wslot *ws = &nw->slots[nw->active[k]];
+		ws->published_seq = ws->kind == SLOT_FREE ? 0 : nw->seq;
+		if (ws->published_seq)
+			ws->published_arrival = atomic_load(&ws->s->arrived);
 	}
 }
 

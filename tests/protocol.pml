@@ -59,6 +59,10 @@
  *   followed by a full fence (seq_cst) before it loads li, every other
  *   shared access is seq_cst too, and the writer issues membarrier() after
  *   evicting, so every reader is ordered against the eviction as well.
+ *   A fenceless reader has no fence there: the writer's membarrier right
+ *   after its store of li, before it notes the arrivals, stands in for it
+ *   (either the arrival is visible to the note and every later load, or the
+ *   reader's load of li sees the store), so the model's reader is the same.
  *   The implementation loads vi relaxed: -DANY_VI lets that load return
  *   either value. Safety does not depend on it (a reader that loaded the
  *   old li arrived before the writer's store of li, and both waits come
