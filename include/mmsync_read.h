@@ -24,9 +24,9 @@
  *
  *   writer: fill copy !li; li = !li; wait until no slot is arrived on !vi;
  *           vi = !vi; wait until none is arrived on the old vi. (Passing
- *           over slots whose reading names the new li, and fenced slots
- *           whose arrival changed since just after the store of li: both
- *           read the new li.)
+ *           over slots whose reading names the new li, and slots whose
+ *           arrival changed since just after the store of li, and the
+ *           membarrier for fenceless readers: both read the new li.)
  *   A reader that read li == c arrived before that load, so it is counted
  *   on vi or !vi until it leaves: the writer fills copy c again only after
  *   both waits, so never under a reader. Readers never wait nor retry; the
