@@ -60,12 +60,13 @@ enum {
  */
 struct mmsync_read_fast {
 	uint32_t mode;			/* MMSYNC_FAST_* */
-	uint32_t reserved_;
-	/* 1 + the copy of the open view, 0 when none. A word of its own: a
-	 * compiler merging its load with mode's would load 8 bytes after a
-	 * 4-byte store, which the store buffer cannot forward (+8 ns a read). */
-	uint64_t holding;
-	uint64_t nreads;		/* arrivals so far: makes each arrival value new */
+	uint32_t reserved_;		/* (a word of its own for mode: see nreads) */
+	/* Counts begins and ends: odd while a view is open, and each arrival
+	 * stores a value of it never stored before ((n << 1) | vi). Its own
+	 * 8 bytes: a compiler that merged loads of it and a 4-byte field would
+	 * load 8 bytes after a 4-byte store, which the store buffer cannot
+	 * forward (measured: +8 ns a read). */
+	uint64_t nreads;
 	uint64_t evictions;		/* the slot's eviction count when the view began */
 	uint64_t generation;		/* of the copies mapped */
 	uint64_t last_key;		/* native: seq of the previous read; compat: version */
@@ -77,7 +78,6 @@ struct mmsync_read_fast {
 	uint64_t ready[2];		/* bytes of each copy mapped and prefaulted */
 };
 
-#define MMSYNC_VIEW_OPEN_ 0x6d6d7376u	/* marks a view that read_end may close */
 
 /**
  * mmsync_read_begin_call() - mmsync_read_begin(), all of it, in the library
@@ -95,12 +95,13 @@ MMSYNC_API int mmsync_read_begin_call(struct mmsync_reader *r, struct mmsync_vie
  */
 MMSYNC_API int mmsync_read_end_call(struct mmsync_reader *r, struct mmsync_view *view);
 
-/* Arrives on the indicator and returns the copy to read (begin's first half,
- * shared with the library's own path). */
+/* Arrives on the indicator with the number f->nreads (odd: a view is being
+ * opened) and returns the copy to read. Begin's first half, shared with
+ * the library's own path. */
 static inline unsigned mmsync_arrive_(struct mmsync_read_fast *f)
 {
 	f->evictions = __atomic_load_n(f->slot_evictions, __ATOMIC_RELAXED);
-	uint64_t a = ++f->nreads << 1 | (__atomic_load_n(f->vi, __ATOMIC_RELAXED) & 1);
+	uint64_t a = f->nreads << 1 | (__atomic_load_n(f->vi, __ATOMIC_RELAXED) & 1);
 	if (f->mode & MMSYNC_FAST_FENCELESS) {
 		/* The writer's membarrier, between its store of li and its
 		 * scan of the slots, stands in for the fence. */
@@ -122,8 +123,9 @@ static inline int mmsync_read_begin(struct mmsync_reader *r, struct mmsync_view 
 	struct mmsync_read_fast *f = (struct mmsync_read_fast *)r;
 
 	if (__builtin_expect(!r || !view || (f->mode & (MMSYNC_FAST_NATIVE | MMSYNC_FAST_CALL)) !=
-					     MMSYNC_FAST_NATIVE || f->holding, 0))
+					     MMSYNC_FAST_NATIVE || (f->nreads & 1), 0))
 		return mmsync_read_begin_call(r, view);
+	f->nreads++;
 	unsigned c = mmsync_arrive_(f);
 	/* The writer does not touch desc[c] while we are arrived: plain loads,
 	 * through volatile so that each is made once. */
@@ -133,17 +135,17 @@ static inline int mmsync_read_begin(struct mmsync_reader *r, struct mmsync_view 
 	if (__builtin_expect(generation != f->generation || !version || (version & 1) != c ||
 			     size > f->ready[c], 0)) {
 		mmsync_depart_(f);
+		f->nreads++;
 		return mmsync_read_begin_call(r, view);
 	}
 	__atomic_store_n(f->reading, f->nreads << 1 | c, __ATOMIC_RELAXED);
-	f->holding = c + 1;
 	view->data = f->copy[c];
 	view->len = (size_t)size;
 	view->version = version;
 	view->seq = seq;
 	view->switched = seq != f->last_key;
 	view->copy_ = c;
-	view->open_ = MMSYNC_VIEW_OPEN_;
+	view->open_ = (uint32_t)f->nreads; /* odd: never 0, and this view's own */
 	f->last_key = seq;
 	return 0;
 }
@@ -152,12 +154,13 @@ static inline int mmsync_read_end(struct mmsync_reader *r, struct mmsync_view *v
 {
 	struct mmsync_read_fast *f = (struct mmsync_read_fast *)r;
 
-	if (__builtin_expect(!r || !view || !(f->mode & MMSYNC_FAST_NATIVE) || !f->holding ||
-			     view->open_ != MMSYNC_VIEW_OPEN_ || f->holding != view->copy_ + 1, 0))
+	/* The open view's number matches only while it is open (odd). */
+	if (__builtin_expect(!r || !view || !(f->mode & MMSYNC_FAST_NATIVE) ||
+			     view->open_ != (uint32_t)f->nreads, 0))
 		return mmsync_read_end_call(r, view);
 	view->open_ = 0;
-	f->holding = 0;
 	mmsync_depart_(f);
+	f->nreads++;
 	/* Ordered after the departure by the writer's membarrier, not here:
 	 * see the eviction comment in src/native_writer.c. */
 	return __atomic_load_n(f->slot_evictions, __ATOMIC_ACQUIRE) == f->evictions ? 0 : -ESTALE;

@@ -357,7 +357,7 @@ static int claim_table_slot(struct mmsync_reader *r, int table_fd, uint32_t max_
 			 * their numbers, or a stale `reading` (or a value the writer
 			 * evicted) would pass for one of ours. Go on well past the
 			 * last number the slot shows. */
-			r->f.nreads = (atomic_load(&n->slot->reading) >> 1) + (1ull << 32);
+			r->f.nreads = ((atomic_load(&n->slot->reading) >> 1) + (1ull << 32)) & ~1ull;
 			return 0;
 		}
 		if (errno != EAGAIN && errno != EACCES)

@@ -89,8 +89,8 @@ void mmsync_reader_close(struct mmsync_reader *r)
 {
 	if (!r)
 		return;
-	if (r->f.holding) {
-		struct mmsync_view v = { .copy_ = r->f.holding - 1, .open_ = MMSYNC_VIEW_OPEN_ };
+	if (r->f.nreads & 1) {
+		struct mmsync_view v = { .copy_ = r->held_copy, .open_ = (uint32_t)r->f.nreads };
 		mmsync_read_end_call(r, &v);
 	}
 	copy_unmap(&r->copy[0]);
@@ -254,10 +254,12 @@ static int native_begin(struct mmsync_reader *r, struct mmsync_view *view)
 		d = (struct native_copy_desc){ vd->version, vd->seq, vd->generation };
 		if (d.generation == f->generation)
 			break;
-		/* Copies of another generation: take them up, then arrive again. */
+		/* Copies of another generation: take them up, then arrive again
+		 * (with a new number, still odd). */
 		mmsync_depart_(f);
 		if ((err = native_refresh(r, d.generation)))
 			return err;
+		f->nreads += 2;
 	}
 	uint64_t size = mmsync_version_size(d.version);
 	if (!d.version)
@@ -285,27 +287,30 @@ int mmsync_read_begin_call(struct mmsync_reader *r, struct mmsync_view *view)
 {
 	if (!r || !view)
 		return -EINVAL;
-	if (r->f.holding)
+	if (r->f.nreads & 1)
 		return -EBUSY;
+	r->f.nreads++; /* odd: a view is being opened */
 	int err = r->native ? native_begin(r, view) : compat_begin(r, view);
-	if (err)
+	if (err) {
+		r->f.nreads++;
 		return err;
+	}
 	/* native: each publish has its own sequence number, even of equal bytes */
 	uint64_t key = r->native ? view->seq : view->version;
 	view->switched = key != r->f.last_key;
-	view->open_ = MMSYNC_VIEW_OPEN_;
+	view->open_ = (uint32_t)r->f.nreads;
 	r->f.last_key = key;
-	r->f.holding = view->copy_ + 1;
+	r->held_copy = view->copy_;
 	return 0;
 }
 
 int mmsync_read_end_call(struct mmsync_reader *r, struct mmsync_view *view)
 {
-	if (!r || !view || view->open_ != MMSYNC_VIEW_OPEN_ || !r->f.holding ||
-	    r->f.holding - 1u != view->copy_)
+	/* The open view's number matches only while it is open (odd). */
+	if (!r || !view || view->open_ != (uint32_t)r->f.nreads || !(r->f.nreads & 1))
 		return -EINVAL;
 	view->open_ = 0;
-	r->f.holding = 0;
+	r->f.nreads++;
 	if (!r->native)
 		return release(r->state, view->copy_);
 	mmsync_depart_(&r->f);

@@ -32,6 +32,7 @@ struct mmsync_reader {
 	struct mmsync_read_fast f; /* first: the inline read path casts to it */
 	bool native;
 	unsigned flags;
+	unsigned held_copy;	/* of the open view, as the library's begin opened it */
 	/* compat */
 	char *prefix;
 	int state_fd;

@@ -1078,12 +1078,16 @@ static void test_read_paths(void **unused)
 	assert_int_equal(mmsync_read_begin(r, &v), 0);
 	assert_int_equal(mmsync_read_begin(r, &v2), -EBUSY);
 	assert_int_equal(mmsync_read_begin_call(r, &v2), -EBUSY);
+	uint32_t mark = v.open_;
 	assert_int_equal(mmsync_read_end(r, &v), 0);
 	assert_int_equal(mmsync_read_end(r, &v), -EINVAL);
 	assert_int_equal(mmsync_read_end_call(r, &v), -EINVAL);
-	v.open_ = MMSYNC_VIEW_OPEN_;
-	v.copy_ = UINT32_MAX; /* 1 + copy_ wraps to "nothing held" */
+	v.open_ = mark; /* a copy of a closed view */
 	assert_int_equal(mmsync_read_end(r, &v), -EINVAL);
+	assert_int_equal(mmsync_read_end_call(r, &v), -EINVAL);
+	assert_int_equal(mmsync_read_begin(r, &v2), 0);
+	assert_int_equal(mmsync_read_end(r, &v), -EINVAL); /* not the open one */
+	assert_int_equal(mmsync_read_end(r, &v2), 0);
 	assert_int_equal(mmsync_read_begin(NULL, &v), -EINVAL);
 	assert_int_equal(mmsync_read_begin(r, NULL), -EINVAL);
 	assert_int_equal(mmsync_read_end(NULL, &v), -EINVAL);

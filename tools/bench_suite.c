@@ -57,6 +57,7 @@
 #include <lmdb.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -713,6 +714,31 @@ static void write_rate(uint64_t period)
 	me->lat_max = k ? (double)W.lat[k - 1] : 0;
 }
 
+/* a's reads, every contender's, run on one and the same CPU: the two
+ * vCPUs of a VM can differ by 2x for a while (a busy neighbour on the
+ * host), and a reader process the scheduler kept on the slow one would
+ * carry that into its figure. */
+static void pin_timed(bool on)
+{
+	static cpu_set_t all;
+	static bool saved;
+	if (!saved) {
+		saved = sched_getaffinity(0, sizeof(all), &all) == 0;
+		if (!saved)
+			return;
+	}
+	cpu_set_t one = all;
+	if (on) {
+		int last = -1;
+		for (int c = 0; c < CPU_SETSIZE; c++)
+			if (CPU_ISSET(c, &all))
+				last = c;
+		CPU_ZERO(&one);
+		CPU_SET(last, &one);
+	}
+	sched_setaffinity(0, sizeof(one), &one); /* best effort: unpinned figures */
+}
+
 static void child_command(void)
 {
 	uint64_t t0;
@@ -723,12 +749,16 @@ static void child_command(void)
 		is_writer ? writer_open() : reader_open();
 		break;
 	case CMD_READ_CAL:
+		pin_timed(true);
 		me->r_n = calibrate(me->a_ns, UINT64_C(1) << 40, read_op, 0);
+		pin_timed(false);
 		break;
 	case CMD_READ_ROUND:
+		pin_timed(true);
 		t0 = now_ns();
 		reads(me->a_n);
 		me->r_ns = now_ns() - t0;
+		pin_timed(false);
 		break;
 	case CMD_READ_FLAT:
 		read_flat();
