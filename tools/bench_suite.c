@@ -32,7 +32,10 @@
  *      two copies: what the double buffering alone costs)
  *   d. the writer's latency (p50, p99, max) for those 36 B writes while two
  *      readers read flat out: taken in the 2-reader phases of b, which are
- *      exactly that situation, so the run pays for them once
+ *      exactly that situation, so the run pays for them once; and beside
+ *      it (full runs) the fenceless writer's membarrier alone, on the same
+ *      schedule with the same two readers busy: what each such write pays
+ *      for the readers' missing fence, whatever the library does
  *
  * A read is begin, touch, end: the touch loads the payload's first and last
  * bytes, which each write sets equal, so that a torn read would be seen
@@ -47,13 +50,14 @@
  * run ends by saying how much CPU time other processes took meanwhile.
  *
  * --quick: 3 rounds, shorter rounds and phases, under 30 s. The default
- * run (11 rounds, 1 s phases) takes about two and a half minutes.
+ * run (11 rounds, 1 s phases) takes about two minutes and three quarters.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <lmdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -86,6 +90,7 @@
 				 * here; a preempted one is waited for, as it
 				 * would be in use */
 #define RATE_PERIOD_NS 1000000u	/* figures b and d: 1000 publishes a second */
+#define RATE_BARRIER 1		/* CMD_RATE's size: a membarrier instead of each write */
 #define LMDB_MAPSIZE (1ull << 30) /* room for the 64 MiB value, the one it
 				   * replaces and the free pages between */
 #define SHM_DATA_OFF 64		/* rwlock/seqlock regions: header line, then data */
@@ -679,7 +684,7 @@ static double pctl(const uint64_t *sorted, size_t n, double p)
  * of write sees. Between them the writer sleeps (a native writer in
  * ppoll() on its descriptor, serving connects as a real one would). A
  * writer that falls a period behind skips ahead rather than bursting. */
-static void write_rate(uint64_t period)
+static void write_rate(uint64_t period, bool barrier_only)
 {
 	unsigned char buf[PAYLOAD];
 	uint64_t next = now_ns() + period, n = 0, late = 0;
@@ -694,7 +699,10 @@ static void write_rate(uint64_t period)
 		}
 		memset(buf, (int)(n % 255 + 1), sizeof(buf)); /* first == last byte */
 		uint64_t t0 = now_ns();
-		do_write(buf, sizeof(buf));
+		if (barrier_only) /* what a write to fenceless readers pays on top */
+			syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0);
+		else
+			do_write(buf, sizeof(buf));
 		uint64_t t1 = now_ns();
 		if (n < W.lat_cap)
 			W.lat[n] = t1 - t0;
@@ -772,7 +780,7 @@ static void child_command(void)
 		me->r_ns = now_ns() - t0;
 		break;
 	case CMD_RATE:
-		write_rate(me->a_ns);
+		write_rate(me->a_ns, me->a_size == RATE_BARRIER);
 		break;
 	case CMD_EXIT:
 		child_close();
@@ -996,11 +1004,13 @@ static struct {
 	uint64_t c_reps[NB][N_SIZES];
 	double d_p50[NK][MAX_ROUNDS], d_p99[NK][MAX_ROUNDS], d_max[NK][MAX_ROUNDS];
 	double b1_p99[NK][MAX_ROUNDS];		/* writer p99 with one reader (not judged) */
+	double e_p50[MAX_ROUNDS], e_p99[MAX_ROUNDS], e_max[MAX_ROUNDS]; /* membarrier alone */
 	uint64_t d_writes[NK], d_late[NK];
 	uint64_t torn[NK], stale[NK];
 	/* summaries */
 	struct fig a[NK], b1[NK], b2[NK], bpaired[NK], c[NB][N_SIZES], cg[NB][N_SIZES];
 	struct fig p50[NK], p99[NK], pmax[NK], p99_1r[NK];
+	struct fig e50, e99, emax;
 	double scaling[NK];
 	double elapsed_s;
 	double other_cpu_s;	/* CPU time of processes not ours during the run */
@@ -1139,10 +1149,10 @@ static void sleep_ns(uint64_t ns)
 
 /* One phase of b: the writer at 1000/s, @nr readers flat out for the
  * phase; returns the readers' summed reads/s. */
-static double phase_b(int k, int nr, int round)
+static double phase_b(int k, int nr, int round, bool barrier_only)
 {
 	run_cmd(k, WRITER, CMD_WRITE_ROUND, PAYLOAD, 1, 0); /* nothing left over */
-	send_cmd(k, WRITER, CMD_RATE, 0, 0, RATE_PERIOD_NS);
+	send_cmd(k, WRITER, CMD_RATE, barrier_only ? RATE_BARRIER : 0, 0, RATE_PERIOD_NS);
 	sleep_ns(10000000); /* the writer's schedule under way */
 	for (int i = 0; i < nr; i++)
 		send_cmd(k, READER1 + i, CMD_READ_FLAT, 0, 0, 0);
@@ -1157,7 +1167,11 @@ static double phase_b(int k, int nr, int round)
 	wait_cmd(k, WRITER);
 	atomic_store(&S->stop.v, 0);
 	struct ctl *w = &S->ctl[k][WRITER];
-	if (nr == 2) {
+	if (barrier_only) {
+		F.e_p50[round] = w->lat_p50 / 1e3;
+		F.e_p99[round] = w->lat_p99 / 1e3;
+		F.e_max[round] = w->lat_max / 1e3;
+	} else if (nr == 2) {
 		F.d_p50[k][round] = w->lat_p50 / 1e3;
 		F.d_p99[k][round] = w->lat_p99 / 1e3;
 		F.d_max[k][round] = w->lat_max / 1e3;
@@ -1179,9 +1193,13 @@ static void part_bd(void)
 			/* 1 then 2 readers, or 2 then 1: drift cancels in the ratio */
 			for (int i = 0; i < 2; i++) {
 				int nr = (i + r) % 2 + 1;
-				F.b_rate[k][nr - 1][r] = phase_b(k, nr, r);
+				F.b_rate[k][nr - 1][r] = phase_b(k, nr, r, false);
 			}
 			F.b_ratio[k][r] = F.b_rate[k][1][r] / F.b_rate[k][0][r];
+			/* What the fenceless writer's p99 is made of: the barrier
+			 * alone, on the same schedule, the same two readers busy. */
+			if (k == K_FENCELESS && !F.quick)
+				phase_b(k, 2, r, true);
 		}
 }
 
@@ -1203,6 +1221,11 @@ static void summarize_all(void)
 		F.p99[k] = summarize(F.d_p99[k], n);
 		F.pmax[k] = summarize(F.d_max[k], n);
 		F.p99_1r[k] = summarize(F.b1_p99[k], n);
+		if (k == K_FENCELESS && !F.quick) {
+			F.e50 = summarize(F.e_p50, n);
+			F.e99 = summarize(F.e_p99, n);
+			F.emax = summarize(F.e_max, n);
+		}
 		for (int r = 0; r < NROLES; r++) {
 			F.torn[k] += S->ctl[k][r].torn;
 			F.stale[k] += S->ctl[k][r].stale;
@@ -1344,6 +1367,10 @@ static void print_report(void)
 		       fig_str(F.p50[k], a), fig_str(F.p99[k], b), fig_str(F.pmax[k], c), F.d_writes[k],
 		       F.d_late[k], fig_str(F.p99_1r[k], e));
 	}
+	if (!F.quick && !unavailable[K_FENCELESS])
+		printf("%-*s %-24s %-24s %s\n   (membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) alone, no write, on the same\n"
+		       "   schedule with the two fenceless readers flat out: what each fenceless write pays)\n",
+		       NAME_W, "membarrier alone", fig_str(F.e50, a), fig_str(F.e99, b), fig_str(F.emax, c));
 
 	bool notes = false;
 	for (int k = 0; k < NK; k++) {
@@ -1441,6 +1468,15 @@ static void write_json(FILE *j)
 			fprintf(j, "}%s", s + 1 < N_SIZES ? ", " : "");
 		}
 		fprintf(j, "],\n");
+	}
+	if (!F.quick && !unavailable[K_FENCELESS]) {
+		fprintf(j, "  \"membarrier_alone_us\": {");
+		json_fig(j, "p50", F.e50);
+		fprintf(j, ", ");
+		json_fig(j, "p99", F.e99);
+		fprintf(j, ", ");
+		json_fig(j, "max", F.emax);
+		fprintf(j, "},\n");
 	}
 	fprintf(j, "  \"targets\": [\n");
 	for (int i = 0; i < n_targets; i++) {
