@@ -991,6 +991,16 @@ static void json_fig(FILE *j, const char *name, struct fig f)
 	fprintf(j, "\"%s\": {\"median\": %.4f, \"min\": %.4f, \"max\": %.4f}", name, f.med, f.min, f.max);
 }
 
+/* A latency distribution's p50, p99 and max, as JSON members. */
+static void json_tail(FILE *j, struct fig p50, struct fig p99, struct fig max)
+{
+	json_fig(j, "p50", p50);
+	fprintf(j, ", ");
+	json_fig(j, "p99", p99);
+	fprintf(j, ", ");
+	json_fig(j, "max", max);
+}
+
 /* The run's figures: per round first, summarized for the report. */
 static struct {
 	bool quick;
@@ -1446,11 +1456,7 @@ static void write_json(FILE *j)
 				s + 1 < N_SIZES ? ", " : "");
 		}
 		fprintf(j, "],\n      \"writer_latency_us\": {");
-		json_fig(j, "p50", F.p50[k]);
-		fprintf(j, ", ");
-		json_fig(j, "p99", F.p99[k]);
-		fprintf(j, ", ");
-		json_fig(j, "max", F.pmax[k]);
+		json_tail(j, F.p50[k], F.p99[k], F.pmax[k]);
 		fprintf(j, ", \"writes\": %" PRIu64 ", \"late\": %" PRIu64 ", ", F.d_writes[k], F.d_late[k]);
 		json_fig(j, "p99_1_reader", F.p99_1r[k]);
 		fprintf(j, "},\n      \"torn_reads\": %" PRIu64 ", \"stale_reads\": %" PRIu64 "}%s\n",
@@ -1471,11 +1477,7 @@ static void write_json(FILE *j)
 	}
 	if (!F.quick && !unavailable[K_FENCELESS]) {
 		fprintf(j, "  \"membarrier_alone_us\": {");
-		json_fig(j, "p50", F.e50);
-		fprintf(j, ", ");
-		json_fig(j, "p99", F.e99);
-		fprintf(j, ", ");
-		json_fig(j, "max", F.emax);
+		json_tail(j, F.e50, F.e99, F.emax);
 		fprintf(j, "},\n");
 	}
 	fprintf(j, "  \"targets\": [\n");
