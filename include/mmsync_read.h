@@ -78,7 +78,6 @@ struct mmsync_read_fast {
 	uint64_t ready[2];		/* bytes of each copy mapped and prefaulted */
 };
 
-
 /**
  * mmsync_read_begin_call() - mmsync_read_begin(), all of it, in the library
  *
