@@ -7,7 +7,8 @@
  *   mmsync-bench [--size BYTES] [--rounds N] [--ops N] [--dir DIR] [--json]
  *
  * compat: files in DIR (default /dev/shm). native: memfd copies, the reader
- * connected over an abstract socket from the same process.
+ * connected over an abstract socket from the same process, fenceless (the
+ * default: each write pays a membarrier) and fenced.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -85,6 +86,7 @@ static struct result measure(struct mmsync_writer *w, struct mmsync_reader *r, c
  * a thread connects. */
 struct connector {
 	const char *sock;
+	unsigned flags;
 	struct mmsync_reader *r;
 	int err;
 	volatile int done;
@@ -93,14 +95,16 @@ struct connector {
 static void *connect_thread(void *arg)
 {
 	struct connector *c = arg;
-	c->err = mmsync_reader_connect(&c->r, c->sock, NULL);
+	MMSYNC_OPTS(mmsync_reader_opts, o, .flags = c->flags);
+	c->err = mmsync_reader_connect(&c->r, c->sock, &o);
 	c->done = 1;
 	return NULL;
 }
 
-static int connect_native(struct mmsync_writer *w, const char *sock, struct mmsync_reader **r)
+static int connect_native(struct mmsync_writer *w, const char *sock, unsigned flags,
+			  struct mmsync_reader **r)
 {
-	struct connector c = { .sock = sock };
+	struct connector c = { .sock = sock, .flags = flags };
 	pthread_t t;
 	if (pthread_create(&t, NULL, connect_thread, &c))
 		return -EAGAIN;
@@ -151,9 +155,10 @@ int main(int argc, char **argv)
 		die("payload", -ENOMEM);
 	memset(payload, 'x', size);
 
-	struct result res[2];
+	enum { NL = 3 };
+	struct result res[NL];
 	int err;
-	for (int layout = 0; layout < 2; layout++) {
+	for (int layout = 0; layout < NL; layout++) {
 		struct mmsync_writer *w;
 		struct mmsync_reader *r;
 		char sock[64];
@@ -169,7 +174,7 @@ int main(int argc, char **argv)
 			    (err = mmsync_writer_listen(w, sock, NULL)))
 				die("native writer", err);
 			/* connect from a child so that the handshake's dispatch can run here */
-			err = connect_native(w, sock, &r);
+			err = connect_native(w, sock, layout == 2 ? MMSYNC_FENCED : 0, &r);
 			if (err)
 				die("native reader", err);
 		}
@@ -178,25 +183,26 @@ int main(int argc, char **argv)
 		mmsync_writer_close(w);
 	}
 
-	static const char *const names[] = { "compat", "native" };
+	static const char *const names[] = { "compat", "native", "native_fenced" };
 	if (json) {
 		printf("{\"payload_bytes\": %zu, \"rounds\": %d", size, rounds);
-		for (int l = 0; l < 2; l++)
+		for (int l = 0; l < NL; l++)
 			printf(", \"%s\": {\"read_ns\": {\"median\": %.1f, \"min\": %.1f, \"max\": %.1f},"
 			       " \"write_ns\": {\"median\": %.1f, \"min\": %.1f, \"max\": %.1f}}",
 			       names[l], res[l].read.med, res[l].read.min, res[l].read.max,
 			       res[l].write.med, res[l].write.min, res[l].write.max);
 		printf("}\n");
 	} else {
-		printf("%-8s %8s %14s %14s %18s\n", "layout", "bytes", "op", "median ns", "min..max ns");
-		for (int l = 0; l < 2; l++) {
-			printf("%-8s %8zu %14s %14.1f %8.1f..%-8.1f\n", names[l], size, "read b+e",
+		printf("%-14s %8s %10s %14s %18s\n", "layout", "bytes", "op", "median ns", "min..max ns");
+		for (int l = 0; l < NL; l++) {
+			printf("%-14s %8zu %10s %14.1f %8.1f..%-8.1f\n", names[l], size, "read b+e",
 			       res[l].read.med, res[l].read.min, res[l].read.max);
-			printf("%-8s %8zu %14s %14.1f %8.1f..%-8.1f\n", names[l], size, "write",
+			printf("%-14s %8zu %10s %14.1f %8.1f..%-8.1f\n", names[l], size, "write",
 			       res[l].write.med, res[l].write.min, res[l].write.max);
 		}
-		printf("native/compat: read %.2f, write %.2f\n", res[1].read.med / res[0].read.med,
-		       res[1].write.med / res[0].write.med);
+		for (int l = 1; l < NL; l++)
+			printf("%s/compat: read %.2f, write %.2f\n", names[l],
+			       res[l].read.med / res[0].read.med, res[l].write.med / res[0].write.med);
 	}
 
 	const char *suffix[] = { "_state", "_data_0", "_data_1" };

@@ -65,5 +65,6 @@ echo "-- after one more rewrite, mmsync read --socket prints:"
 pkill -INT -f "mmsync read --socket $dir/sock" || true
 kill -INT "$server"; wait "$server" 2>/dev/null || true
 echo
-echo "== read and write cost of a 36-byte payload, both layouts (median of 21 rounds)"
+echo "== read and write cost of a 36-byte payload: compat, native with a fenceless and with a fenced
+   reader (median of 21 rounds; \`mmsync bench\` compares with the alternatives)"
 "$bin/mmsync-bench"
