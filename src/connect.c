@@ -49,6 +49,10 @@ static int slot_set_mode(struct mmsync_reader *r)
 	bool fenceless = registered && !(r->flags & MMSYNC_FENCED);
 	atomic_store(&n->slot->mode, fenceless ? SLOT_MODE_FENCELESS
 				     : registered ? SLOT_MODE_EXPEDITED : SLOT_MODE_PLAIN);
+	/* A writer that did not see this mode at its last publish issued no
+	 * membarrier for us: our loads of li must come after this store (see
+	 * published_arrivals()), which a full fence ensures on every CPU. */
+	atomic_thread_fence(memory_order_seq_cst);
 	/* The slot is ours from here on: the inline read path may use it. */
 	_Static_assert(offsetof(struct native_copy_desc, seq) == 8 &&
 			       offsetof(struct native_copy_desc, generation) == 16,
