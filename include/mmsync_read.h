@@ -55,8 +55,11 @@ enum {
 
 /*
  * What the inline read path touches. Every reader handle begins with one;
- * the library fills it and callers leave it alone. Part of the ABI: fields
- * are only ever added at the end.
+ * the library fills it and callers leave it alone. Part of the ABI, as the
+ * protocol above is (programs compile it in): fields are only ever added at
+ * the end, and a library whose readers need another path sets
+ * MMSYNC_FAST_CALL, which sends every read of programs built against this
+ * header to the library.
  */
 struct mmsync_read_fast {
 	uint32_t mode;			/* MMSYNC_FAST_* */
@@ -153,8 +156,9 @@ static inline int mmsync_read_end(struct mmsync_reader *r, struct mmsync_view *v
 {
 	struct mmsync_read_fast *f = (struct mmsync_read_fast *)r;
 
-	/* The open view's number matches only while it is open (odd). */
-	if (__builtin_expect(!r || !view || !(f->mode & MMSYNC_FAST_NATIVE) ||
+	/* The open view's number, odd, matches only while it is open: an
+	 * ended or zeroed view (0) never does, nor an older one. */
+	if (__builtin_expect(!r || !view || !(f->mode & MMSYNC_FAST_NATIVE) || !(view->open_ & 1) ||
 			     view->open_ != (uint32_t)f->nreads, 0))
 		return mmsync_read_end_call(r, view);
 	view->open_ = 0;

@@ -205,7 +205,11 @@ static void active_refresh(struct native_writer *nw)
 	nw->active_dirty = false;
 }
 
-static void slot_reclaim(struct native_writer *nw, unsigned i)
+/* Takes back the slot of a dead reader. A table slot keeps its place but
+ * loses the dead reader's arrival, @seen, loaded before the probe that
+ * found the slot unlocked: a reader may have claimed the slot since and
+ * arrived, and its arrival (another value) must stay. */
+static void slot_reclaim(struct native_writer *nw, unsigned i, uint64_t seen)
 {
 	nw->active_dirty = true;
 	struct wslot *ws = &nw->slots[i];
@@ -218,8 +222,7 @@ static void slot_reclaim(struct native_writer *nw, unsigned i)
 		segment_destroy(&ws->obj);
 		*ws = (struct wslot){ .kind = SLOT_FREE, .conn = -1, .obj = { .fd = -1 } };
 	} else {
-		/* The table is shared by trusted readers: clear the dead one's arrival. */
-		atomic_store(&ws->s->arrived, 0);
+		atomic_compare_exchange_strong(&ws->s->arrived, &seen, 0);
 		ws->evicted_arrival = 0;
 		ws->published_seq = 0;
 	}
@@ -319,7 +322,7 @@ static unsigned wait_indicator(struct native_writer *nw, unsigned x, uint64_t gr
 			bool breach = ws->arrivals > 2;
 			if (probe && !breach && now - ws->probed_ns >= PROBE_INTERVAL_NS) {
 				if (!slot_alive(nw, i)) {
-					slot_reclaim(nw, i);
+					slot_reclaim(nw, i, a);
 					continue;
 				}
 				ws->probed_ns = now;
@@ -394,9 +397,10 @@ static void refresh_figures(struct native_writer *nw, bool probe_table)
 		if (ws->kind == SLOT_FREE)
 			continue;
 		if (ws->kind == SLOT_TABLE && probe_table) {
+			uint64_t a = atomic_load(&ws->s->arrived); /* before the probe */
 			ws->held = slot_alive(nw, i);
-			if (!ws->held && atomic_load(&ws->s->arrived))
-				slot_reclaim(nw, i);
+			if (!ws->held && a)
+				slot_reclaim(nw, i, a);
 		}
 		if (ws->kind == SLOT_OWN || ws->held)
 			live++;
@@ -503,7 +507,7 @@ static int new_generation(struct native_writer *nw, uint64_t len)
 		if (err) {
 			logf_(nw, "reader %u not told of generation %llu (%s): dropped", i - nw->max_readers,
 			      (unsigned long long)nw->generation, strerror(-err));
-			slot_reclaim(nw, i);
+			slot_reclaim(nw, i, 0);
 		}
 	}
 	atomic_store(&nw->h->capacity, cap);
@@ -717,7 +721,7 @@ void native_writer_close(struct native_writer *nw)
 	if (nw->slots)
 		for (unsigned i = nw->max_readers; i < nr_slots(nw); i++)
 			if (nw->slots[i].kind == SLOT_OWN)
-				slot_reclaim(nw, i);
+				slot_reclaim(nw, i, 0);
 	if (nw->h) { /* no live writer: kept pins say so, and a new writer may take them */
 		atomic_store(&nw->h->writer_pid, 0);
 		mirror_sync(nw);
@@ -982,7 +986,7 @@ static void connection_event(struct native_writer *nw, unsigned i)
 		return;
 	if (n > 0)
 		logf_(nw, "reader %u sent data: dropped", i - nw->max_readers);
-	slot_reclaim(nw, i);
+	slot_reclaim(nw, i, 0);
 }
 
 int mmsync_writer_dispatch(struct mmsync_writer *w)

@@ -1063,6 +1063,14 @@ static void test_read_paths(void **unused)
 	const struct mmsync_read_fast *f = (const struct mmsync_read_fast *)r;
 	assert_int_equal(f->mode & (MMSYNC_FAST_NATIVE | MMSYNC_FAST_CALL), MMSYNC_FAST_NATIVE);
 
+	/* A new handle's count is even with its low 32 bits 0, as an ended or
+	 * zeroed view's mark is: that view is still not an open one. */
+	struct mmsync_view zero = { 0 };
+	assert_int_equal((uint32_t)f->nreads, 0);
+	assert_int_equal(mmsync_read_end(r, &zero), -EINVAL);
+	assert_int_equal(mmsync_read_end_call(r, &zero), -EINVAL);
+	assert_int_equal(f->nreads & 1, 0);
+
 	/* Same view either way; each ends the other's. */
 	assert_int_equal(mmsync_read_begin(r, &v), 0);
 	view_is(&v, "first", 5, true);
