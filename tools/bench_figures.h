@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* What the benchmark programs share: a monotonic clock and the summary of
- * a figure over rounds (median, min, max). */
+/* What the benchmark programs share: a monotonic clock, the summary of a
+ * figure over rounds (median, min, max) and how it is written, buffers,
+ * and the progress lines. */
 #ifndef MMSYNC_BENCH_FIGURES_H
 #define MMSYNC_BENCH_FIGURES_H
 
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 static inline uint64_t now_ns(void)
@@ -53,6 +55,42 @@ static inline struct fig summarize(const double *v, int n)
 	memcpy(s, v, sizeof(s));
 	qsort(s, (size_t)n, sizeof(*s), cmp_double);
 	return (struct fig){ n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2, s[0], s[n - 1] };
+}
+
+static inline void json_fig(FILE *j, const char *name, struct fig f)
+{
+	fprintf(j, "\"%s\": {\"median\": %.4f, \"min\": %.4f, \"max\": %.4f}", name, f.med, f.min, f.max);
+}
+
+/* Keeps the compiler from dropping or merging the copies a loop times. */
+static inline void clobber(void)
+{
+	__asm__ __volatile__("" ::: "memory");
+}
+
+/* @len bytes of anonymous memory, every page touched: NULL if none. */
+static inline unsigned char *alloc_prefaulted(size_t len, int fill)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	memset(p, fill, len);
+	return p;
+}
+
+/* Progress on stdout: each part's name, then how long it took. */
+static uint64_t part_t0;
+
+static inline void part_begin(const char *what)
+{
+	printf("%s ... ", what);
+	fflush(stdout);
+	part_t0 = now_ns();
+}
+
+static inline void part_end(void)
+{
+	printf("%.1f s\n", (double)(now_ns() - part_t0) / 1e9);
 }
 
 #endif

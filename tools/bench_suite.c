@@ -124,12 +124,6 @@ static const char *const role_name[NROLES] = { "writer", "reader 1", "reader 2" 
 /* ---- plumbing: clock, errors ---- */
 
 
-/* Keeps the compiler from dropping or merging copies nobody reads. */
-static inline void clobber(void)
-{
-	__asm__ __volatile__("" ::: "memory");
-}
-
 static long futex(_Atomic uint32_t *word, int op, uint32_t val, const struct timespec *ts)
 {
 	/* Not FUTEX_PRIVATE_FLAG: the words live in a MAP_SHARED page that
@@ -146,16 +140,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	got_signal = 1;
-}
-
-/* Anonymous memory, every page written once: no fault when timed. */
-static unsigned char *alloc_prefaulted(size_t len, int fill)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	memset(p, fill, len);
-	return p;
 }
 
 
@@ -986,11 +970,6 @@ static const char *fig_str(struct fig f, char buf[80])
 	return buf;
 }
 
-static void json_fig(FILE *j, const char *name, struct fig f)
-{
-	fprintf(j, "\"%s\": {\"median\": %.4f, \"min\": %.4f, \"max\": %.4f}", name, f.med, f.min, f.max);
-}
-
 /* A latency distribution's p50, p99 and max, as JSON members. */
 static void json_tail(FILE *j, struct fig p50, struct fig p99, struct fig max)
 {
@@ -1058,20 +1037,6 @@ static double own_cpu_s(void)
 }
 
 /* ---- the parts ---- */
-
-static uint64_t part_t0;
-
-static void part_begin(const char *what)
-{
-	printf("%s ... ", what);
-	fflush(stdout);
-	part_t0 = now_ns();
-}
-
-static void part_end(void)
-{
-	printf("%.1f s\n", (double)(now_ns() - part_t0) / 1e9);
-}
 
 /* a: one reader at a time, rounds of about @round_ns, contenders rotated. */
 static void part_a(uint64_t round_ns)

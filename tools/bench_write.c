@@ -118,21 +118,14 @@ static void check(int err, const char *what)
 /* Anonymous memory, every page written once: no fault when timed. THP is
  * left at the system setting (here "madvise": so 4 KiB pages, as the memfd
  * copies have). */
-static char *alloc_prefaulted(size_t len, int fill)
+static char *alloc_or_die(size_t len, int fill)
 {
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
+	char *p = (char *)alloc_prefaulted(len, fill);
+	if (!p)
 		die("mmap %zu bytes: %s", len, strerror(errno));
-	memset(p, fill, len);
 	return p;
 }
 
-
-/* Keeps the compiler from dropping or merging copies nobody reads. */
-static inline void clobber(void)
-{
-	__asm__ __volatile__("" ::: "memory");
-}
 
 /* ---- figures ---- */
 
@@ -141,11 +134,6 @@ static const char *fig_str(struct fig f, char buf[48])
 {
 	snprintf(buf, 48, "%7.2f [%.2f..%.2f]", f.med, f.min, f.max);
 	return buf;
-}
-
-static void json_fig(FILE *j, const char *name, struct fig f)
-{
-	fprintf(j, "\"%s\": {\"median\": %.4f, \"min\": %.4f, \"max\": %.4f}", name, f.med, f.min, f.max);
 }
 
 /* ---- results, kept for the JSON file and the summary ---- */
@@ -790,21 +778,6 @@ static void bench_copies(const char *src, char *dst, size_t len, int rounds)
 
 /* ---- output ---- */
 
-/* Progress on stdout: each part's name, then how long it took. */
-static uint64_t part_t0;
-
-static void part_begin(const char *what)
-{
-	printf("%s ... ", what);
-	fflush(stdout);
-	part_t0 = now_ns();
-}
-
-static void part_end(void)
-{
-	printf("%.1f s\n", (double)(now_ns() - part_t0) / 1e9);
-}
-
 static const char *met(bool ok)
 {
 	return ok ? "met" : "MISSED";
@@ -1061,8 +1034,8 @@ int main(int argc, char **argv)
 	/* One source and one baseline destination (room for two buffers),
 	 * prefaulted, of the largest size; each measurement uses their first
 	 * bytes. */
-	char *src = alloc_prefaulted(buf_size, 0xa5);
-	char *dst = alloc_prefaulted(2 * buf_size, 0);
+	char *src = alloc_or_die(buf_size, 0xa5);
+	char *dst = alloc_or_die(2 * buf_size, 0);
 
 	/* Each part makes all its writers first and frees them only at its
 	 * end, so that no large free falls among timed rounds (see settle()). */
