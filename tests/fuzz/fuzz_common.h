@@ -22,6 +22,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "mmsync.h"
 #include "native_layout.h"
 
 __attribute__((format(printf, 1, 2), noreturn))
@@ -203,6 +204,31 @@ static inline bool err_in(int err, const int *set)
 		if (err == *set)
 			return true;
 	return false;
+}
+
+/* One read through @r, checked: an error of read_begin must be one of
+ * @errors (NULL: any), the view as long as its version word says and
+ * readable to its last byte, and read_end 0 or one of @end_errors (NULL:
+ * anything). Return: what read_begin returned. */
+static inline int fuzz_read(struct mmsync_reader *r, const int *errors, const int *end_errors)
+{
+	struct mmsync_view v;
+	int err = mmsync_read_begin(r, &v);
+	fuzz_note("mmsync_read_begin: %d (%s)", err, mmsync_strerror(err));
+	if (err) {
+		if (errors && !err_in(err, errors))
+			fuzz_fail("mmsync_read_begin: undocumented error %d (%s)", err,
+				  mmsync_strerror(err));
+		return err;
+	}
+	if (v.len != mmsync_version_size(v.version))
+		fuzz_fail("view of %zu bytes, version says %llu", v.len,
+			  (unsigned long long)mmsync_version_size(v.version));
+	touch(v.data, v.len);
+	int end = mmsync_read_end(r, &v);
+	if (end && end_errors && !err_in(end, end_errors))
+		fuzz_fail("mmsync_read_end: %d (%s)", end, mmsync_strerror(end));
+	return 0;
 }
 
 #endif

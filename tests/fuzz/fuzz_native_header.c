@@ -107,22 +107,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					len = sizeof(*h) - off;
 				take_bytes(&in, (uint8_t *)h + off, len);
 			}
-			struct mmsync_view v;
-			err = mmsync_read_begin(r, &v);
-			fuzz_note("mmsync_read_begin: %d (%s)", err, mmsync_strerror(err));
-			if (err) {
-				if (!err_in(err, read_errors))
-					fuzz_fail("mmsync_read_begin: undocumented error %d (%s)", err,
-						  mmsync_strerror(err));
-				continue;
-			}
-			if (v.len != mmsync_version_size(v.version))
-				fuzz_fail("view of %zu bytes, version says %llu", v.len,
-					  (unsigned long long)mmsync_version_size(v.version));
-			touch(v.data, v.len);
-			err = mmsync_read_end(r, &v);
-			if (err)
-				fuzz_fail("mmsync_read_end: %d (%s)", err, mmsync_strerror(err));
+			static const int end_errors[] = { 0 }; /* none */
+			fuzz_read(r, read_errors, end_errors);
 		}
 		mmsync_reader_close(r);
 	}
