@@ -4,7 +4,9 @@
 #ifndef MMSYNC_TEST_HARNESS_H
 #define MMSYNC_TEST_HARNESS_H
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -167,6 +169,27 @@ static inline int wait_child(pid_t pid)
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
 	return 128 + WTERMSIG(status);
+}
+
+/* Open descriptors of this process (ls /proc/self/fd | wc -l, less the
+ * directory's own); without /proc, a scan of the first 4096. */
+static inline int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (!d) {
+		for (int fd = 0; fd < 4096; fd++)
+			if (fcntl(fd, F_GETFD) != -1)
+				n++;
+		return n;
+	}
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1;
 }
 
 #endif

@@ -67,27 +67,6 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Open descriptors of this process (ls /proc/self/fd | wc -l, less the
- * directory's own); without /proc, a scan of the first 4096. */
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (!d) {
-		for (int fd = 0; fd < 4096; fd++)
-			if (fcntl(fd, F_GETFD) != -1)
-				n++;
-		return n;
-	}
-	struct dirent *e;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1;
-}
-
 /* Mappings of shared memory objects: what a reader maps (memfds; the
  * /dev/shm file one test sends). */
 static int count_shm_maps(void)

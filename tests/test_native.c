@@ -1160,14 +1160,6 @@ static void test_read_paths(void **unused)
 	mmsync_writer_close(w);
 }
 
-static int count_fds(void)
-{
-	int n = 0;
-	for (int fd = 0; fd < 1024; fd++)
-		n += fcntl(fd, F_GETFD) >= 0;
-	return n;
-}
-
 /* Out of descriptors at any step of creating a writer or a reader: a
  * clear error, nothing left open, nothing half made. */
 static void test_out_of_descriptors(void **unused)
