@@ -120,6 +120,17 @@ static inline void mmsync_depart_(struct mmsync_read_fast *f)
 	__atomic_store_n(f->arrived, 0, __ATOMIC_RELEASE);
 }
 
+/* End's second half, shared with the library's own path: departs, closes
+ * the view's number, and says whether the writer evicted this reader. */
+static inline int mmsync_leave_(struct mmsync_read_fast *f)
+{
+	mmsync_depart_(f);
+	f->nreads++;
+	/* Ordered after the departure by the writer's membarrier, not here:
+	 * see the eviction comment in src/native_writer.c. */
+	return __atomic_load_n(f->slot_evictions, __ATOMIC_ACQUIRE) == f->evictions ? 0 : -ESTALE;
+}
+
 static inline int mmsync_read_begin(struct mmsync_reader *r, struct mmsync_view *view)
 {
 	struct mmsync_read_fast *f = (struct mmsync_read_fast *)r;
@@ -162,11 +173,7 @@ static inline int mmsync_read_end(struct mmsync_reader *r, struct mmsync_view *v
 			     view->open_ != (uint32_t)f->nreads, 0))
 		return mmsync_read_end_call(r, view);
 	view->open_ = 0;
-	mmsync_depart_(f);
-	f->nreads++;
-	/* Ordered after the departure by the writer's membarrier, not here:
-	 * see the eviction comment in src/native_writer.c. */
-	return __atomic_load_n(f->slot_evictions, __ATOMIC_ACQUIRE) == f->evictions ? 0 : -ESTALE;
+	return mmsync_leave_(f);
 }
 
 #endif /* MMSYNC_READ_H */

@@ -310,14 +310,10 @@ int mmsync_read_end_call(struct mmsync_reader *r, struct mmsync_view *view)
 	if (!r || !view || view->open_ != (uint32_t)r->f.nreads || !(r->f.nreads & 1))
 		return -EINVAL;
 	view->open_ = 0;
+	if (r->native)
+		return mmsync_leave_(&r->f);
 	r->f.nreads++;
-	if (!r->native)
-		return release(r->state, view->copy_);
-	mmsync_depart_(&r->f);
-	/* Ordered after the departure by the writer's membarrier, not here:
-	 * see the eviction comment in native_writer.c. */
-	uint64_t e = __atomic_load_n(r->f.slot_evictions, __ATOMIC_ACQUIRE);
-	return e == r->f.evictions ? 0 : -ESTALE;
+	return release(r->state, view->copy_);
 }
 
 int mmsync_reader_check(struct mmsync_reader *r)
