@@ -205,20 +205,22 @@ static int native_reader_new(struct mmsync_reader **rp, const struct mmsync_read
 	return 0;
 }
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* A signal does not restart the wait from scratch: the deadline holds. */
 static int wait_readable(int fd, unsigned timeout_ms)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	int64_t deadline = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 + timeout_ms;
+	int64_t deadline = now_ms() + timeout_ms;
 	int r, left = (int)timeout_ms;
 
-	while ((r = poll(&p, 1, left)) < 0 && errno == EINTR) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		int64_t ms = deadline - ((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
-		left = ms > 0 ? (int)ms : 0;
-	}
+	while ((r = poll(&p, 1, left)) < 0 && errno == EINTR)
+		left = (int)(deadline > now_ms() ? deadline - now_ms() : 0);
 	return r < 0 ? -errno : r == 0 ? -ETIMEDOUT : 0;
 }
 
