@@ -219,8 +219,10 @@ static int wait_readable(int fd, unsigned timeout_ms)
 	int64_t deadline = now_ms() + timeout_ms;
 	int r, left = (int)timeout_ms;
 
-	while ((r = poll(&p, 1, left)) < 0 && errno == EINTR)
-		left = (int)(deadline > now_ms() ? deadline - now_ms() : 0);
+	while ((r = poll(&p, 1, left)) < 0 && errno == EINTR) {
+		int64_t ms = deadline - now_ms();
+		left = ms > 0 ? (int)ms : 0; /* never negative: poll would wait forever */
+	}
 	return r < 0 ? -errno : r == 0 ? -ETIMEDOUT : 0;
 }
 
