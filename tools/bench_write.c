@@ -157,9 +157,12 @@ struct pair_result {
 };
 
 /* Fills the figures of @pr from the rounds' GB/s. */
-static void pair_finish(struct pair_result *pr, const double *lib, const double *base, int rounds)
+static void pair_finish(struct pair_result *pr, long reps, const double *lib, const double *base,
+			const double *diag, int rounds)
 {
 	double q[rounds];
+	pr->reps = reps;
+	pr->diag = summarize(diag, rounds);
 	for (int r = 0; r < rounds; r++)
 		q[r] = lib[r] / base[r];
 	pr->lib = summarize(lib, rounds);
@@ -256,9 +259,7 @@ static struct pair_result bench_buffer(struct mmsync_writer *w, const char *src,
 			(m == 0 ? lib : m == 1 ? base : diag)[r] = gbps;
 		}
 	}
-	pr.reps = reps;
-	pair_finish(&pr, lib, base, rounds);
-	pr.diag = summarize(diag, rounds);
+	pair_finish(&pr, reps, lib, base, diag, rounds);
 	return pr;
 }
 
@@ -382,9 +383,7 @@ static struct pair_result bench_fd(struct mmsync_writer *w, int fd, char *dst, u
 			(m == 0 ? lib : m == 1 ? base : diag)[r] = gbps;
 		}
 	}
-	pr.reps = reps;
-	pair_finish(&pr, lib, base, rounds);
-	pr.diag = summarize(diag, rounds);
+	pair_finish(&pr, reps, lib, base, diag, rounds);
 	return pr;
 }
 
