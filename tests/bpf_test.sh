@@ -7,13 +7,8 @@ set -euo pipefail
 M=$1/mmsync
 name=bpftest$$
 pins=/sys/fs/bpf/mmsync/$name
-tmp=$(mktemp -d /dev/shm/mmsync-bpf-XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
-trap cleanup EXIT
-failed=0
-check() { if eval "$2"; then echo "ok - $1"; else echo "not ok - $1"; failed=1; fi; }
-wait_for() { for _ in $(seq 1 200); do eval "$1" && return 0; sleep 0.02; done; return 1; }
+source "$(dirname "$0")/harness.sh"
+harness_begin bpf
 strict() { [ "${MMSYNC_TEST_STRICT:-0}" = 1 ]; }
 
 for tool in promtool bpftool python3; do

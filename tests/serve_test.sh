@@ -3,13 +3,8 @@
 #   tests/serve_test.sh BUILD_TOOLS_DIR
 set -euo pipefail
 M=$1/mmsync
-tmp=$(mktemp -d /dev/shm/mmsync-serve-XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
-trap cleanup EXIT
-failed=0
-check() { if eval "$2"; then echo "ok - $1"; else echo "not ok - $1"; failed=1; fi; }
-wait_for() { for _ in $(seq 1 200); do eval "$1" && return 0; sleep 0.02; done; return 1; }
+source "$(dirname "$0")/harness.sh"
+harness_begin serve
 
 sock=$tmp/sock
 head -c 3000 /dev/urandom > "$tmp/data"
