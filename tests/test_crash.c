@@ -93,6 +93,20 @@ static uint64_t check_read(struct mmsync_reader *r)
 	return len >= 8 ? seq : 1;
 }
 
+/* Reads for a random 0-200 ms while the writer @pid writes, kills it,
+ * and reads the version it left twice: the last complete one, whole, both
+ * times. */
+static void read_then_kill(struct mmsync_reader *r, pid_t pid, unsigned *seed)
+{
+	uint64_t until = now_ns() + (uint64_t)(rand_r(seed) % 200) * 1000000;
+	while (now_ns() < until)
+		check_read(r);
+	kill(pid, SIGKILL);
+	assert_int_equal(wait_child(pid), 128 + SIGKILL);
+	uint64_t a = check_read(r), b = check_read(r);
+	assert_int_equal(a, b);
+}
+
 static void test_compat_writer_killed(void **unused)
 {
 	(void)unused;
@@ -115,14 +129,7 @@ static void test_compat_writer_killed(void **unused)
 		}
 		while (!atomic_load(&sh->ready))
 			sleep_ns(100000);
-		uint64_t until = now_ns() + (uint64_t)(rand_r(&seed) % 200) * 1000000;
-		while (now_ns() < until)
-			check_read(r);
-		kill(pid, SIGKILL);
-		assert_int_equal(wait_child(pid), 128 + SIGKILL);
-		/* Dead writer: the last complete version, whole, again and again. */
-		uint64_t a = check_read(r), b = check_read(r);
-		assert_int_equal(a, b);
+		read_then_kill(r, pid, &seed);
 		struct mmsync_stat st = { .sz = sizeof(st) };
 		assert_int_equal(mmsync_reader_stat(r, &st), 0);
 		big += st.size > (16u << 20);
@@ -161,13 +168,7 @@ static void test_native_writer_killed(void **unused)
 			if (tries > 1000)
 				fail_msg("connect: %s", mmsync_strerror(err));
 		assert_int_equal(mmsync_reader_check(r), 0);
-		uint64_t until = now_ns() + (uint64_t)(rand_r(&seed) % 200) * 1000000;
-		while (now_ns() < until)
-			check_read(r);
-		kill(pid, SIGKILL);
-		assert_int_equal(wait_child(pid), 128 + SIGKILL);
-		uint64_t a = check_read(r), b = check_read(r);
-		assert_int_equal(a, b); /* the last complete version, whole */
+		read_then_kill(r, pid, &seed);
 		assert_int_equal(mmsync_reader_check(r), -EPIPE); /* and told the writer has gone */
 		mmsync_reader_close(r);
 	}
