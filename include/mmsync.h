@@ -93,8 +93,11 @@ enum {
 	 * current copy. By default a reader registers for expedited membarriers
 	 * and reads without a fence (a few ns cheaper); the writer then issues
 	 * one membarrier per write while such a reader is live (a few µs
-	 * dearer). Where registering is refused (seccomp, old kernels) the
-	 * reader fences each read. These force either way. */
+	 * dearer). Where registering is refused (seccomp, old kernels), or the
+	 * writer cannot issue that membarrier, the reader fences each read. If
+	 * the writer's membarrier fails later, fenceless readers are told as
+	 * evicted readers are (-ESTALE) and read fenced from their next read
+	 * on. These force either way. */
 	MMSYNC_FENCED = 1u << 1,
 	MMSYNC_FENCELESS = 1u << 2,	/* fail with -ENOTSUP if it cannot */
 };
@@ -197,7 +200,8 @@ struct mmsync_stat {
 	uint64_t last_publish_ns; /* CLOCK_REALTIME of the last publish */
 	char name[64];		/* the segment's name */
 	int32_t writer_pid;	/* the writer's pid (in its namespace); 0 once it closed */
-	uint64_t membarriers;	/* writes that paid a membarrier for fenceless readers */
+	uint64_t membarriers;	/* membarriers issued for fenceless readers */
+	uint64_t membarrier_failures; /* membarriers refused (then readers read fenced) */
 };
 
 /* Version words. Bit 0 is the copy index, bits 1..39 the payload size,
@@ -412,7 +416,8 @@ MMSYNC_API int mmsync_reader_open(struct mmsync_reader **r, const char *prefix,
  * (not an mmsync writer, or another protocol version), -EBADMSG (a
  * descriptor of the wrong type, size or seals), -EOPNOTSUPP
  * (MMSYNC_VERIFY_CHECKSUM on a segment published without checksums),
- * -ENOTSUP (MMSYNC_FENCELESS where membarrier is refused), -ETIMEDOUT, or the
+ * -ENOTSUP (MMSYNC_FENCELESS where this process may not register for
+ * membarriers or the writer cannot issue them), -ETIMEDOUT, or the
  * errno of socket(2)/connect(2)/mmap(2).
  */
 MMSYNC_API int mmsync_reader_connect(struct mmsync_reader **r, const char *path,
@@ -453,8 +458,13 @@ MMSYNC_API int mmsync_reader_from_fds(struct mmsync_reader **r, const int fds[MM
  *
  * Native layout: wait-free, no retry, no system call; -ESTALE when the
  * descriptors came from mmsync_reader_from_fds() and the writer has started
- * a new generation; -EPIPE when the writer closed the connection; when a
- * writer refuses to hand over a new generation, the errno it gives.
+ * a new generation; -EPIPE when the writer closed the connection;
+ * -ECONNRESET when the writer revoked this reader (its connection failed:
+ * it sent data, hung up, or its socket could not take a new generation):
+ * make a new reader; when a writer refuses to hand over a new generation,
+ * the errno it gives. A new generation never shows before its first
+ * version is published: a reader connecting while a growing write is
+ * under way, failed or aborted reads the version published.
  *
  * Return: 0, or -EINVAL, -EBUSY (this handle already holds a view), -ENOENT
  * (no state file yet), -ENODATA (nothing published yet), -EBADMSG (state
@@ -472,7 +482,8 @@ static inline int mmsync_read_begin(struct mmsync_reader *r, struct mmsync_view 
  *
  * Return: 0, -EINVAL (@view is not this handle's open view), or -ESTALE:
  * the view was held past the writer's grace period (native: the writer
- * evicted this reader; compat: it reset the copy's reader count), so its
+ * evicted or revoked this reader, or, with a fenceless reader, lost its
+ * membarrier; compat: it reset the copy's reader count), so its
  * bytes may have been overwritten while it was held: discard what was read.
  * Either way the view is closed.
  * Inline (mmsync_read.h), as mmsync_read_begin().
@@ -488,7 +499,8 @@ static inline int mmsync_read_end(struct mmsync_reader *r, struct mmsync_view *v
  * writer, make a new reader.
  *
  * Return: 0 while the writer lives, -EPIPE once it has gone (closed, exited
- * or killed), -EOPNOTSUPP on the compat layout, -EINVAL.
+ * or killed), -ECONNRESET when it revoked this reader (see
+ * mmsync_read_begin()), -EOPNOTSUPP on the compat layout, -EINVAL.
  */
 MMSYNC_API int mmsync_reader_check(struct mmsync_reader *r);
 

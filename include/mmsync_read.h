@@ -12,7 +12,7 @@
  *   readers read; desc[2], what a reader learns of each copy (version word,
  *   write sequence, generation).
  *
- *   begin: e0 = slot.evictions
+ *   begin: e0 = slot.evictions                 acquire
  *          slot.arrived = (n << 1) | vi        exchange: store + full fence
  *                                              (fenceless: a plain store; the
  *                                              writer's membarrier is the fence)
@@ -20,7 +20,7 @@
  *          slot.reading = (n << 1) | c         (lets the writer skip readers of
  *                                              the copy it will not write)
  *   end:   slot.arrived = 0                    release
- *          slot.evictions != e0  ->  -ESTALE
+ *          acquire fence; slot.evictions != e0  ->  -ESTALE
  *
  *   writer: fill copy !li; li = !li; wait until no slot is arrived on !vi;
  *           vi = !vi; wait until none is arrived on the old vi. (Passing
@@ -31,9 +31,16 @@
  *   on vi or !vi until it leaves: the writer fills copy c again only after
  *   both waits, so never under a reader. Readers never wait nor retry; the
  *   fence makes the arrival visible before li is loaded (and the writer's
- *   seq_cst store of li comes before its loads of the slots). A reader held
- *   past the grace period is evicted (src/native_writer.c): its count of
- *   evictions changes, so read_end tells it.
+ *   seq_cst store of li comes before its loads of the slots).
+ *
+ *   Eviction and revocation (src/native_writer.c) bump slot.evictions,
+ *   then a release fence, then the writer fills the copy: ordered like a
+ *   seqlock, with no barrier in the reader. A view that saw any byte of
+ *   that fill loads the bumped count after its acquire fence, so read_end
+ *   says -ESTALE. A count that differs from the last one the handle knew
+ *   sends the next begin to the library, which tells a revoked reader
+ *   (-ECONNRESET) and turns a fenceless reader fenced once the writer can
+ *   no longer issue its barrier.
  *
  *   A descriptor of another generation, a size past what is mapped and
  *   prefaulted, a version word that does not name copy c: the reader
@@ -79,6 +86,7 @@ struct mmsync_read_fast {
 	const uint64_t *slot_evictions;
 	const void *copy[2];		/* the mappings of the copies */
 	uint64_t ready[2];		/* bytes of each copy mapped and prefaulted */
+	uint64_t known_evictions;	/* the slot's count as the library last saw it */
 };
 
 /**
@@ -102,7 +110,9 @@ MMSYNC_API int mmsync_read_end_call(struct mmsync_reader *r, struct mmsync_view 
  * the library's own path. */
 static inline unsigned mmsync_arrive_(struct mmsync_read_fast *f)
 {
-	f->evictions = __atomic_load_n(f->slot_evictions, __ATOMIC_RELAXED);
+	/* Acquire: a count bumped after the writer saw this arrival is never
+	 * the one loaded here (the bump would then come before the arrival). */
+	f->evictions = __atomic_load_n(f->slot_evictions, __ATOMIC_ACQUIRE);
 	uint64_t a = f->nreads << 1 | (__atomic_load_n(f->vi, __ATOMIC_RELAXED) & 1);
 	if (f->mode & MMSYNC_FAST_FENCELESS) {
 		/* The writer's membarrier, between its store of li and its
@@ -126,9 +136,12 @@ static inline int mmsync_leave_(struct mmsync_read_fast *f)
 {
 	mmsync_depart_(f);
 	f->nreads++;
-	/* Ordered after the departure by the writer's membarrier, not here:
-	 * see the eviction comment in src/native_writer.c. */
-	return __atomic_load_n(f->slot_evictions, __ATOMIC_ACQUIRE) == f->evictions ? 0 : -ESTALE;
+	/* The view's loads come before the load of the count (a seqlock's
+	 * read side): a view that saw a byte the writer wrote after bumping
+	 * the count sees the bump. The release store above alone would let
+	 * the load rise above the view's loads. */
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return __atomic_load_n(f->slot_evictions, __ATOMIC_RELAXED) == f->evictions ? 0 : -ESTALE;
 }
 
 static inline int mmsync_read_begin(struct mmsync_reader *r, struct mmsync_view *view)
@@ -146,7 +159,7 @@ static inline int mmsync_read_begin(struct mmsync_reader *r, struct mmsync_view 
 	uint64_t version = d[0], seq = d[1], generation = d[2];
 	uint64_t size = (version >> 1) & MMSYNC_MAX_PAYLOAD;
 	if (__builtin_expect(generation != f->generation || !version || (version & 1) != c ||
-			     size > f->ready[c], 0)) {
+			     size > f->ready[c] || f->evictions != f->known_evictions, 0)) {
 		mmsync_depart_(f);
 		f->nreads++;
 		return mmsync_read_begin_call(r, view);

@@ -33,22 +33,29 @@
 
 #define DEFAULT_TIMEOUT_MS 5000
 
-/* Registers this process for expedited barriers. Registered, a reader can
- * read without a fence (the writer's barrier stands in for it) and an
- * eviction reaches it in microseconds. Where registering is refused
- * (seccomp, old kernel) it fences each read, and the writer falls back to
- * the slow global barrier to evict it. Return: 0, or -ENOTSUP when the
- * caller demands fenceless reads that cannot be had. */
+/* Registers this process for expedited barriers and, where the writer can
+ * issue them (the header says so), reads without a fence: the writer's
+ * barrier stands in for it. Where registering is refused (seccomp, old
+ * kernel) or the writer cannot issue the barrier, it fences each read.
+ * Return: 0, or -ENOTSUP when the caller demands fenceless reads that
+ * cannot be had. */
 static int slot_set_mode(struct mmsync_reader *r)
 {
 	struct native_reader *n = &r->n;
-	bool registered = syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0;
+	bool fenceless = false;
 
-	if (!registered && (r->flags & MMSYNC_FENCELESS))
+	if (!(r->flags & MMSYNC_FENCED) && atomic_load(&n->h->fenceless_ok) &&
+	    syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0) {
+		atomic_store(&n->slot->mode, SLOT_MODE_FENCELESS);
+		/* The writer stores fenceless_ok = 0, then loads the modes; we
+		 * store the mode, then load fenceless_ok (both seq_cst): it
+		 * sees us fenceless, or we see that it lost its barrier. */
+		fenceless = atomic_load(&n->h->fenceless_ok);
+	}
+	if (!fenceless && (r->flags & MMSYNC_FENCELESS))
 		return -ENOTSUP;
-	bool fenceless = registered && !(r->flags & MMSYNC_FENCED);
-	atomic_store(&n->slot->mode, fenceless ? SLOT_MODE_FENCELESS
-				     : registered ? SLOT_MODE_EXPEDITED : SLOT_MODE_PLAIN);
+	if (!fenceless)
+		atomic_store(&n->slot->mode, SLOT_MODE_FENCED);
 	/* A writer that did not see this mode at its last publish issued no
 	 * membarrier for us: our loads of li must come after this store (see
 	 * published_arrivals()), which a full fence ensures on every CPU. */
@@ -67,6 +74,24 @@ static int slot_set_mode(struct mmsync_reader *r)
 		f->desc[c] = (const uint64_t *)&n->h->copy[c].version; /* then seq, generation */
 	f->mode = MMSYNC_FAST_NATIVE | (fenceless ? MMSYNC_FAST_FENCELESS : 0) |
 		  (r->flags & MMSYNC_VERIFY_CHECKSUM ? MMSYNC_FAST_CALL : 0);
+	f->known_evictions = atomic_load(&n->slot->evictions);
+	return 0;
+}
+
+int native_evictions_seen(struct mmsync_reader *r)
+{
+	struct native_reader *n = &r->n;
+
+	r->f.known_evictions = r->f.evictions;
+	if (atomic_load(&n->slot->revoked))
+		return -ECONNRESET;
+	/* The writer bumps every fenceless slot before each fill once its
+	 * barrier failed: go fenced, for good (MMSYNC_FENCELESS included:
+	 * the guarantee cannot be had any more). */
+	if ((r->f.mode & MMSYNC_FAST_FENCELESS) && !atomic_load(&n->h->fenceless_ok)) {
+		atomic_store(&n->slot->mode, SLOT_MODE_FENCED);
+		r->f.mode &= ~(uint32_t)MMSYNC_FAST_FENCELESS;
+	}
 	return 0;
 }
 

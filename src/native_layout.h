@@ -45,16 +45,18 @@ struct native_slot {
 	 * readers per copy. */
 	_Atomic uint64_t reading;
 	_Atomic uint64_t evictions;	/* bumped by the writer when it evicts this reader */
-	_Atomic uint32_t mode;		/* SLOT_MODE_*: what barrier reaches this reader */
-	uint8_t pad[CACHE_LINE - 28];
+	_Atomic uint32_t mode;		/* SLOT_MODE_*: set by the reader */
+	/* Set by the writer when it drops a reader that is still alive (its
+	 * connection failed): the reader's next begin says -ECONNRESET. */
+	_Atomic uint32_t revoked;
+	uint8_t pad[CACHE_LINE - 32];
 } __attribute__((aligned(CACHE_LINE)));
 
 _Static_assert(sizeof(struct native_slot) == CACHE_LINE, "one cache line per slot");
 
 /* native_slot.mode: set by the reader at set-up. */
 enum {
-	SLOT_MODE_PLAIN = 0,		/* fenced; reached by MEMBARRIER_CMD_GLOBAL only */
-	SLOT_MODE_EXPEDITED = 1,	/* fenced; registered for MEMBARRIER_CMD_GLOBAL_EXPEDITED */
+	SLOT_MODE_FENCED = 0,		/* each arrival is followed by a full fence */
 	SLOT_MODE_FENCELESS = 2,	/* registered, reads without a fence: the writer
 					 * issues the barrier before it scans the slots */
 };

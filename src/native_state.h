@@ -58,6 +58,11 @@ struct native_header {
 	 * prefault as much of their mappings */
 	MMSYNC_ATOMIC(__u64) populated[2] __attribute__((aligned(CACHE_LINE)));
 	MMSYNC_ATOMIC(__u64) membarriers;	/* issued for fenceless readers */
+	MMSYNC_ATOMIC(__u64) membarrier_failures; /* barriers refused (seccomp) */
+	/* 1 while the writer can issue MEMBARRIER_CMD_GLOBAL_EXPEDITED: only
+	 * then may a reader read without a fence. Probed at creation; cleared
+	 * for good when a barrier fails (native_writer.c, barrier_down()). */
+	MMSYNC_ATOMIC(__u32) fenceless_ok;
 };
 
 #endif

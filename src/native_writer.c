@@ -90,6 +90,15 @@ struct wslot {
 	unsigned arrivals;	/* arrivals on the awaited indicator in this wait */
 	bool evicted_in_write;
 	bool held;		/* SLOT_TABLE: a reader held it at the last probe */
+	bool revoked;		/* SLOT_OWN: dropped while alive; kept until it dies */
+};
+
+/* Two copies of one generation, and what readers get of them. */
+struct copies {
+	struct segment seg[2];
+	int ro[2];		/* read-only descriptions handed to readers */
+	uint64_t capacity;	/* bytes each */
+	uint64_t populated[2];	/* bytes of each allocated and mapped */
 };
 
 struct native_writer {
@@ -105,13 +114,15 @@ struct native_writer {
 	struct bpf_state *bpf;	/* its mirror in a pinned BPF map, or NULL */
 	void *mirror;		/* the mirror, mapped */
 	struct native_header *h;
-	struct segment copy[2];
-	int copy_ro[2];		/* read-only descriptions handed to readers */
+	/* The generation readers have, and the larger one a write is filling:
+	 * it takes effect when that write publishes (generation_commit()). */
+	struct copies cur, next;
+	struct copies *fill;	/* the set the current write fills: &cur or &next */
 	int state_ro;
-	uint64_t capacity, generation, seq;
+	uint64_t generation, seq;
 	bool pending;		/* waits of the last publish not done yet */
 	bool checksum;		/* MMSYNC_CHECKSUM */
-	uint64_t populated[2];	/* bytes of each copy allocated and mapped */
+	bool barrier_down;	/* a membarrier failed: fenceless slots are revoked */
 	struct uring ring;
 	size_t chunk;		/* write_from_fd: bytes a request */
 	unsigned depth;		/* write_from_fd: requests in flight */
@@ -229,7 +240,9 @@ static void slot_reclaim(struct native_writer *nw, unsigned i, uint64_t seen)
 	atomic_fetch_add(&nw->h->reclaimed, 1);
 }
 
-/* Bumps eviction counts; the caller issues the membarrier once for all. */
+/* Bumps the slot's eviction count: its open view, if any, ends in -ESTALE
+ * (see the eviction comment at the top), and its next begin takes the
+ * library's path. The fill that follows is ordered after it by prepare(). */
 static void slot_evict(struct native_writer *nw, unsigned i, uint64_t arrival)
 {
 	struct wslot *ws = &nw->slots[i];
@@ -238,16 +251,35 @@ static void slot_evict(struct native_writer *nw, unsigned i, uint64_t arrival)
 	atomic_fetch_add(&nw->h->evictions, 1);
 }
 
-/* The barrier an eviction needs in the evicted readers. Readers that
- * registered for expedited barriers (slot mode) get one in microseconds;
- * for any other, MEMBARRIER_CMD_GLOBAL waits for every CPU to pass a
- * quiescent state (milliseconds). */
-static void membarrier_evicted(struct native_writer *nw, bool all_expedited)
+/* Drops a reader whose connection failed (it sent data, hung up, or could
+ * not be sent a generation) but whose lock says it lives. Its slot stays
+ * in the waits until it dies, so a view it holds is still protected or
+ * told; its count is bumped and its slot marked, so that its next begin
+ * (and mmsync_reader_check()) says -ECONNRESET. Freeing the slot instead
+ * would leave a live reader reading unprotected. */
+static void slot_revoke(struct native_writer *nw, unsigned i, const char *why)
 {
-	int cmd = all_expedited ? MEMBARRIER_CMD_GLOBAL_EXPEDITED : MEMBARRIER_CMD_GLOBAL;
-	if (syscall(__NR_membarrier, cmd, 0, 0) && (cmd == MEMBARRIER_CMD_GLOBAL ||
-	    syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0)))
-		logf_(nw, "membarrier: %s: an evicted reader may not be told", strerror(errno));
+	struct wslot *ws = &nw->slots[i];
+
+	logf_(nw, "reader %u %s: revoked", i - nw->max_readers, why);
+	if (ws->conn >= 0) {
+		epoll_ctl(nw->epoll, EPOLL_CTL_DEL, ws->conn, NULL);
+		close(ws->conn);
+		ws->conn = -1;
+	}
+	ws->revoked = true;
+	atomic_store(&ws->s->revoked, 1);
+	atomic_fetch_add(&ws->s->evictions, 1);
+}
+
+/* A connected reader whose connection failed: reclaimed if dead, else
+ * revoked. */
+static void slot_drop(struct native_writer *nw, unsigned i, const char *why)
+{
+	if (slot_alive(nw, i))
+		slot_revoke(nw, i, why);
+	else
+		slot_reclaim(nw, i, atomic_load(&nw->slots[i].s->arrived));
 }
 
 /* Notes slot @ws's arrival as the writer sees it now. Return: the arrival
@@ -303,7 +335,7 @@ static unsigned wait_indicator(struct native_writer *nw, unsigned x, uint64_t gr
 			       uint64_t hard_deadline)
 {
 	unsigned cur = atomic_load(&nw->h->li);
-	unsigned evicted = 0, barrier = 0, slow_barrier = 0;
+	unsigned evicted = 0;
 	uint64_t start = now_ns(CLOCK_MONOTONIC), now = start;
 
 	active_refresh(nw);
@@ -332,10 +364,6 @@ static unsigned wait_indicator(struct native_writer *nw, unsigned x, uint64_t gr
 				slot_evict(nw, i, a);
 				ws->evicted_in_write = true;
 				evicted++;
-				if (!breach) { /* no honest reader behind a breach */
-					barrier++;
-					slow_barrier += atomic_load(&ws->s->mode) == SLOT_MODE_PLAIN;
-				}
 				continue;
 			}
 			busy++;
@@ -350,8 +378,6 @@ static unsigned wait_indicator(struct native_writer *nw, unsigned x, uint64_t gr
 		}
 		now = now_ns(CLOCK_MONOTONIC);
 	}
-	if (barrier)
-		membarrier_evicted(nw, slow_barrier == 0);
 	return evicted;
 }
 
@@ -396,11 +422,15 @@ static void refresh_figures(struct native_writer *nw, bool probe_table)
 		struct wslot *ws = &nw->slots[i];
 		if (ws->kind == SLOT_FREE)
 			continue;
-		if (ws->kind == SLOT_TABLE && probe_table) {
+		/* Table slots, and revoked readers (no connection tells of
+		 * their death): probed here, as a wait would. */
+		if ((ws->kind == SLOT_TABLE || ws->revoked) && probe_table) {
 			uint64_t a = atomic_load(&ws->s->arrived); /* before the probe */
 			ws->held = slot_alive(nw, i);
-			if (!ws->held && a)
+			if (!ws->held && (a || ws->revoked)) {
 				slot_reclaim(nw, i, a);
+				continue;
+			}
 		}
 		if (ws->kind == SLOT_OWN || ws->held)
 			live++;
@@ -421,32 +451,38 @@ static size_t round_up(uint64_t n, long page)
 	return (size_t)((n + (uint64_t)page - 1) / (uint64_t)page * (uint64_t)page);
 }
 
-static int copies_create(struct native_writer *nw, uint64_t capacity, struct segment out[2],
-			 int ro[2])
+static const struct copies no_copies = { .seg = { { .fd = -1 }, { .fd = -1 } }, .ro = { -1, -1 } };
+
+static void copies_destroy(struct copies *cs)
+{
+	for (int i = 0; i < 2; i++) {
+		segment_destroy(&cs->seg[i]);
+		if (cs->ro[i] >= 0)
+			close(cs->ro[i]);
+	}
+	*cs = no_copies;
+}
+
+/* Two new copies in @cs, which holds none. */
+static int copies_create(struct native_writer *nw, uint64_t capacity, struct copies *cs)
 {
 	int err = 0;
 
-	ro[0] = ro[1] = -1;
-	out[0] = out[1] = (struct segment){ .fd = -1 };
+	cs->capacity = capacity;
 	for (int i = 0; i < 2 && !err; i++) {
-		err = segment_create(&out[i], nw->name, nw->kind, nw->hugetlbfs_dir, capacity,
+		err = segment_create(&cs->seg[i], nw->name, nw->kind, nw->hugetlbfs_dir, capacity,
 				     NATIVE_SEALS_COPY);
 		if (!err) {
-			ro[i] = segment_reopen(out[i].fd, O_RDONLY);
-			if (ro[i] < 0)
-				err = ro[i];
+			cs->ro[i] = segment_reopen(cs->seg[i].fd, O_RDONLY);
+			if (cs->ro[i] < 0)
+				err = cs->ro[i];
 		}
 	}
 	if (err == -ENOMEM && nw->kind != SEG_MEMFD)
 		logf_(nw, "not enough free huge pages for two copies of %llu bytes (see vm.nr_hugepages)",
 		      (unsigned long long)capacity);
-	if (err) {
-		for (int i = 0; i < 2; i++) {
-			segment_destroy(&out[i]);
-			if (ro[i] >= 0)
-				close(ro[i]);
-		}
-	}
+	if (err)
+		copies_destroy(cs);
 	return err;
 }
 
@@ -458,7 +494,7 @@ static void fill_msg(struct native_writer *nw, struct native_msg *m, unsigned ty
 		.layout_version = NATIVE_LAYOUT_VERSION,
 		.type = type,
 		.generation = nw->generation,
-		.capacity = nw->capacity,
+		.capacity = nw->cur.capacity,
 		.max_readers = nw->max_readers,
 		.flags = nw->kind == SEG_HUGETLBFS ? NATIVE_FLAG_UNSEALED : 0,
 		.nr_fds = type == NATIVE_MSG_HELLO ? 4 : 2,
@@ -466,87 +502,127 @@ static void fill_msg(struct native_writer *nw, struct native_msg *m, unsigned ty
 	snprintf(m->name, sizeof(m->name), "%s", nw->name);
 }
 
-/* Replaces both copies by larger ones. Connected readers get the new
- * descriptors before any version points at them, so that a reader that
- * sees the new generation in a descriptor finds them already queued on its
- * socket. Readers still on an old copy keep their own mapping of it; the
- * writer never writes an old copy again. */
-static int new_generation(struct native_writer *nw, uint64_t len)
+/* Larger copies for a payload of @len bytes, in nw->next: private to the
+ * writer until the write that fills them publishes. A write that fails or
+ * is aborted drops them, and nothing a reader or `mmsync stat` sees has
+ * changed. */
+static int generation_prepare(struct native_writer *nw, uint64_t len)
 {
-	uint64_t cap = nw->capacity * 2;
+	uint64_t cap = nw->cur.capacity * 2;
 	if (cap < len + len / 2)
 		cap = len + len / 2;
 	if (cap > MMSYNC_MAX_PAYLOAD + 1)
 		cap = MMSYNC_MAX_PAYLOAD + 1;
-	cap = round_up(cap, nw->page);
+	return copies_create(nw, round_up(cap, nw->page), &nw->next);
+}
 
-	struct segment next[2];
-	int ro[2];
-	int err = copies_create(nw, cap, next, ro);
-	if (err)
-		return err;
-	for (int i = 0; i < 2; i++) {
-		segment_destroy(&nw->copy[i]);
-		close(nw->copy_ro[i]);
-		nw->copy[i] = next[i];
-		nw->copy_ro[i] = ro[i];
-	}
-	nw->capacity = cap;
+/* The generation takes effect, right before the store of li that publishes
+ * its first version. Connected readers get the new descriptors before any
+ * version names them, so that a reader that sees the new generation in a
+ * descriptor finds them already queued on its socket; a reader that cannot
+ * be sent them is revoked. Readers still on an old copy keep their own
+ * mapping of it; the writer never writes an old copy again. */
+static void generation_commit(struct native_writer *nw)
+{
+	copies_destroy(&nw->cur);
+	nw->cur = nw->next;
+	nw->next = no_copies;
+	nw->fill = &nw->cur;
 	nw->generation++;
-	nw->populated[0] = nw->populated[1] = 0;
-	atomic_store(&nw->h->populated[0], 0);
-	atomic_store(&nw->h->populated[1], 0);
 
 	struct native_msg m;
 	fill_msg(nw, &m, NATIVE_MSG_GENERATION);
 	for (unsigned i = nw->max_readers; i < nr_slots(nw); i++) {
 		struct wslot *ws = &nw->slots[i];
-		if (ws->kind != SLOT_OWN)
+		if (ws->kind != SLOT_OWN || ws->revoked)
 			continue;
-		err = fdpass_send(ws->conn, &m, sizeof(m), nw->copy_ro, 2);
-		if (err) {
-			logf_(nw, "reader %u not told of generation %llu (%s): dropped", i - nw->max_readers,
-			      (unsigned long long)nw->generation, strerror(-err));
-			slot_reclaim(nw, i, 0);
-		}
+		int err = fdpass_send(ws->conn, &m, sizeof(m), nw->cur.ro, 2);
+		if (err)
+			slot_drop(nw, i, "could not be sent a generation");
 	}
-	atomic_store(&nw->h->capacity, cap);
+	atomic_store(&nw->h->populated[0], nw->cur.populated[0]);
+	atomic_store(&nw->h->populated[1], nw->cur.populated[1]);
+	atomic_store(&nw->h->capacity, nw->cur.capacity);
 	atomic_store(&nw->h->generation, nw->generation);
-	return 0;
 }
 
-/* Makes the first @len bytes of copy @c exist and mapped in the writer, so
- * that filling them takes no page fault. Readers map what the header says
- * is populated when they map the copies, and more when a version needs it. */
+/* Makes the first @len bytes of copy @c of the set being filled exist and
+ * mapped in the writer, so that filling them takes no page fault. Readers
+ * map what the header says is populated when they map the copies, and
+ * more when a version needs it. */
 static int copy_prefault(struct native_writer *nw, unsigned c, uint64_t len)
 {
-	if (len <= nw->populated[c])
+	struct copies *cs = nw->fill;
+	if (len <= cs->populated[c])
 		return 0;
 	uint64_t end = round_up(len, nw->page);
-	int err = uring_prefault(&nw->ring, nw->copy[c].fd, nw->copy[c].map, nw->populated[c],
-				 end - nw->populated[c]);
+	int err = uring_prefault(&nw->ring, cs->seg[c].fd, cs->seg[c].map, cs->populated[c],
+				 end - cs->populated[c]);
 	if (err)
 		return err;
-	nw->populated[c] = end;
-	atomic_store(&nw->h->populated[c], end);
+	cs->populated[c] = end;
+	if (cs == &nw->cur)
+		atomic_store(&nw->h->populated[c], end);
 	return 0;
 }
 
-/* Everything before the bytes go in: the waits of the last publish, a new
- * generation if @room bytes do not fit, the copy prefaulted. Return: 0 with
- * *cp the copy to fill, or -errno with nothing published. */
+/* A membarrier failed (seccomp, say): fenceless readers can no longer be
+ * served as such. The rule, "revoke while the barrier is down": the header
+ * says so for good (new readers go fenced), and before every fill the
+ * writer bumps the count of each slot still declaring the fenceless mode
+ * (fenceless_revoke()), so that a view whose arrival the writer could not
+ * see is told, and the reader turns fenced at its next begin. Store of the
+ * flag, then loads of the modes; readers store the mode, then load the
+ * flag: one side sees the other (tests/protocol.pml models it). */
+static void barrier_down(struct native_writer *nw, int err)
+{
+	atomic_fetch_add(&nw->h->membarrier_failures, 1);
+	if (nw->barrier_down)
+		return;
+	logf_(nw, "membarrier: %s: fenceless readers are revoked and read fenced from now on",
+	      strerror(err));
+	nw->barrier_down = true;
+	atomic_store(&nw->h->fenceless_ok, 0);
+}
+
+static void fenceless_revoke(struct native_writer *nw)
+{
+	active_refresh(nw);
+	for (unsigned k = 0; k < nw->n_active; k++) {
+		struct wslot *ws = &nw->slots[nw->active[k]];
+		if (ws->kind != SLOT_FREE && atomic_load(&ws->s->mode) == SLOT_MODE_FENCELESS)
+			atomic_fetch_add(&ws->s->evictions, 1);
+	}
+}
+
+/* Everything before the bytes go in: the waits of the last publish, the
+ * copies of a new generation if @room bytes do not fit, the copy
+ * prefaulted. Return: 0 with *cp the copy of nw->fill to fill, or -errno
+ * with nothing published and nothing visible changed. */
 static int prepare(struct native_writer *nw, uint64_t room, uint64_t grace_ns, unsigned *cp,
 		   unsigned *evicted)
 {
 	int err;
 
 	*evicted = finish_waits(nw, grace_ns);
-	if (room > nw->capacity && (err = new_generation(nw, room)))
-		return err;
+	if (nw->barrier_down)
+		fenceless_revoke(nw);
+	/* Counts bumped (evictions, revocations) before any byte of the fill:
+	 * the writer's half of the seqlock order at the top of this file. */
+	atomic_thread_fence(memory_order_release);
+	nw->fill = &nw->cur;
+	if (room > nw->cur.capacity) {
+		if ((err = generation_prepare(nw, room)))
+			return err;
+		nw->fill = &nw->next;
+	}
 	/* Nobody reads copy c now: no arrival before the waits can see li == c,
-	 * and every arrival after them reads li, which is !c. */
+	 * and every arrival after them reads li, which is !c. (A new
+	 * generation's copies were never read.) */
 	*cp = !atomic_load(&nw->h->li);
-	return copy_prefault(nw, *cp, room);
+	if ((err = copy_prefault(nw, *cp, room)))
+		native_write_abort(nw);
+	return err;
 }
 
 /*
@@ -558,6 +634,8 @@ static int prepare(struct native_writer *nw, uint64_t room, uint64_t grace_ns, u
  * them. Paid only while such a reader is connected; a reader that turns
  * fenceless later fences its store of slot.mode (seq_cst) after its
  * registration and before its first arrival, so it loads the new li.
+ * Once the barrier has failed, a fenceless slot's arrival proves nothing:
+ * it is not noted (and barrier_down() says what keeps its reads told).
  *
  * The note: an arrival the writer sees later with another value (each is
  * new) was stored after the note's load saw an earlier one. A fenced
@@ -571,18 +649,21 @@ static int prepare(struct native_writer *nw, uint64_t room, uint64_t grace_ns, u
 static void published_arrivals(struct native_writer *nw)
 {
 	active_refresh(nw);
-	for (unsigned k = 0; k < nw->n_active; k++) {
+	for (unsigned k = 0; k < nw->n_active && !nw->barrier_down; k++) {
 		struct wslot *ws = &nw->slots[nw->active[k]];
 		if (ws->kind != SLOT_FREE && atomic_load(&ws->s->mode) == SLOT_MODE_FENCELESS) {
 			if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0))
-				syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0);
-			atomic_fetch_add(&nw->h->membarriers, 1);
+				barrier_down(nw, errno);
+			else
+				atomic_fetch_add(&nw->h->membarriers, 1);
 			break;
 		}
 	}
 	for (unsigned k = 0; k < nw->n_active; k++) {
 		struct wslot *ws = &nw->slots[nw->active[k]];
-		ws->published_seq = ws->kind == SLOT_FREE ? 0 : nw->seq;
+		ws->published_seq = ws->kind == SLOT_FREE ||
+				    (nw->barrier_down &&
+				     atomic_load(&ws->s->mode) == SLOT_MODE_FENCELESS) ? 0 : nw->seq;
 		if (ws->published_seq)
 			ws->published_arrival = atomic_load(&ws->s->arrived);
 	}
@@ -591,8 +672,10 @@ static void published_arrivals(struct native_writer *nw)
 static void publish(struct native_writer *nw, unsigned c, size_t len, unsigned evicted,
 		    struct mmsync_write_info *info)
 {
-	uint64_t hash = nw->checksum ? mmsync_hash(nw->copy[c].map, len) : 0;
+	uint64_t hash = nw->checksum ? mmsync_hash(nw->fill->seg[c].map, len) : 0;
 	uint64_t version = (uint64_t)c | (uint64_t)len << 1 | (hash & 0xffffff) << 40;
+	if (nw->fill == &nw->next)
+		generation_commit(nw);
 	nw->seq++;
 	nw->h->copy[c] = (struct native_copy_desc){ version, nw->seq, nw->generation };
 	atomic_store(&nw->h->li, c); /* publish: seq_cst orders the copy before it */
@@ -625,7 +708,7 @@ int native_write(struct native_writer *nw, const void *data, size_t len, uint64_
 	if (err)
 		return err;
 	if (len)
-		memcpy(nw->copy[c].map, data, len);
+		memcpy(nw->fill->seg[c].map, data, len);
 	publish(nw, c, len, evicted, info);
 	return 0;
 }
@@ -646,11 +729,14 @@ int native_write_from_fd(struct native_writer *nw, int fd, int64_t offset, size_
 
 	unsigned c, evicted;
 	int err = prepare(nw, room, grace_ns, &c, &evicted);
-	if (!err)
-		err = uring_read_into(&nw->ring, fd, offset, nw->copy[c].map, len, nw->chunk, nw->depth,
-				      direct, DIRECT_ALIGN);
 	if (err)
-		return err; /* copy c is the writer's alone: the current version stands */
+		return err;
+	err = uring_read_into(&nw->ring, fd, offset, nw->fill->seg[c].map, len, nw->chunk,
+			      nw->depth, direct, DIRECT_ALIGN);
+	if (err) {
+		native_write_abort(nw); /* the current version and generation stand */
+		return err;
+	}
 	publish(nw, c, len, evicted, info);
 	return 0;
 }
@@ -659,7 +745,7 @@ int native_write_begin(struct native_writer *nw, size_t len, uint64_t grace_ns, 
 {
 	int err = prepare(nw, len, grace_ns, &nw->build, &nw->build_evicted);
 	if (!err)
-		*ptr = nw->copy[nw->build].map;
+		*ptr = nw->fill->seg[nw->build].map;
 	return err;
 }
 
@@ -669,9 +755,13 @@ int native_write_commit(struct native_writer *nw, size_t len, struct mmsync_writ
 	return 0;
 }
 
+/* The copy filled stays the writer's; larger copies made for the write
+ * are dropped, never seen by a reader. */
 void native_write_abort(struct native_writer *nw)
 {
-	(void)nw; /* the copy stays the writer's; the next write fills it again */
+	if (nw->fill == &nw->next)
+		copies_destroy(&nw->next);
+	nw->fill = &nw->cur;
 }
 
 /* ---- creation ---- */
@@ -732,11 +822,8 @@ void native_writer_close(struct native_writer *nw)
 		unlink(nw->sock_path);
 	if (nw->epoll >= 0)
 		close(nw->epoll);
-	for (int i = 0; i < 2; i++) {
-		segment_destroy(&nw->copy[i]);
-		if (nw->copy_ro[i] >= 0)
-			close(nw->copy_ro[i]);
-	}
+	copies_destroy(&nw->cur);
+	copies_destroy(&nw->next);
 	if (nw->state_ro >= 0)
 		close(nw->state_ro);
 	segment_destroy(&nw->state);
@@ -784,8 +871,10 @@ int mmsync_writer_create(struct mmsync_writer **wp, const char *name,
 	}
 	w->native = nw;
 	snprintf(nw->name, sizeof(nw->name), "%s", name);
-	nw->state = nw->table = nw->copy[0] = nw->copy[1] = (struct segment){ .fd = -1 };
-	nw->copy_ro[0] = nw->copy_ro[1] = nw->state_ro = nw->epoll = nw->listen_fd = -1;
+	nw->state = nw->table = (struct segment){ .fd = -1 };
+	nw->cur = nw->next = no_copies;
+	nw->fill = &nw->cur;
+	nw->state_ro = nw->epoll = nw->listen_fd = -1;
 	nw->kind = dir ? SEG_HUGETLBFS : (flags & MMSYNC_HUGETLB) ? SEG_HUGETLB : SEG_MEMFD;
 	nw->max_readers = max_readers ? max_readers : NATIVE_DEFAULT_READERS;
 	nw->log = OPTS_GET(opts, log, NULL);
@@ -809,7 +898,7 @@ int mmsync_writer_create(struct mmsync_writer **wp, const char *name,
 			logf_(nw, "no huge pages here (%s)", strerror(-err));
 		goto fail;
 	}
-	nw->capacity = round_up(capacity ? capacity : NATIVE_DEFAULT_CAPACITY, nw->page);
+	capacity = round_up(capacity ? capacity : NATIVE_DEFAULT_CAPACITY, nw->page);
 
 	if ((err = state_create(nw, flags)))
 		goto fail;
@@ -818,12 +907,16 @@ int mmsync_writer_create(struct mmsync_writer **wp, const char *name,
 	nw->h->header_size = sizeof(*nw->h);
 	nw->h->max_readers = nw->max_readers;
 	nw->h->generation = nw->generation;
-	nw->h->capacity = nw->capacity;
+	nw->h->capacity = capacity;
 	nw->h->copy[0].generation = nw->h->copy[1].generation = nw->generation;
 	nw->h->writer_pid = (uint32_t)getpid();
 	nw->h->flags = nw->checksum ? NATIVE_HDR_CHECKSUM : 0;
+	/* Readers may go fenceless only if this writer can issue the barrier
+	 * that stands in for their fence (seccomp may forbid it). */
+	nw->barrier_down = syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) != 0;
+	nw->h->fenceless_ok = !nw->barrier_down;
 	snprintf(nw->h->name, sizeof(nw->h->name), "%s", name);
-	if ((err = copies_create(nw, nw->capacity, nw->copy, nw->copy_ro)))
+	if ((err = copies_create(nw, capacity, &nw->cur)))
 		goto fail;
 	if ((nw->state_ro = segment_reopen(nw->state.fd, O_RDONLY)) < 0) {
 		err = nw->state_ro;
@@ -864,7 +957,7 @@ int mmsync_writer_export_fds(struct mmsync_writer *w, int fds[MMSYNC_NR_FDS])
 	struct native_writer *nw = nw_of(w);
 	if (!nw || !fds)
 		return -EINVAL;
-	int src[MMSYNC_NR_FDS] = { nw->state_ro, nw->copy_ro[0], nw->copy_ro[1], nw->table.fd };
+	int src[MMSYNC_NR_FDS] = { nw->state_ro, nw->cur.ro[0], nw->cur.ro[1], nw->table.fd };
 	nw->table_used = nw->active_dirty = true;
 	for (int i = 0; i < MMSYNC_NR_FDS; i++) {
 		/* The table: a description of its own for this set, so that a
@@ -948,7 +1041,7 @@ static bool accept_reader(struct native_writer *nw)
 		struct native_msg m;
 		fill_msg(nw, &m, NATIVE_MSG_HELLO);
 		m.slot_index = i - nw->max_readers;
-		int fds[4] = { nw->state_ro, nw->copy_ro[0], nw->copy_ro[1], theirs };
+		int fds[4] = { nw->state_ro, nw->cur.ro[0], nw->cur.ro[1], theirs };
 		err = fdpass_send(conn, &m, sizeof(m), fds, 4);
 	}
 	if (theirs >= 0)
@@ -972,21 +1065,19 @@ static bool accept_reader(struct native_writer *nw)
 	return true;
 }
 
-/* Readers send nothing: data, an error or a hang-up ends the connection
- * and frees the slot (a live reader that hangs up can only hurt itself). */
+/* Readers send nothing: data, an error or a hang-up ends the connection.
+ * A dead reader's slot is taken back; a live reader is revoked. */
 static void connection_event(struct native_writer *nw, unsigned i)
 {
 	struct wslot *ws = &nw->slots[i];
 	char buf[64];
 
-	if (i < nw->max_readers || i >= nr_slots(nw) || ws->kind != SLOT_OWN)
+	if (i < nw->max_readers || i >= nr_slots(nw) || ws->kind != SLOT_OWN || ws->conn < 0)
 		return;
 	ssize_t n = recv(ws->conn, buf, sizeof(buf), MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	if (n > 0)
-		logf_(nw, "reader %u sent data: dropped", i - nw->max_readers);
-	slot_reclaim(nw, i, 0);
+	slot_drop(nw, i, n > 0 ? "sent data" : "hung up");
 }
 
 int mmsync_writer_dispatch(struct mmsync_writer *w)

@@ -237,7 +237,7 @@ fail:
 }
 
 /* The inline path's (mmsync_read.h) and more: new copies, a payload that
- * grew, checksums, errors. */
+ * grew, checksums, a changed eviction count, errors. */
 static int native_begin(struct mmsync_reader *r, struct mmsync_view *view)
 {
 	struct mmsync_read_fast *f = &r->f;
@@ -248,6 +248,16 @@ static int native_begin(struct mmsync_reader *r, struct mmsync_view *view)
 
 	for (;;) {
 		c = mmsync_arrive_(f);
+		if (f->evictions != f->known_evictions) {
+			/* Evicted or revoked since the last look: a revoked
+			 * reader is told, and a fenceless one turns fenced
+			 * when the writer has lost its barrier. */
+			mmsync_depart_(f);
+			if ((err = native_evictions_seen(r)))
+				return err;
+			f->nreads += 2;
+			continue;
+		}
 		/* The writer does not touch copy[c] while we are arrived: plain
 		 * loads, through volatile so that each is made once. */
 		const volatile struct native_copy_desc *vd = &h->copy[c];
@@ -327,7 +337,9 @@ int mmsync_reader_check(struct mmsync_reader *r)
 	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
 	if (fcntl(r->n.state_fd, F_OFD_GETLK, &fl))
 		return -errno;
-	return fl.l_type == F_UNLCK ? -EPIPE : 0;
+	if (fl.l_type == F_UNLCK)
+		return -EPIPE;
+	return atomic_load(&r->n.slot->revoked) ? -ECONNRESET : 0;
 }
 
 int mmsync_version(struct mmsync_reader *r, uint64_t *version)
@@ -366,6 +378,7 @@ void stat_from_header(const struct native_header *h, struct mmsync_stat *st)
 	s.last_publish_ns = atomic_load(&h->last_publish_ns);
 	s.writer_pid = (int32_t)atomic_load(&h->writer_pid);
 	s.membarriers = atomic_load(&h->membarriers);
+	s.membarrier_failures = atomic_load(&h->membarrier_failures);
 	memcpy(s.name, h->name, sizeof(s.name));
 	s.name[sizeof(s.name) - 1] = 0;
 	memcpy(st, &s, sz);

@@ -49,6 +49,11 @@ int native_refresh(struct mmsync_reader *r, uint64_t generation);
 
 void native_reader_release(struct mmsync_reader *r);
 
+/* The slot's eviction count changed since the handle last looked: notes
+ * it, and acts on why. Return: 0, or -ECONNRESET when the writer revoked
+ * this reader (its connection failed while it lived). */
+int native_evictions_seen(struct mmsync_reader *r);
+
 /* Prefaults the mapping of copy @c as far as the writer has populated it,
  * so that reading it takes no page fault. */
 void native_populate(struct mmsync_reader *r, unsigned c);
