@@ -19,6 +19,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <xxhash.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 
 /* A test that cannot run here skips, unless MMSYNC_TEST_STRICT=1 (CI): then
  * a skip is a failure. */
@@ -190,6 +194,22 @@ static inline int count_fds(void)
 			n++;
 	closedir(d);
 	return n - 1;
+}
+
+/* Makes seccomp forbid this process membarrier(2) (EPERM): a reader can
+ * then only read fenced, and a writer cannot serve fenceless readers. */
+static inline int forbid_membarrier(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_membarrier, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return -1;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
 }
 
 #endif

@@ -834,21 +834,6 @@ static void test_systemd_socket(void **unused)
 	assert_int_equal(wait_child(pid), 0);
 }
 
-/* A process seccomp forbids membarrier(2): it can only read fenced. */
-static int forbid_membarrier(void)
-{
-	struct sock_filter f[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_membarrier, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
-		return -1;
-	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
-}
-
 /* Fenceless readers cost the writer one membarrier per write, only while
  * one is connected; a reader that cannot register reads fenced, and one
  * that demands fenceless reads is told it cannot have them. */
