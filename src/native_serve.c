@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The native writer's socket: listening (a path, an abstract name, or
+ * systemd's socket), the handshake that hands a reader its descriptors and
+ * slot, and the connections, on which readers send nothing.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "fdpass.h"
+#include "native_writer.h"
+#include "opts.h"
+
+/* ---- serving ---- */
+
+static bool peer_allowed(struct native_writer *nw, const struct ucred *cr)
+{
+	if (!nw->n_uids && !nw->n_gids)
+		return cr->uid == geteuid() || cr->uid == 0;
+	for (size_t i = 0; i < nw->n_uids; i++)
+		if (nw->allow_uids[i] == cr->uid)
+			return true;
+	for (size_t i = 0; i < nw->n_gids; i++)
+		if (nw->allow_gids[i] == cr->gid)
+			return true;
+	return false;
+}
+
+static void refuse(struct native_writer *nw, int conn, int error)
+{
+	struct native_msg m;
+	fill_msg(nw, &m, NATIVE_MSG_HELLO);
+	m.error = error;
+	m.nr_fds = 0;
+	fdpass_send(conn, &m, sizeof(m), NULL, 0);
+	close(conn);
+}
+
+/* A new reader: its own slot object, read-locked on a description made for
+ * it alone, sent with read-only descriptions of the header and the copies.
+ * Return: false when no connection was waiting. */
+static bool accept_reader(struct native_writer *nw)
+{
+	int conn = accept4(nw->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (conn < 0)
+		return errno == EINTR || errno == ECONNABORTED;
+
+	struct ucred cr;
+	socklen_t crlen = sizeof(cr);
+	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) || !peer_allowed(nw, &cr)) {
+		logf_(nw, "refused peer pid %d uid %u gid %u: not in the allow-list", (int)cr.pid,
+		      (unsigned)cr.uid, (unsigned)cr.gid);
+		refuse(nw, conn, EACCES);
+		return true;
+	}
+	unsigned i;
+	for (i = nw->max_readers; i < nr_slots(nw); i++)
+		if (nw->slots[i].kind == SLOT_FREE)
+			break;
+	if (i == nr_slots(nw)) {
+		logf_(nw, "refused peer pid %d: all %u reader slots in use", (int)cr.pid, nw->max_readers);
+		refuse(nw, conn, EUSERS);
+		return true;
+	}
+
+	struct wslot *ws = &nw->slots[i];
+	int theirs = -1;
+	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
+	int err = segment_create(&ws->obj, nw->name, SEG_MEMFD, NULL, sysconf(_SC_PAGESIZE),
+				 NATIVE_SEALS_SIZE);
+	if (!err && (theirs = segment_reopen(ws->obj.fd, O_RDWR)) < 0)
+		err = theirs;
+	if (!err && fcntl(theirs, F_OFD_SETLK, &fl))
+		err = -errno;
+	if (!err) {
+		struct native_msg m;
+		fill_msg(nw, &m, NATIVE_MSG_HELLO);
+		m.slot_index = i - nw->max_readers;
+		int fds[4] = { nw->state_ro, nw->cur.ro[0], nw->cur.ro[1], theirs };
+		err = fdpass_send(conn, &m, sizeof(m), fds, 4);
+	}
+	if (theirs >= 0)
+		close(theirs); /* the reader holds the only other reference now */
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.u32 = i };
+	if (!err && epoll_ctl(nw->epoll, EPOLL_CTL_ADD, conn, &ev))
+		err = -errno;
+	if (err) {
+		logf_(nw, "could not serve peer pid %d: %s", (int)cr.pid, strerror(-err));
+		segment_destroy(&ws->obj);
+		close(conn);
+		return true;
+	}
+	ws->kind = SLOT_OWN;
+	nw->active_dirty = true;
+	ws->s = ws->obj.map;
+	ws->conn = conn;
+	ws->evicted_arrival = 0;
+	ws->published_seq = 0;
+	ws->probed_ns = 0;
+	return true;
+}
+
+/* Readers send nothing: data, an error or a hang-up ends the connection.
+ * A dead reader's slot is taken back; a live reader is revoked. */
+static void connection_event(struct native_writer *nw, unsigned i)
+{
+	struct wslot *ws = &nw->slots[i];
+	char buf[64];
+
+	if (i < nw->max_readers || i >= nr_slots(nw) || ws->kind != SLOT_OWN || ws->conn < 0)
+		return;
+	ssize_t n = recv(ws->conn, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	slot_drop(nw, i, n > 0 ? "sent data" : "hung up");
+}
+
+int mmsync_writer_dispatch(struct mmsync_writer *w)
+{
+	struct native_writer *nw = nw_of(w);
+	struct epoll_event ev[32];
+
+	if (!nw)
+		return -EINVAL;
+	for (;;) {
+		int n = epoll_wait(nw->epoll, ev, 32, 0);
+		if (n <= 0)
+			break;
+		for (int k = 0; k < n; k++) {
+			if (ev[k].data.u32 == UINT32_MAX)
+				while (accept_reader(nw)) /* every connection queued */
+					;
+			else
+				connection_event(nw, ev[k].data.u32);
+		}
+		if (n < 32)
+			break;
+	}
+	refresh_figures(nw, true);
+	return 0;
+}
+
+int mmsync_writer_fd(struct mmsync_writer *w)
+{
+	struct native_writer *nw = nw_of(w);
+	return nw ? nw->epoll : -EINVAL;
+}
+
+/* The socket systemd passed (LISTEN_PID, LISTEN_FDS): fd 3, a listening
+ * Unix SOCK_SEQPACKET socket. */
+static int systemd_socket(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *n = getenv("LISTEN_FDS");
+	int type = 0, listening = 0;
+	struct sockaddr_un sa;
+	socklen_t len = sizeof(type), salen = sizeof(sa);
+
+	if (!pid || !n || atol(pid) != (long)getpid() || atoi(n) < 1)
+		return -ENOTSOCK;
+	if (getsockopt(3, SOL_SOCKET, SO_TYPE, &type, &len) || type != SOCK_SEQPACKET ||
+	    getsockopt(3, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) || !listening ||
+	    getsockname(3, (struct sockaddr *)&sa, &salen) || sa.sun_family != AF_UNIX)
+		return -ENOTSOCK;
+	fcntl(3, F_SETFD, FD_CLOEXEC);
+	return 3;
+}
+
+/* A socket file left by a writer that died: nobody answers it. */
+static bool socket_stale(const struct sockaddr_un *sa, socklen_t len)
+{
+	int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	bool stale = probe >= 0 && connect(probe, (const struct sockaddr *)sa, len) &&
+		     errno == ECONNREFUSED;
+	if (probe >= 0)
+		close(probe);
+	return stale;
+}
+
+static int bind_listen(struct native_writer *nw, const char *path, unsigned mode)
+{
+	struct sockaddr_un sa;
+	socklen_t len;
+	bool abstract = path[0] == '@';
+	int err = fdpass_addr(path, &sa, &len);
+	if (err)
+		return err;
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	int r = bind(fd, (struct sockaddr *)&sa, len);
+	if (r && errno == EADDRINUSE && !abstract && socket_stale(&sa, len)) {
+		unlink(path);
+		r = bind(fd, (struct sockaddr *)&sa, len);
+	}
+	/* Before listen(): nobody can connect while the mode is being set. */
+	if (r || (!abstract && chmod(path, mode)) || listen(fd, 64)) {
+		err = -errno;
+		if (r == 0 && !abstract)
+			unlink(path);
+		close(fd);
+		return err;
+	}
+	if (!abstract && !(nw->sock_path = strdup(path))) {
+		unlink(path);
+		close(fd);
+		return -ENOMEM;
+	}
+	return fd;
+}
+
+int mmsync_writer_listen(struct mmsync_writer *w, const char *path,
+			 const struct mmsync_listen_opts *opts)
+{
+	struct native_writer *nw = nw_of(w);
+
+	if (!nw || !opts_valid(opts, sizeof(*opts)))
+		return -EINVAL;
+	if (nw->listen_fd >= 0)
+		return -EBUSY;
+	size_t nu = OPTS_GET(opts, n_allow_uids, 0), ng = OPTS_GET(opts, n_allow_gids, 0);
+	const uid_t *uids = OPTS_GET(opts, allow_uids, NULL);
+	const gid_t *gids = OPTS_GET(opts, allow_gids, NULL);
+	unsigned mode = OPTS_GET(opts, mode, 0);
+	if ((nu && !uids) || (ng && !gids) || mode > 07777)
+		return -EINVAL;
+	uid_t *u = nu ? malloc(nu * sizeof(*uids)) : NULL;
+	gid_t *g = ng ? malloc(ng * sizeof(*gids)) : NULL;
+	int fd = (nu && !u) || (ng && !g) ? -ENOMEM
+		 : path ? bind_listen(nw, path, mode ? mode : 0660) : systemd_socket();
+	if (fd < 0) {
+		free(u);
+		free(g);
+		return fd;
+	}
+	if (nu)
+		memcpy(u, uids, nu * sizeof(*uids));
+	if (ng)
+		memcpy(g, gids, ng * sizeof(*gids));
+	nw->allow_uids = u;
+	nw->allow_gids = g;
+	nw->n_uids = nu;
+	nw->n_gids = ng;
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = UINT32_MAX };
+	if (epoll_ctl(nw->epoll, EPOLL_CTL_ADD, fd, &ev)) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	nw->listen_fd = fd;
+	return 0;
+}

@@ -1,0 +1,388 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reader slots, as the native writer sees them: their liveness, the waits
+ * of a publish, eviction and revocation, the barrier fenceless readers
+ * need, and the figures read from the slots.
+ *
+ * Slots. A reader connected over the socket gets a slot object of its own,
+ * a one-page memfd that the writer maps too; readers made from exported
+ * descriptors share the slot table. The writer trusts nothing it reads from
+ * a slot: a value only makes it wait, and never longer than the grace period.
+ *
+ * Liveness. Each reader holds an open-file-description lock on its slot,
+ * on an open file description no one else holds: for a socket reader the
+ * writer takes a read lock on a fresh description and sends it (the lock
+ * belongs to the description, so it goes with it); a table reader takes a
+ * write lock on its slot's bytes itself. When a reader dies, however it
+ * dies, the kernel closes the description and drops the lock; the writer's
+ * F_OFD_GETLK probe then finds the slot unlocked and takes it back at once,
+ * across pid namespaces and sandboxes. Only then: a reader whose connection
+ * fails while it lives is revoked (slot_revoke()), its slot kept.
+ *
+ * Eviction. A slot the writer has seen hold up a wait for the grace period
+ * is evicted (the rules are at wait_indicator()): the writer bumps the
+ * slot's eviction count and goes on; prepare() puts a release fence
+ * between the bumps and the first byte of the fill. The reader's read_end
+ * departs, fences (acquire) and loads the count: a seqlock's order, so a
+ * view that saw any byte of the fill sees the bump and returns -ESTALE.
+ * No barrier is needed in the reader, and none is issued. The writer then
+ * ignores that slot while it keeps the same arrival value.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/membarrier.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "native_writer.h"
+
+#define SPIN_NS 20000ull		/* spin this long before probing and sleeping */
+#define PROBE_INTERVAL_NS 1000000ull	/* re-probe a live, busy slot every ms */
+#define TABLE_PROBE_NS 100000000ull	/* dispatch probes the table every 100 ms */
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* ---- slots and liveness ---- */
+
+
+/* True while the reader of slot @i holds its lock: alive. */
+bool slot_alive(struct native_writer *nw, unsigned i)
+{
+	struct wslot *ws = &nw->slots[i];
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	int fd;
+
+	if (ws->kind == SLOT_OWN) {
+		fd = ws->obj.fd;
+	} else {
+		fd = nw->table.fd;
+		fl.l_start = (off_t)(i * sizeof(struct native_slot));
+		fl.l_len = sizeof(struct native_slot);
+	}
+	if (fcntl(fd, F_OFD_GETLK, &fl))
+		return true; /* cannot tell: keep it */
+	return fl.l_type != F_UNLCK;
+}
+
+/* The list of slots worth scanning: connected readers, and the table once
+ * descriptors were exported. Rebuilt outside the scans, which only mark it. */
+void active_refresh(struct native_writer *nw)
+{
+	if (!nw->active_dirty)
+		return;
+	nw->n_active = 0;
+	for (unsigned i = 0; i < nr_slots(nw); i++)
+		if ((nw->slots[i].kind == SLOT_TABLE && nw->table_used) || nw->slots[i].kind == SLOT_OWN)
+			nw->active[nw->n_active++] = i;
+	nw->active_dirty = false;
+}
+
+/* Takes back the slot of a dead reader. A table slot keeps its place but
+ * loses the dead reader's arrival, @seen, loaded before the probe that
+ * found the slot unlocked: a reader may have claimed the slot since and
+ * arrived, and its arrival (another value) must stay. */
+void slot_reclaim(struct native_writer *nw, unsigned i, uint64_t seen)
+{
+	nw->active_dirty = true;
+	struct wslot *ws = &nw->slots[i];
+
+	if (ws->kind == SLOT_OWN) {
+		if (ws->conn >= 0) {
+			epoll_ctl(nw->epoll, EPOLL_CTL_DEL, ws->conn, NULL);
+			close(ws->conn);
+		}
+		segment_destroy(&ws->obj);
+		*ws = (struct wslot){ .kind = SLOT_FREE, .conn = -1, .obj = { .fd = -1 } };
+	} else {
+		atomic_compare_exchange_strong(&ws->s->arrived, &seen, 0);
+		ws->evicted_arrival = 0;
+		ws->published_seq = 0;
+	}
+	atomic_fetch_add(&nw->h->reclaimed, 1);
+}
+
+/* Bumps the slot's eviction count: its open view, if any, ends in -ESTALE
+ * (see the eviction comment at the top), and its next begin takes the
+ * library's path. The fill that follows is ordered after it by prepare(). */
+static void slot_evict(struct native_writer *nw, unsigned i, uint64_t arrival)
+{
+	struct wslot *ws = &nw->slots[i];
+	ws->evicted_arrival = arrival;
+	atomic_fetch_add(&ws->s->evictions, 1);
+	atomic_fetch_add(&nw->h->evictions, 1);
+}
+
+/* Drops a reader whose connection failed (it sent data, hung up, or could
+ * not be sent a generation) but whose lock says it lives. Its slot stays
+ * in the waits until it dies, so a view it holds is still protected or
+ * told; its count is bumped and its slot marked, so that its next begin
+ * (and mmsync_reader_check()) says -ECONNRESET. Freeing the slot instead
+ * would leave a live reader reading unprotected. */
+static void slot_revoke(struct native_writer *nw, unsigned i, const char *why)
+{
+	struct wslot *ws = &nw->slots[i];
+
+	logf_(nw, "reader %u %s: revoked", i - nw->max_readers, why);
+	if (ws->conn >= 0) {
+		epoll_ctl(nw->epoll, EPOLL_CTL_DEL, ws->conn, NULL);
+		close(ws->conn);
+		ws->conn = -1;
+	}
+	ws->revoked = true;
+	atomic_store(&ws->s->revoked, 1);
+	atomic_fetch_add(&ws->s->evictions, 1);
+}
+
+/* A connected reader whose connection failed: reclaimed if dead, else
+ * revoked. */
+void slot_drop(struct native_writer *nw, unsigned i, const char *why)
+{
+	if (slot_alive(nw, i))
+		slot_revoke(nw, i, why);
+	else
+		slot_reclaim(nw, i, atomic_load(&nw->slots[i].s->arrived));
+}
+
+/* Notes slot @ws's arrival as the writer sees it now. Return: the arrival
+ * if the slot holds up a wait on indicator @x, else 0. The clock of a slot
+ * (seen_ns) starts when the writer first sees an arrival; it is not
+ * restarted by further arrivals on x within the same wait, so that a
+ * reader cannot buy itself a new grace period by arriving again. */
+static uint64_t slot_on(struct wslot *ws, unsigned x, unsigned cur, uint64_t seq, uint64_t now)
+{
+	if (ws->kind == SLOT_FREE)
+		return 0;
+	uint64_t a = atomic_load(&ws->s->arrived);
+	if (a != ws->seen_arrival) {
+		bool on_x = a && arrived_indicator(a) == x;
+		if (!on_x || ws->arrivals++ == 0)
+			ws->seen_ns = now;
+		ws->seen_arrival = a;
+	}
+	if (!a || arrived_indicator(a) != x || a == ws->evicted_arrival)
+		return 0;
+	/* Arrived since the publish: it loads li after the writer's store (see
+	 * published_arrivals()), so it reads the current copy. */
+	if (ws->published_seq == seq && a != ws->published_arrival)
+		return 0;
+	/* Its own word says it reads the current copy: the next write fills
+	 * the other one, so it is not in the way (a value only a reader of
+	 * that very arrival can have written; a forged one hurts its forger). */
+	if (slot_reading(a, atomic_load(&ws->s->reading)) == (int)cur)
+		return 0;
+	return a;
+}
+
+/*
+ * Waits until no slot is arrived on indicator @x, but for readers whose
+ * slot says they read the current copy: the next write fills the other.
+ *
+ * A dead reader's slot is taken back as soon as a probe finds it unlocked:
+ * the probe runs once a slot has held the wait for SPIN_NS.
+ *
+ * A live reader is evicted when the writer has seen it hold its view for
+ * the grace period (an honest reader is never evicted sooner). While the
+ * writer waits on x, new arrivals go to the other indicator, so an honest
+ * reader shows at most two arrivals on x in one wait (the one it had, and
+ * one made with a load of vi from before the toggle): a slot showing more
+ * does not follow the protocol and is evicted at once. A slot evicted
+ * earlier in this write is evicted again at once if it holds the wait
+ * again. Whatever the slots do, at @hard_deadline (the write's start plus
+ * twice the grace period) every slot still there is evicted.
+ *
+ * Return: the number of readers evicted.
+ */
+static unsigned wait_indicator(struct native_writer *nw, unsigned x, uint64_t grace_ns,
+			       uint64_t hard_deadline)
+{
+	unsigned cur = atomic_load(&nw->h->li);
+	unsigned evicted = 0;
+	uint64_t start = now_ns(CLOCK_MONOTONIC), now = start;
+
+	active_refresh(nw);
+
+	for (unsigned k = 0; k < nw->n_active; k++)
+		nw->slots[nw->active[k]].arrivals = 0;
+	for (;;) {
+		unsigned busy = 0;
+		bool probe = now - start >= SPIN_NS;
+		for (unsigned k = 0; k < nw->n_active; k++) {
+			unsigned i = nw->active[k];
+			struct wslot *ws = &nw->slots[i];
+			uint64_t a = slot_on(ws, x, cur, nw->seq, now);
+			if (!a)
+				continue;
+			bool breach = ws->arrivals > 2;
+			if (probe && !breach && now - ws->probed_ns >= PROBE_INTERVAL_NS) {
+				if (!slot_alive(nw, i)) {
+					slot_reclaim(nw, i, a);
+					continue;
+				}
+				ws->probed_ns = now;
+			}
+			if (breach || ws->evicted_in_write || now - ws->seen_ns >= grace_ns ||
+			    now >= hard_deadline) {
+				slot_evict(nw, i, a);
+				ws->evicted_in_write = true;
+				evicted++;
+				continue;
+			}
+			busy++;
+		}
+		if (!busy)
+			break;
+		if (now - start < SPIN_NS) {
+			cpu_relax();
+		} else {
+			struct timespec ts = { 0, 20000 };
+			nanosleep(&ts, NULL);
+		}
+		now = now_ns(CLOCK_MONOTONIC);
+	}
+	return evicted;
+}
+
+unsigned finish_waits(struct native_writer *nw, uint64_t grace_ns)
+{
+	unsigned evicted = 0;
+
+	if (!nw->pending)
+		return 0;
+	uint64_t now = now_ns(CLOCK_MONOTONIC);
+	uint64_t hard = now + (grace_ns < UINT64_MAX / 4 ? 2 * grace_ns : UINT64_MAX / 2);
+	active_refresh(nw);
+	for (unsigned k = 0; k < nw->n_active; k++)
+		nw->slots[nw->active[k]].evicted_in_write = false;
+	unsigned vi = atomic_load(&nw->h->vi);
+	evicted += wait_indicator(nw, !vi, grace_ns, hard);
+	atomic_store(&nw->h->vi, !vi);
+	evicted += wait_indicator(nw, vi, grace_ns, hard);
+	nw->pending = false;
+	return evicted;
+}
+
+/* What bpftool and the metrics iterator see: a copy of the header. */
+void mirror_sync(struct native_writer *nw)
+{
+	if (nw->mirror)
+		memcpy(nw->mirror, nw->h, sizeof(*nw->h));
+}
+
+/* The figures in the header: readers per copy and live slots. */
+void refresh_figures(struct native_writer *nw, bool probe_table)
+{
+	uint32_t readers[2] = { 0, 0 }, live = 0;
+	uint64_t now = now_ns(CLOCK_MONOTONIC);
+
+	active_refresh(nw);
+	probe_table = probe_table && now - nw->table_probed_ns >= TABLE_PROBE_NS;
+	if (probe_table)
+		nw->table_probed_ns = now;
+	for (unsigned k = 0; k < nw->n_active; k++) {
+		unsigned i = nw->active[k];
+		struct wslot *ws = &nw->slots[i];
+		if (ws->kind == SLOT_FREE)
+			continue;
+		/* Table slots, and revoked readers (no connection tells of
+		 * their death): probed here, as a wait would. */
+		if ((ws->kind == SLOT_TABLE || ws->revoked) && probe_table) {
+			uint64_t a = atomic_load(&ws->s->arrived); /* before the probe */
+			ws->held = slot_alive(nw, i);
+			if (!ws->held && (a || ws->revoked)) {
+				slot_reclaim(nw, i, a);
+				continue;
+			}
+		}
+		if (ws->kind == SLOT_OWN || ws->held)
+			live++;
+		int c = slot_reading(atomic_load(&ws->s->arrived), atomic_load(&ws->s->reading));
+		if (c >= 0)
+			readers[c]++;
+	}
+	atomic_store(&nw->h->readers[0], readers[0]);
+	atomic_store(&nw->h->readers[1], readers[1]);
+	atomic_store(&nw->h->live_slots, live);
+	mirror_sync(nw);
+}
+
+/* A membarrier failed (seccomp, say): fenceless readers can no longer be
+ * served as such. The rule, "revoke while the barrier is down": the header
+ * says so for good (new readers go fenced), and before every fill the
+ * writer bumps the count of each slot still declaring the fenceless mode
+ * (fenceless_revoke()), so that a view whose arrival the writer could not
+ * see is told, and the reader turns fenced at its next begin. Store of the
+ * flag, then loads of the modes; readers store the mode, then load the
+ * flag: one side sees the other (tests/protocol.pml models it). */
+static void barrier_down(struct native_writer *nw, int err)
+{
+	atomic_fetch_add(&nw->h->membarrier_failures, 1);
+	if (nw->barrier_down)
+		return;
+	logf_(nw, "membarrier: %s: fenceless readers are revoked and read fenced from now on",
+	      strerror(err));
+	nw->barrier_down = true;
+	atomic_store(&nw->h->fenceless_ok, 0);
+}
+
+void fenceless_revoke(struct native_writer *nw)
+{
+	active_refresh(nw);
+	for (unsigned k = 0; k < nw->n_active; k++) {
+		struct wslot *ws = &nw->slots[nw->active[k]];
+		if (ws->kind != SLOT_FREE && atomic_load(&ws->s->mode) == SLOT_MODE_FENCELESS)
+			atomic_fetch_add(&ws->s->evictions, 1);
+	}
+}
+
+/*
+ * Right after the store of li: the barrier fenceless readers need, then a
+ * note of each slot's arrival.
+ *
+ * Fenceless readers store their arrival without a fence: the membarrier
+ * makes either their arrival visible here or li's new value visible to
+ * them. Paid only while such a reader is connected; a reader that turns
+ * fenceless later fences its store of slot.mode (seq_cst) after its
+ * registration and before its first arrival, so it loads the new li.
+ * Once the barrier has failed, a fenceless slot's arrival proves nothing:
+ * it is not noted (and barrier_down() says what keeps its reads told).
+ *
+ * The note: an arrival the writer sees later with another value (each is
+ * new) was stored after the note's load saw an earlier one. A fenced
+ * reader's exchange and the writer's seq_cst store and loads are in one
+ * total order, and for a fenceless reader the membarrier stands in for its
+ * fence: either way its load of li comes after the store, so it reads the
+ * copy just published and the next write need not wait for it. A reader
+ * preempted inside a view (of the copy just published, as nearly every
+ * view at the next write is) thus no longer holds that write up.
+ */
+void published_arrivals(struct native_writer *nw)
+{
+	active_refresh(nw);
+	for (unsigned k = 0; k < nw->n_active && !nw->barrier_down; k++) {
+		struct wslot *ws = &nw->slots[nw->active[k]];
+		if (ws->kind != SLOT_FREE && atomic_load(&ws->s->mode) == SLOT_MODE_FENCELESS) {
+			if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0))
+				barrier_down(nw, errno);
+			else
+				atomic_fetch_add(&nw->h->membarriers, 1);
+			break;
+		}
+	}
+	for (unsigned k = 0; k < nw->n_active; k++) {
+		struct wslot *ws = &nw->slots[nw->active[k]];
+		ws->published_seq = ws->kind == SLOT_FREE ||
+				    (nw->barrier_down &&
+				     atomic_load(&ws->s->mode) == SLOT_MODE_FENCELESS) ? 0 : nw->seq;
+		if (ws->published_seq)
+			ws->published_arrival = atomic_load(&ws->s->arrived);
+	}
+}
