@@ -125,6 +125,24 @@ static inline unsigned mmsync_arrive_(struct mmsync_read_fast *f)
 	return __atomic_load_n(f->li, __ATOMIC_SEQ_CST) & 1;
 }
 
+/* Loads the slot's eviction count after every load of the view before it:
+ * a seqlock's read side. An acquire fence does it at no cost on x86.
+ * ThreadSanitizer models no fence (GCC refuses one under it): there a
+ * read-modify-write that adds nothing does the same, being ordered with
+ * the writer's bump in the count's modification order. */
+static inline uint64_t mmsync_evictions_after_view_(struct mmsync_read_fast *f)
+{
+#if defined(__SANITIZE_THREAD__)
+	return __atomic_fetch_add((uint64_t *)f->slot_evictions, 0, __ATOMIC_ACQ_REL);
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+	return __atomic_fetch_add((uint64_t *)f->slot_evictions, 0, __ATOMIC_ACQ_REL);
+#endif
+#endif
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return __atomic_load_n(f->slot_evictions, __ATOMIC_RELAXED);
+}
+
 static inline void mmsync_depart_(struct mmsync_read_fast *f)
 {
 	__atomic_store_n(f->arrived, 0, __ATOMIC_RELEASE);
@@ -136,12 +154,10 @@ static inline int mmsync_leave_(struct mmsync_read_fast *f)
 {
 	mmsync_depart_(f);
 	f->nreads++;
-	/* The view's loads come before the load of the count (a seqlock's
-	 * read side): a view that saw a byte the writer wrote after bumping
-	 * the count sees the bump. The release store above alone would let
-	 * the load rise above the view's loads. */
-	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	return __atomic_load_n(f->slot_evictions, __ATOMIC_RELAXED) == f->evictions ? 0 : -ESTALE;
+	/* A view that saw a byte the writer wrote after bumping the count sees
+	 * the bump. (The release store above alone would let the load of the
+	 * count rise above the view's loads.) */
+	return mmsync_evictions_after_view_(f) == f->evictions ? 0 : -ESTALE;
 }
 
 static inline int mmsync_read_begin(struct mmsync_reader *r, struct mmsync_view *view)
