@@ -95,6 +95,13 @@ int metrics(struct bpf_iter__bpf_map *ctx)
 	BPF_SEQ_PRINTF(seq, "# HELP mmsync_dead_readers_reclaimed_total Slots of dead readers taken back.\n");
 	BPF_SEQ_PRINTF(seq, "# TYPE mmsync_dead_readers_reclaimed_total counter\n");
 	BPF_SEQ_PRINTF(seq, "mmsync_dead_readers_reclaimed_total{name=\"%s\"} %llu\n", n, h->reclaimed);
+	BPF_SEQ_PRINTF(seq, "# HELP mmsync_membarriers_total Membarriers issued for fenceless readers.\n");
+	BPF_SEQ_PRINTF(seq, "# TYPE mmsync_membarriers_total counter\n");
+	BPF_SEQ_PRINTF(seq, "mmsync_membarriers_total{name=\"%s\"} %llu\n", n, h->membarriers);
+	BPF_SEQ_PRINTF(seq, "# HELP mmsync_membarrier_failures_total Membarriers refused (fenceless readers then read fenced).\n");
+	BPF_SEQ_PRINTF(seq, "# TYPE mmsync_membarrier_failures_total counter\n");
+	BPF_SEQ_PRINTF(seq, "mmsync_membarrier_failures_total{name=\"%s\"} %llu\n", n,
+		       h->membarrier_failures);
 	BPF_SEQ_PRINTF(seq, "# HELP mmsync_last_publish_timestamp_seconds Time of the last publish.\n");
 	BPF_SEQ_PRINTF(seq, "# TYPE mmsync_last_publish_timestamp_seconds gauge\n");
 	BPF_SEQ_PRINTF(seq, "mmsync_last_publish_timestamp_seconds{name=\"%s\"} %llu.%09llu\n", n,

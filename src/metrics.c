@@ -80,6 +80,18 @@ static void reclaimed(struct text *t, const struct mmsync_stat *st)
 	    (unsigned long long)st->reclaimed);
 }
 
+static void membarriers(struct text *t, const struct mmsync_stat *st)
+{
+	add(t, "mmsync_membarriers_total{name=\"%s\"} %llu\n", st->name,
+	    (unsigned long long)st->membarriers);
+}
+
+static void membarrier_failures(struct text *t, const struct mmsync_stat *st)
+{
+	add(t, "mmsync_membarrier_failures_total{name=\"%s\"} %llu\n", st->name,
+	    (unsigned long long)st->membarrier_failures);
+}
+
 static void last_publish(struct text *t, const struct mmsync_stat *st)
 {
 	add(t, "mmsync_last_publish_timestamp_seconds{name=\"%s\"} %llu.%09llu\n", st->name,
@@ -96,6 +108,10 @@ static const struct family families[] = {
 	{ "mmsync_evictions_total", "counter", "Readers evicted after the grace period.", evictions },
 	{ "mmsync_dead_readers_reclaimed_total", "counter", "Slots of dead readers taken back.",
 	  reclaimed },
+	{ "mmsync_membarriers_total", "counter", "Membarriers issued for fenceless readers.",
+	  membarriers },
+	{ "mmsync_membarrier_failures_total", "counter",
+	  "Membarriers refused (fenceless readers then read fenced).", membarrier_failures },
 	{ "mmsync_last_publish_timestamp_seconds", "gauge", "Time of the last publish.", last_publish },
 };
 
