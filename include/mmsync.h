@@ -499,12 +499,13 @@ static inline int mmsync_read_begin(struct mmsync_reader *r, struct mmsync_view 
  *
  * Compat layout: -ESTALE when the version word now names the view's copy
  * with another version (the copy was republished: no count is dropped, it
- * is no longer this reader's), or when the copy's count is 0 (reset). It
- * cannot tell a view whose copy was republished and then left again (the
- * word names the other copy) and whose count a later reader has since
- * raised: then it returns 0 for overwritten bytes, and takes that reader's
- * count. Only a writer that resets makes this possible; with
- * MMSYNC_NO_RESET (or no view held past the grace period) 0 is exact.
+ * is no longer this reader's), or when the copy's count is 0 (reset). When
+ * the word names the other copy it cannot tell whether its copy is being
+ * overwritten, or was republished and left again, if another reader has
+ * since counted itself on the copy: then it returns 0 for overwritten
+ * bytes, and takes that reader's count. Only a writer that resets makes
+ * this possible; with MMSYNC_NO_RESET, or while the writer never resets
+ * (info->reset), 0 is exact. The README's "The file layout" has an example.
  * Inline (mmsync_read.h), as mmsync_read_begin().
  */
 static inline int mmsync_read_end(struct mmsync_reader *r, struct mmsync_view *view);
