@@ -10,7 +10,7 @@ set -euo pipefail
 
 [[ $# -le 1 ]] || { echo "usage: $0 [COMPAT.pml]" >&2; exit 2; }
 MODEL=${1:-$(dirname "$0")/compat.pml}
-# shellcheck source=spin_lib.sh
+# shellcheck source=SCRIPTDIR/spin_lib.sh
 source "$(dirname "$0")/spin_lib.sh"
 spin_setup "$MODEL"
 

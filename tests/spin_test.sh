@@ -10,7 +10,7 @@ set -euo pipefail
 MODEL=${1:-$(dirname "$0")/protocol.pml}
 [[ -r $MODEL ]] || { echo "$0: cannot read $MODEL" >&2; exit 2; }
 # verify(), the tool check and pan's settings: tests/spin_lib.sh.
-# shellcheck source=spin_lib.sh
+# shellcheck source=SCRIPTDIR/spin_lib.sh
 source "$(dirname "$0")/spin_lib.sh"
 spin_setup "$MODEL"
 
