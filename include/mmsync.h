@@ -58,6 +58,14 @@ enum {
 	/* Hold flock(LOCK_EX) on the state file while open: a second writer
 	 * with this flag gets -EBUSY. */
 	MMSYNC_SINGLE_WRITER = 1u << 0,
+	/* Compat layout: never overwrite a copy that readers are counted on.
+	 * A write whose readers stay past the grace period returns
+	 * -ETIMEDOUT and publishes nothing (counts untouched), where by
+	 * default the writer resets their count and goes on. Without resets
+	 * no reader is ever overwritten; but a reader killed inside a view
+	 * leaves a count that fails every later write, until a writer without
+	 * this flag resets it. (1u << 5: no flag of any family uses it.) */
+	MMSYNC_NO_RESET = 1u << 5,
 };
 
 /* mmsync_native_opts.flags */
@@ -102,9 +110,11 @@ enum {
 	MMSYNC_FENCELESS = 1u << 2,	/* fail with -ENOTSUP if it cannot */
 };
 
+/* Options structs: a field left 0 takes its default (in brackets), unlike
+ * the grace_ns argument of the write functions, where 0 means no grace. */
 struct mmsync_writer_opts {
 	size_t sz;		/* sizeof(struct mmsync_writer_opts) */
-	unsigned flags;		/* MMSYNC_SINGLE_WRITER */
+	unsigned flags;		/* MMSYNC_SINGLE_WRITER, MMSYNC_NO_RESET */
 };
 
 struct mmsync_reader_opts {
@@ -234,13 +244,21 @@ MMSYNC_API int mmsync_writer_open(struct mmsync_writer **w, const char *prefix,
  * @len:      payload size, at most MMSYNC_MAX_PAYLOAD
  * @grace_ns: how long to wait for readers still on the copy about to be
  *            overwritten; past it their count is reset and info->reset set
+ *            (compat), or they are evicted (native). 0 means no grace at
+ *            all: reset or evict at once (not "the default", as 0 is in an
+ *            options struct)
  * @info:     receives what was done; may be NULL
  *
  * Copies @data into the inactive copy, then publishes it with one atomic
  * store. Readers see the old version or the new one, never a mix.
  *
  * Compat layout: waits for the readers counted on the inactive copy, up to
- * @grace_ns; past it their count is reset (info->reset).
+ * @grace_ns; past it their count is reset (info->reset), or with
+ * MMSYNC_NO_RESET the write fails with -ETIMEDOUT and publishes nothing.
+ * A reset is not harmless: the count has no owner, so a reader that held
+ * the copy past the grace period may, at its mmsync_read_end(), take the
+ * count of a later reader, whom a later write then overwrites (README,
+ * "The file layout"). MMSYNC_NO_RESET never overwrites a counted reader.
  *
  * Native layout: first waits until no reader can still be on the inactive
  * copy (the waits of the previous write, deferred so that a write returns
@@ -252,7 +270,8 @@ MMSYNC_API int mmsync_writer_open(struct mmsync_writer **w, const char *prefix,
  *
  * Return: 0, or -EINVAL, -EMSGSIZE (@len above MMSYNC_MAX_PAYLOAD), -ENOSPC
  * (the copy cannot grow; nothing is published), -ENOMEM (no memory, or no
- * huge pages, for a new generation), or the errno of
+ * huge pages, for a new generation), -ETIMEDOUT (compat, MMSYNC_NO_RESET:
+ * readers held the copy past @grace_ns), or the errno of
  * open(2)/fallocate(2)/mmap(2). On error the published version is unchanged.
  */
 MMSYNC_API int mmsync_write(struct mmsync_writer *w, const void *data, size_t len,
@@ -272,7 +291,8 @@ MMSYNC_API int mmsync_write(struct mmsync_writer *w, const void *data, size_t le
  * If anything fails, nothing is published: the current version stays.
  *
  * Return: 0, or -EINVAL, -EBUSY (a write_begin() is open), -ENODATA (the
- * file ended before @len bytes), -EMSGSIZE, or the errno of the read.
+ * file ended before @len bytes), -EMSGSIZE, -ETIMEDOUT (as mmsync_write(),
+ * before anything is read from @fd), or the errno of the read.
  */
 MMSYNC_API int mmsync_write_from_fd(struct mmsync_writer *w, int fd, int64_t offset, size_t len,
 				    uint64_t grace_ns, struct mmsync_write_info *info);
@@ -288,7 +308,8 @@ MMSYNC_API int mmsync_write_from_fd(struct mmsync_writer *w, int fd, int64_t off
  * mmsync_write_commit() to publish it or mmsync_write_abort() to drop it.
  * Readers go on reading the current version meanwhile.
  *
- * Return: 0, or -EINVAL, -EBUSY (already begun), -EMSGSIZE, -ENOMEM/-ENOSPC.
+ * Return: 0, or -EINVAL, -EBUSY (already begun), -EMSGSIZE, -ENOMEM/-ENOSPC,
+ * -ETIMEDOUT (as mmsync_write(): nothing is begun).
  */
 MMSYNC_API int mmsync_write_begin(struct mmsync_writer *w, size_t len, uint64_t grace_ns,
 				  void **ptr);
@@ -486,6 +507,16 @@ static inline int mmsync_read_begin(struct mmsync_reader *r, struct mmsync_view 
  * membarrier; compat: it reset the copy's reader count), so its
  * bytes may have been overwritten while it was held: discard what was read.
  * Either way the view is closed.
+ *
+ * Compat layout: -ESTALE when the version word now names the view's copy
+ * with another version (the copy was republished: no count is dropped, it
+ * is no longer this reader's), or when the copy's count is 0 (reset). When
+ * the word names the other copy it cannot tell whether its copy is being
+ * overwritten, or was republished and left again, if another reader has
+ * since counted itself on the copy: then it returns 0 for overwritten
+ * bytes, and takes that reader's count. Only a writer that resets makes
+ * this possible; with MMSYNC_NO_RESET, or while the writer never resets
+ * (info->reset), 0 is exact. The README's "The file layout" has an example.
  * Inline (mmsync_read.h), as mmsync_read_begin().
  */
 static inline int mmsync_read_end(struct mmsync_reader *r, struct mmsync_view *view);

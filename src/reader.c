@@ -14,7 +14,20 @@
  *          readers[idx(v)] += 1
  *          if load(version) != v: readers[idx(v)] -= 1, start again
  *          map PREFIX_data_idx if needed (its size checked first: no SIGBUS)
- *   end:   readers[idx] -= 1; a count the writer reset gives -ESTALE
+ *   end:   w = load(version)
+ *          idx(w) == idx and w != v: copy idx was republished since begin,
+ *            so its bytes were overwritten under us: -ESTALE, and no
+ *            decrement (the writer reset our count; what is there now is
+ *            other readers')
+ *          else readers[idx] -= 1, never below 0: a count at 0 was reset
+ *            (-ESTALE)
+ *
+ *   What end cannot see: a copy republished and then the other copy
+ *   published again (w names the other copy). After a reset, such a stale
+ *   reader's decrement takes a count a later reader of the copy holds, and
+ *   the next write overwrites that reader at once. The layout gives a count
+ *   no owner, so no check of the version word closes this (tests/compat.pml
+ *   finds it); MMSYNC_NO_RESET, which never resets, does.
  *
  *   The re-check after the increment is what mmap-sync itself lacks: without
  *   it a reader can load v, be preempted while the writer publishes twice
@@ -169,6 +182,19 @@ static int copy_map(struct mmsync_reader *r, uint64_t v)
 	return 0;
 }
 
+/* Drops a count without wrapping it: 0 means the writer reset it. A count
+ * wrapped to 2^32 - 1 would hold every later write for a grace period and
+ * then be reset, with the harm a reset does. */
+static int release(struct compat_state *s, unsigned idx)
+{
+	uint32_t n = atomic_load(&s->readers[idx]);
+	do {
+		if (!n)
+			return -ESTALE;
+	} while (!atomic_compare_exchange_weak(&s->readers[idx], &n, n - 1));
+	return 0;
+}
+
 /* Takes a count on the copy the version word points at, re-checking that it
  * still does. Return: 0 with *vp set, or -ENODATA. */
 static int acquire(struct compat_state *s, uint64_t *vp)
@@ -182,19 +208,18 @@ static int acquire(struct compat_state *s, uint64_t *vp)
 			*vp = v;
 			return 0;
 		}
-		atomic_fetch_sub(&s->readers[mmsync_version_idx(v)], 1);
+		/* Backing off: the writer may have reset the count meanwhile. */
+		release(s, mmsync_version_idx(v));
 	}
 }
 
-/* Drops a count without wrapping it: 0 means the writer reset it. */
-static int release(struct compat_state *s, unsigned idx)
+/* read_end of a compat view of version @v on copy @idx. */
+static int compat_end(struct compat_state *s, unsigned idx, uint64_t v)
 {
-	uint32_t n = atomic_load(&s->readers[idx]);
-	do {
-		if (!n)
-			return -ESTALE;
-	} while (!atomic_compare_exchange_weak(&s->readers[idx], &n, n - 1));
-	return 0;
+	uint64_t w = atomic_load(&s->version);
+	if (mmsync_version_idx(w) == idx && w != v)
+		return -ESTALE; /* republished under us: the count is not ours */
+	return release(s, idx);
 }
 
 static int verify(const struct mmsync_reader *r, const void *data, uint64_t size, uint64_t v)
@@ -323,7 +348,9 @@ int mmsync_read_end_call(struct mmsync_reader *r, struct mmsync_view *view)
 	if (r->native)
 		return mmsync_leave_(&r->f);
 	r->f.nreads++;
-	return release(r->state, view->copy_);
+	/* The open view's copy and version word as begin left them, not the
+	 * caller's copy of them in @view. */
+	return compat_end(r->state, r->held_copy, r->f.last_key);
 }
 
 int mmsync_reader_check(struct mmsync_reader *r)

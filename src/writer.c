@@ -4,7 +4,8 @@
  *
  *   next = the copy the version word does not point at (0 before any write)
  *   wait until readers[next] == 0, up to the grace period; past it store 0
- *     and report reset (the crate's behaviour, kept so that both sides agree)
+ *     and report reset (the crate's behaviour, kept so that both sides agree),
+ *     or with MMSYNC_NO_RESET give up (-ETIMEDOUT) and publish nothing
  *   grow PREFIX_data_next to the payload size, copy the payload in,
  *   store the new version word: one atomic store publishes it.
  *
@@ -14,7 +15,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,7 +126,7 @@ int mmsync_writer_open(struct mmsync_writer **wp, const char *prefix,
 	if (!opts_valid(opts, sizeof(*opts)))
 		return -EINVAL;
 	unsigned flags = OPTS_GET(opts, flags, 0);
-	if (flags & ~MMSYNC_SINGLE_WRITER)
+	if (flags & ~(MMSYNC_SINGLE_WRITER | MMSYNC_NO_RESET))
 		return -EINVAL;
 	int err = compat_prefix_valid(prefix);
 	if (err)
@@ -135,6 +135,7 @@ int mmsync_writer_open(struct mmsync_writer **wp, const char *prefix,
 	struct mmsync_writer *w = writer_alloc();
 	if (!w)
 		return -ENOMEM;
+	w->no_reset = flags & MMSYNC_NO_RESET;
 	w->prefix = strdup(prefix);
 	err = w->prefix ? state_open(w, flags) : -ENOMEM;
 	if (err) {
@@ -165,28 +166,51 @@ void mmsync_writer_close(struct mmsync_writer *w)
 	free(w);
 }
 
-/* Waits for readers[idx] to reach 0 until @grace_ns has passed; then takes
- * the count over (stores 0) and returns true. Yields first, because most
- * readers leave within microseconds, then sleeps in short steps. */
-static bool wait_readers(struct compat_state *s, unsigned idx, uint64_t grace_ns)
+static inline void cpu_pause(void)
 {
-	uint64_t deadline = now_ns() + grace_ns;
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* Waits for readers[idx] to reach 0 until @grace_ns has passed. Past it,
+ * takes the count over (stores 0) and returns 1, or with @no_reset leaves
+ * it and returns -ETIMEDOUT. Returns 0 once the count is 0.
+ *
+ * A short spin first, as most readers leave within a microsecond; then
+ * sleeps that double from 1 us to 256 us. Never sched_yield(): with more
+ * spinning readers than cores it hands the core to a reader for a whole
+ * time slice (757 writes/s against 13.1 k/s with a 1 us sleep, measured
+ * with 2 spinning readers on 2 cores). */
+static int wait_readers(struct compat_state *s, unsigned idx, uint64_t grace_ns, bool no_reset)
+{
+	enum { SPINS = 128, SLEEP_MIN_NS = 1000, SLEEP_MAX_NS = 256000 };
+
+	if (atomic_load(&s->readers[idx]) == 0)
+		return 0;
+	uint64_t now = now_ns(), step = SLEEP_MIN_NS;
+	uint64_t deadline = grace_ns > UINT64_MAX - now ? UINT64_MAX : now + grace_ns;
 
 	for (unsigned spins = 0; atomic_load(&s->readers[idx]) != 0; spins++) {
-		uint64_t now = now_ns();
+		if (grace_ns && spins < SPINS) {
+			cpu_pause();
+			continue;
+		}
+		now = now_ns();
 		if (now >= deadline) {
+			if (no_reset)
+				return -ETIMEDOUT;
 			atomic_store(&s->readers[idx], 0);
-			return true;
+			return 1;
 		}
-		if (spins < 100) {
-			sched_yield();
-		} else {
-			uint64_t step = deadline - now < 100000 ? deadline - now : 100000;
-			struct timespec ts = { 0, (long)step };
-			nanosleep(&ts, NULL);
-		}
+		struct timespec ts = { 0, (long)(deadline - now < step ? deadline - now : step) };
+		nanosleep(&ts, NULL);
+		if (step < SLEEP_MAX_NS)
+			step *= 2;
 	}
-	return false;
+	return 0;
 }
 
 /* Makes copy @idx a file of at least @len bytes, mapped writable over at
@@ -237,7 +261,10 @@ static int compat_prepare(struct mmsync_writer *w, size_t len, uint64_t grace_ns
 {
 	uint64_t cur = atomic_load(&w->state->version);
 	*next = cur ? !mmsync_version_idx(cur) : 0;
-	*reset = wait_readers(w->state, *next, grace_ns);
+	int err = wait_readers(w->state, *next, grace_ns, w->no_reset);
+	if (err < 0)
+		return err; /* MMSYNC_NO_RESET: nothing touched, nothing published */
+	*reset = err;
 	return copy_prepare(w, *next, len); /* creates the file even for 0 bytes, as the crate does */
 }
 

@@ -21,6 +21,7 @@ struct mmsync_writer {
 	size_t build_len;
 	unsigned build_copy;		/* compat: the copy being built */
 	bool build_reset;
+	bool no_reset;			/* MMSYNC_NO_RESET: time out rather than reset */
 	/* compat */
 	char *prefix;
 	int state_fd;

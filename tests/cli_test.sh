@@ -61,6 +61,19 @@ check "put PREFIX (stdin is a pipe)" expect 0 "written: 200000 bytes | reset: fa
 run "$MMSYNC" cat "$T/pipe"
 check "cat after put PREFIX from a pipe: same bytes" cmp -s "$T/out" "$T/in_stdin"
 
+# --no-reset: a count on the copy the next put needs (copy 1: p36 has had
+# one put) stands for a reader holding it; it is never reset
+printf '\001\000\000\000' | dd of="$T/p36_state" bs=1 seek=12 conv=notrunc status=none
+run "$MMSYNC" put --no-reset --grace-ms 10 "$T/p36" "$T/in0"
+check "put --no-reset over a held copy fails" expect 1 ""
+check "put --no-reset over a held copy: timed out" err_starts "mmsync: $T/p36: timed out"
+run "$MMSYNC" cat "$T/p36"
+check "put --no-reset over a held copy published nothing" cmp -s "$T/out" "$T/in36"
+run "$MMSYNC" stat "$T/p36"
+check "put --no-reset left the count" eq "$(tail -n 1 "$T/out")" "readers: 0 1"
+run "$MMSYNC" put --grace-ms 0 "$T/p36" "$T/in0"
+check "put --grace-ms 0 over a held copy resets at once" expect 0 "written: 0 bytes | reset: true"
+
 # 2. stat, text and JSON; idx alternates
 stat_re=$'^version: ([0-9]+)\nidx: ([01])\nsize: ([0-9]+)\nchecksum: 0x([0-9a-f]{6})\nreaders: 0 0$'
 json_agrees() { # json_agrees VERSION IDX SIZE CHECKSUM < json: same values, consistent word

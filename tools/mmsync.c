@@ -20,7 +20,7 @@
 #include "mmsync.h"
 
 static const char usage_text[] =
-	"usage: mmsync put PREFIX [FILE|-] [--grace-ms N] [--single-writer]\n"
+	"usage: mmsync put PREFIX [FILE|-] [--grace-ms N] [--single-writer] [--no-reset]\n"
 	"       mmsync cat PREFIX\n"
 	"       mmsync stat PREFIX [--json]\n"
 	"       mmsync serve --socket PATH [--name NAME] [--hugetlb] [--capacity BYTES]\n"
@@ -30,11 +30,16 @@ static const char usage_text[] =
 	"       mmsync stat --all [--json|--prom]\n"
 	"       mmsync bench [--quick] [--json FILE] [--rounds N]\n"
 	"\n"
-	"  put    publish FILE (or standard input) as the new version\n"
+	"  put    publish FILE (or standard input) as the new version; readers still\n"
+	"         on the copy after --grace-ms [1000] have their count reset (0: no\n"
+	"         grace, reset at once), or with --no-reset the put fails and\n"
+	"         publishes nothing\n"
 	"  cat    write the current version to standard output\n"
 	"  stat   print the version word, copy index, size, checksum and readers\n"
 	"  serve  publish FILE in memfd copies served on a Unix socket, again each\n"
 	"         time FILE is rewritten or replaced, until SIGINT or SIGTERM\n"
+	"         (readers holding a view past --grace-ms [1000] are evicted; 0: no\n"
+	"         grace, evict at once)\n"
 	"  read   write the served version to standard output; --watch prints\n"
 	"         seq, size and XXH3 of each new version until interrupted\n"
 	"  stat --all  every segment pinned under /sys/fs/bpf/mmsync/, from its pin;\n"
@@ -129,6 +134,7 @@ static int cmd_put(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "grace-ms", required_argument, NULL, 'g' },
 		{ "single-writer", no_argument, NULL, 's' },
+		{ "no-reset", no_argument, NULL, 'n' },
 		{ 0 },
 	};
 	MMSYNC_OPTS(mmsync_writer_opts, opts);
@@ -147,6 +153,9 @@ static int cmd_put(int argc, char **argv)
 			break;
 		case 's':
 			opts.flags |= MMSYNC_SINGLE_WRITER;
+			break;
+		case 'n':
+			opts.flags |= MMSYNC_NO_RESET;
 			break;
 		default:
 			return usage(NULL);
