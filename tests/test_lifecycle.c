@@ -286,6 +286,32 @@ static void test_generation_at_publish(void **unused)
 
 /* ---- 2. the writer's membarrier ---- */
 
+/* A writer child, seccomp forbidding it membarrier(2) from the start if
+ * @forbid. It publishes version 1, then one more per 'p' ('s': seccomp
+ * first), and exits at 'q' with 0 if its log spoke of membarrier
+ * @membarrier_lines times. */
+static __attribute__((noreturn)) void writer_child(struct link *l, const char *sock, bool forbid,
+						   int membarrier_lines)
+{
+	static uint8_t buf[4096];
+	struct log log = { 0 };
+	uint64_t seq = 0;
+	int c;
+
+	if (forbid && forbid_membarrier())
+		_exit(10);
+	struct mmsync_writer *w = serve(sock, 4096, &log);
+	if (publish(w, buf, 100, ++seq))
+		_exit(3);
+	say(l->ack[1], 'w');
+	while ((c = hear(l->cmd[0], w)) == 'p' || c == 's') {
+		if (c == 's' && forbid_membarrier())
+			_exit(10); /* from now on, every membarrier fails */
+		say(l->ack[1], publish(w, buf, 100, ++seq) ? 'x' : 'o');
+	}
+	_exit(c != 'q' ? 4 : log.membarrier != membarrier_lines ? 5 : 0);
+}
+
 static void test_writer_without_membarrier(void **unused)
 {
 	(void)unused;
@@ -297,23 +323,8 @@ static void test_writer_without_membarrier(void **unused)
 
 	sock_name(sock, sizeof(sock), "nobar");
 	pid_t pid = spawn(&l);
-	if (pid == 0) {
-		/* The writer: seccomp forbids it membarrier(2) from the start. */
-		static uint8_t buf[4096];
-		struct log log = { 0 };
-		if (forbid_membarrier())
-			_exit(10);
-		struct mmsync_writer *w = serve(sock, 4096, &log);
-		int c;
-		uint64_t seq = 0;
-		if (publish(w, buf, 100, ++seq))
-			_exit(3);
-		say(l.ack[1], 'w');
-		while ((c = hear(l.cmd[0], w)) == 'p')
-			say(l.ack[1], publish(w, buf, 100, ++seq) ? 'x' : 'o');
-		/* Evicting needs no barrier: nothing about one was logged. */
-		_exit(c != 'q' ? 4 : log.membarrier ? 5 : 0);
-	}
+	if (pid == 0) /* evicting needs no barrier: nothing about one is logged */
+		writer_child(&l, sock, true, 0);
 	int c = hear(l.ack[0], NULL);
 	if (c == -1 && reap(pid, NULL) == 10)
 		test_skip_or_fail("cannot install a seccomp filter");
@@ -355,23 +366,8 @@ static void test_writer_loses_membarrier(void **unused)
 
 	sock_name(sock, sizeof(sock), "lostbar");
 	pid_t pid = spawn(&l);
-	if (pid == 0) {
-		static uint8_t buf[4096];
-		struct log log = { 0 };
-		struct mmsync_writer *w = serve(sock, 4096, &log);
-		int c;
-		uint64_t seq = 0;
-		if (publish(w, buf, 100, ++seq))
-			_exit(3);
-		say(l.ack[1], 'w');
-		while ((c = hear(l.cmd[0], w)) == 'p' || c == 's') {
-			if (c == 's' && forbid_membarrier())
-				_exit(10); /* from now on, every membarrier fails */
-			say(l.ack[1], publish(w, buf, 100, ++seq) ? 'x' : 'o');
-		}
-		/* One line says what happened, once. */
-		_exit(c != 'q' ? 4 : log.membarrier != 1 ? 5 : 0);
-	}
+	if (pid == 0) /* one line says what happened, once */
+		writer_child(&l, sock, false, 1);
 	assert_int_equal(hear(l.ack[0], NULL), 'w');
 	assert_int_equal(mmsync_reader_connect(&r, sock, NULL), 0);
 	assert_true(fenceless(r));
