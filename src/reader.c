@@ -293,7 +293,9 @@ static int native_begin(struct mmsync_reader *r, struct mmsync_view *view)
 		 * (with a new number, still odd). */
 		mmsync_depart_(f);
 		if ((err = native_refresh(r, d.generation)))
-			return err;
+			/* A reader revoked as the generation changed was sent no
+			 * copies: the mark, set before li moved, says why. */
+			return atomic_load(&r->n.slot->revoked) ? -ECONNRESET : err;
 		f->nreads += 2;
 	}
 	uint64_t size = mmsync_version_size(d.version);
