@@ -174,14 +174,30 @@
  *   departure (the writer marks only readers whose viewing[r] is set).
  */
 
+#if defined(GEN) || defined(REVOKE) || defined(REUSE) || defined(FENCELESS)
+#define LIFECYCLE		/* a lifecycle configuration (see the header) */
+#endif
 #ifndef NR
+#ifdef LIFECYCLE
+#define NR 1			/* readers: one suffices for each property */
+#else
 #define NR 2			/* readers */
+#endif
 #endif
 #ifndef NW
 #define NW 4			/* writes: BROKEN=4 needs 4 */
 #endif
 #ifndef BROKEN
 #define BROKEN 0
+#endif
+#ifndef OWNERS
+#define OWNERS 2		/* REUSE: owners a slot has in turn */
+#endif
+#if defined(REVOKE) || defined(FENCELESS)
+#define KNOWN			/* the reader compares each count with the last */
+#endif
+#if defined(GEN) || defined(REVOKE) || defined(REUSE)
+#define DISPATCH		/* the writer acts between its API calls */
 #endif
 
 #define NONE 0
@@ -196,14 +212,70 @@ bool dead[NR];			/* the OFD-lock probe: reader r has died */
 bit reading[NR];		/* slot.reading: the copy it names (initially 0) */
 bool reading_cur[NR];		/* slot.reading's n is that of slot.arrived (see header) */
 bool pub_same[NR];		/* slot.arrived is what the writer saw after its last li store */
+#ifdef GEN
+byte hgen = 0;			/* header generation: the committed one, handed out in handshakes */
+byte dgen[2];			/* desc[c].generation */
+#endif
+#ifdef REVOKE
+bool revoked[NR];		/* the slot's revoked mark */
+#endif
+#ifdef FENCELESS
+#define FENCED 0
+#define FL 1
+byte mode[NR];			/* slot.mode: FENCED or FL (fenceless) */
+bool fenceless_ok = true;	/* header flag: the writer's barrier works */
+byte buf[NR];			/* reader r's store buffer: its arrival not yet visible, or NONE */
+#endif
+
+/* reader-private, or the socket between it and the writer */
+#ifdef GEN
+bool conn[NR];			/* the handshake is done */
+byte rgen[NR];			/* generation of the copies reader r has mapped */
+byte q[NR];			/* its socket: bit g set = a GENERATION(g) message queued */
+#endif
 
 /* writer-private */
 byte evicted[NR];		/* the arrival the writer evicted and ignores, or NONE */
+#ifdef REUSE
+bool noted[NR];			/* the note of the last publish applies (published_seq != 0) */
+bool same[NR];			/* arrived still holds the value the writer loaded before its
+				 * probe (the compare of the compare-and-swap) */
+#endif
+#if BROKEN == 10
+bool dropped[NR];		/* BROKEN: the slot was freed, the writer no longer scans it */
+#endif
 
 /* ghosts */
 bool writing[2];		/* the writer is inside WRITE copy c */
 byte viewing[NR];		/* 1 + the copy reader r is reading, or 0 */
 bool conflict[NR];		/* reader r's current read overlapped a WRITE of its copy */
+
+/* A new value becomes visible in slot x's arrived (stored, or drained from
+ * the reader's store buffer): no reading has its n yet, it is not the
+ * value the writer noted, nor the one it loaded before a probe. */
+inline set_arrived(x, val)
+{
+	arrived[x] = val;
+	reading_cur[x] = false;
+#ifdef REUSE
+	same[x] = false;
+#endif
+	pub_same[x] = false
+}
+
+#ifdef FENCELESS
+/* Reader x's store buffer drains: its arrival becomes visible. */
+inline flush(x)
+{
+	if
+	:: buf[x] != NONE -> set_arrived(x, buf[x]); buf[x] = NONE
+	:: else
+	fi
+}
+#define FLUSH_OWN() flush(r)	/* FIFO: a later store of the reader leaves after it */
+#else
+#define FLUSH_OWN() skip
+#endif
 
 /* ---------------------------------------------------------------- reader */
 
@@ -216,19 +288,100 @@ inline may_die()
 	fi
 }
 
+/* slot.arrived = NONE, and the end of the read (ghost) */
+inline depart()
+{
+	FLUSH_OWN();
+	viewing[r] = 0;
+	arrived[r] = NONE;	/* slot.arrived = NONE */
+	reading_cur[r] = false;	/* (no arrival: nothing current) */
+#ifdef REUSE
+	same[r] = false;
+#endif
+#if BROKEN != 4
+	/* the arrival has ended: with its generation it can no
+	 * longer match the writer's mark */
+	evicted[r] = NONE
+#else
+	skip
+#endif
+}
+
 active [NR] proctype reader()
 {
 	byte r = _pid;		/* readers are pids 0 .. NR-1: r is the slot */
 	byte e0, v, c;
 	bool told;
+#ifdef GEN
+	byte g;			/* the generation desc[c] names */
+#endif
+#ifdef KNOWN
+	byte known;		/* f->evictions: the count loaded at its last arrival
+				 * (0 at set-up: a fresh slot) */
+	bool lib;		/* the count changed: take the library's path */
+#endif
+#ifdef REUSE
+	byte owners = 1;
+#endif
 
+#ifdef GEN
+end_unconnected:
+	conn[r];		/* the handshake is a step of the writer */
+#endif
+#ifdef FENCELESS
+	/* set-up (slot_set_mode()) */
+	if
+	:: skip			/* fenced: MMSYNC_FENCED, or not registered */
+	::
+		mode[r] = FL;	/* slot.mode = fenceless, then a full fence */
+		atomic {	/* load fenceless_ok: clear, revert to fenced */
+			if
+			:: !fenceless_ok -> mode[r] = FENCED
+			:: else
+			fi
+		}
+	fi;
+#endif
 end_idle:
 	do
 	:: /* quit cleanly between reads (lets the model have end states) */
 	   break
 	:: true ->
-		e0 = evictions[r];		/* e0 = slot.evictions */
+again:
+		atomic {
+			e0 = evictions[r];		/* e0 = slot.evictions */
+#ifdef KNOWN
+			lib = (e0 != known);		/* not the count it knew */
+			known = e0
+#endif
+		}
 		may_die();
+#ifdef KNOWN
+		if
+		:: lib ->
+			/* the library's path (mmsync_read_begin_call) */
+#ifdef REVOKE
+			atomic {
+				if
+				:: revoked[r] -> goto refused	/* read_begin fails: revoked */
+				:: else
+				fi
+			}
+#endif
+#ifdef FENCELESS
+			atomic {
+				/* load fenceless_ok; clear: re-register fenced */
+				if
+				:: mode[r] == FL && !fenceless_ok -> mode[r] = FENCED
+				:: else
+				fi
+			}
+#endif
+			lib = false;
+			may_die()
+		:: else
+		fi;
+#endif
 #if BROKEN == 1
 		c = li;				/* BROKEN: c = li loaded before arriving */
 		may_die();
@@ -240,9 +393,14 @@ end_idle:
 #endif
 		may_die();
 		atomic {
-			arrived[r] = ON(v);	/* slot.arrived = (n << 1) | v; full fence */
-			reading_cur[r] = false;	/* a new n: no reading has it yet */
-			pub_same[r] = false;	/* a new value: not the one the writer saw */
+#ifdef FENCELESS
+			if
+			:: mode[r] == FL -> buf[r] = ON(v)	/* a plain store: into the store buffer */
+			:: else -> set_arrived(r, ON(v))	/* exchange: store, full fence */
+			fi;
+#else
+			set_arrived(r, ON(v));	/* slot.arrived = (n << 1) | v; full fence */
+#endif
 			v = 0			/* (dead from here on) */
 		}
 		may_die();
@@ -263,25 +421,53 @@ end_idle:
 			viewing[r] = c + 1;
 			conflict[r] = writing[c]
 		}
+#ifdef GEN
+		g = dgen[c];			/* d = desc[c] */
+		if
+		:: g == rgen[r]
+		:: else ->
+			/* copies of another generation: depart, take them up
+			 * (the library's path), arrive again */
+			atomic { depart(); conflict[r] = false; e0 = 0; c = 0 }
+			may_die();
+#if defined(REVOKE) && BROKEN != 13
+			atomic {
+				if
+				:: revoked[r] -> goto refused	/* read_begin fails: revoked */
+				:: else
+				fi
+			}
+#endif
+			atomic {
+				/* native_refresh(): the messages on the socket, oldest
+				 * first, until one names g; the older ones are dropped */
+				if
+				:: (q[r] >> g) & 1 -> rgen[r] = g; q[r] = q[r] & ~((2 << g) - 1)
+				:: else ->
+					/* none names g: -EBADMSG */
+					assert(false)
+				fi;
+				g = 0
+			}
+			goto again
+		fi;
+#endif
 #if BROKEN != 7
 		/* (no may_die() before this store: see the header) */
 		atomic {
+			FLUSH_OWN();
 			reading[r] = c;		/* slot.reading = (n << 1) | c */
 			reading_cur[r] = true;
+#ifdef GEN
+			g = 0;
+#endif
 			c = 0			/* (dead from here on) */
 		}
 		may_die();
 #endif
 		atomic {
 			/* READ copy c ends (ghost) */
-			viewing[r] = 0;
-			arrived[r] = NONE;	/* slot.arrived = NONE */
-			reading_cur[r] = false;	/* (no arrival: nothing current) */
-#if BROKEN != 4
-			/* the arrival has ended: with its generation it can no
-			 * longer match the writer's mark */
-			evicted[r] = NONE
-#endif
+			depart()
 		}
 		may_die();
 		atomic {
@@ -289,13 +475,44 @@ end_idle:
 			/* the read is bad iff the writer wrote copy c during it;
 			 * acceptable only if told (one step: see the header) */
 			assert(!conflict[r] || told);
+#ifdef REVOKE
+			/* once revoked, no read of it succeeds */
+			assert(told || !revoked[r]);
+#endif
 			/* forget this read's locals (fewer states) */
 			e0 = 0; v = 0; c = 0; told = false; conflict[r] = false
 		}
 	od;
 	goto end_quit;
+#ifdef REVOKE
+refused:
+	/* read_begin failed: the reader gives up (alive, departed) */
+	atomic { e0 = 0; lib = false; known = 0 }
+	goto end_quit;
+#endif
 died:
-	atomic { e0 = 0; v = 0; c = 0; told = false; viewing[r] = 0; conflict[r] = false }
+	atomic {
+		e0 = 0; v = 0; c = 0; told = false; viewing[r] = 0; conflict[r] = false;
+#ifdef GEN
+		g = 0;
+#endif
+#ifdef KNOWN
+		lib = false; known = 0;
+#endif
+		skip
+	}
+#ifdef REUSE
+	if
+	:: owners < OWNERS ->
+		/* a new reader claims the slot (claim_table_slot()): the lock,
+		 * then arrived = 0, which ends the predecessor's arrival; its
+		 * numbers go on past the slot's (the model's values are new) */
+		atomic { owners++; dead[r] = false }
+		atomic { set_arrived(r, NONE); evicted[r] = NONE }
+		goto end_idle
+	:: else
+	fi;
+#endif
 end_quit:
 	skip
 }
@@ -304,6 +521,8 @@ end_quit:
 
 #if BROKEN == 5
 #define IS_DEAD(r) false	/* BROKEN: no liveness probe */
+#elif defined(REUSE)
+#define IS_DEAD(r) false	/* the probe is explicit: probe_slot() */
 #else
 #define IS_DEAD(r) dead[r]
 #endif
@@ -317,11 +536,25 @@ end_quit:
 #define READS_CUR(r) (reading_cur[r] && reading[r] == li)
 #endif
 
+/* Arrived since the note after the last store of li (another value). A
+ * reclaimed slot has no note (published_seq = 0): nothing is passed over. */
+#ifdef REUSE
+#define NEW_SINCE_NOTE(r) (noted[r] && !pub_same[r])
+#else
+#define NEW_SINCE_NOTE(r) (!pub_same[r])
+#endif
+
+#if BROKEN == 10
+#define GONE(r) dropped[r]	/* BROKEN: a freed slot is not scanned */
+#else
+#define GONE(r) false
+#endif
+
 /* The writer ignores slot r for indicator i (slot_on() returns 0): dead,
  * evicted (same arrival), not arrived on i, reading the current copy, or
  * arrived since the writer's look right after its store of li. */
-#define CLEAR(r, i) (IS_DEAD(r) || (evicted[r] != NONE && arrived[r] == evicted[r]) || \
-		     arrived[r] != ON(i) || READS_CUR(r) || !pub_same[r])
+#define CLEAR(r, i) (IS_DEAD(r) || GONE(r) || (evicted[r] != NONE && arrived[r] == evicted[r]) || \
+		     arrived[r] != ON(i) || READS_CUR(r) || NEW_SINCE_NOTE(r))
 
 /* published_arrivals(): the writer notes what each slot holds; the reader's
  * next arrival (a new value) clears the note. One step here, right at the
@@ -334,7 +567,12 @@ inline note_arrivals()
 	r = 0;
 	do
 	:: r == NR -> break
-	:: r < NR -> pub_same[r] = true; r++
+	:: r < NR ->
+		pub_same[r] = true;
+#ifdef REUSE
+		noted[r] = true;
+#endif
+		r++
 	od;
 	r = 0
 }
@@ -362,6 +600,59 @@ inline evict(i)
 	r = 0
 }
 
+#ifdef REUSE
+/* slot_reclaim(a) of a table slot, a loaded before the probe: compare-and-
+ * swap arrived from a to 0; forget the evicted mark and the note. */
+inline reclaim()
+{
+	atomic {
+#if BROKEN == 11
+		set_arrived(r, NONE);		/* BROKEN: cleared whatever it holds */
+#else
+		if
+		:: same[r] -> set_arrived(r, NONE)	/* still a: cleared */
+		:: else					/* a new owner's arrival: kept */
+		fi;
+#endif
+		evicted[r] = NONE;
+		noted[r] = false;
+		same[r] = false
+	}
+}
+
+/* In a wait, slot r holds it (a = arrived, loaded by slot_on()): the probe
+ * (F_OFD_GETLK); dead: reclaim, and go on to the next slot (continue);
+ * alive: wait on. */
+inline probe_slot()
+{
+	if
+	:: dead[r] -> reclaim(); r++		/* the lock is free */
+	:: else -> same[r] = false		/* alive */
+	fi
+}
+
+/* refresh_figures() on dispatch: each table slot's arrival loaded, then the
+ * probe; a dead reader's slot is reclaimed. Any subset of the slots. */
+inline table_probe()
+{
+	r = 0;
+	do
+	:: r == NR -> break
+	:: r < NR ->
+		if
+		:: atomic { arrived[r] != NONE -> same[r] = true }
+			if
+			:: dead[r] -> reclaim()
+			:: else -> same[r] = false
+			fi
+		:: skip
+		fi;
+		r++
+	od;
+	r = 0
+}
+#endif
+
 /* wait until no live, non-evicted slot has arrived == ON(i); or the grace
  * period expires. */
 inline wait_for(i)
@@ -370,6 +661,9 @@ inline wait_for(i)
 	do
 	:: r == NR -> break
 	:: r < NR && CLEAR(r, i) -> r++
+#ifdef REUSE
+	:: atomic { r < NR && !CLEAR(r, i) -> same[r] = true } -> probe_slot()
+#endif
 #ifndef NO_GRACE
 	:: true -> evict(i); break		/* timeout */
 #endif
@@ -387,19 +681,251 @@ inline publish_waits()
 	vi = 1 - vi;		/* vi = 1 - vi */
 	i = 1 - vi;
 	wait_for(i);		/* wait on the old vi */
+#ifdef GEN
+	atomic { i = 0; pend = false }
+#else
 	i = 0
+#endif
+}
+
+#ifdef REVOKE
+/* The connection of reader x reports data, an error or a hang-up, or a
+ * GENERATION send to it failed. A dead reader is reclaimed (IS_DEAD: the
+ * waits ignore it); a live one is revoked: its count bumped (an open
+ * view's read_end says -ESTALE), its mark set (its next read_begin fails);
+ * the waits keep scanning its slot. */
+inline revoke(x)
+{
+#if BROKEN == 10
+	dropped[x] = true	/* BROKEN: the slot is freed, no bump, no mark */
+#else
+	if
+	:: !dead[x] -> evictions[x]++; revoked[x] = true
+	:: else
+	fi
+#endif
+}
+
+#ifdef GEN
+#define CONNECTED(x) conn[x]
+#else
+#define CONNECTED(x) true
+#endif
+#if BROKEN == 10
+#define SERVED(x) (CONNECTED(x) && !dropped[x])
+#else
+#define SERVED(x) (CONNECTED(x) && !revoked[x])
+#endif
+
+/* mmsync_writer_dispatch(): connection events, any subset of the slots */
+inline connection_events()
+{
+	atomic {
+		r = 0;
+		do
+		:: r == NR -> break
+		:: r < NR ->
+			if
+			:: SERVED(r) -> revoke(r)
+			:: skip
+			fi;
+			r++
+		od;
+		r = 0
+	}
+}
+#else
+#define SERVED(x) conn[x]
+#endif
+
+#ifdef GEN
+/* A handshake: reader x gets the committed generation's copies. */
+inline accept_readers()
+{
+	atomic {
+		r = 0;
+		do
+		:: r == NR -> break
+		:: r < NR ->
+			if
+			:: !conn[r] -> conn[r] = true; rgen[r] = hgen
+			:: skip
+			fi;
+			r++
+		od;
+		r = 0
+	}
+}
+
+/* GENERATION(hgen + 1) with the new descriptors, to each reader served */
+inline send_generation()
+{
+	atomic {
+		r = 0;
+		do
+		:: r == NR -> break
+		:: r < NR ->
+			if
+			:: SERVED(r) -> q[r] = q[r] | (1 << (hgen + 1))
+#ifdef REVOKE
+			:: SERVED(r) -> revoke(r)	/* the send fails */
+#endif
+			:: else
+			fi;
+			r++
+		od;
+		r = 0
+	}
+}
+#endif
+
+#ifdef GEN
+#define PENDING pend
+#else
+#define PENDING (n > 0)
+#endif
+
+#ifdef DISPATCH
+/* Between the writer's API calls: handshakes, connection events, table
+ * probes (mmsync_writer_dispatch()). */
+inline between_calls()
+{
+#ifdef GEN
+	accept_readers();
+#endif
+#ifdef REVOKE
+	connection_events();
+#endif
+#ifdef REUSE
+	table_probe();
+#endif
+	skip
+}
+#endif
+
+#ifdef FENCELESS
+/* membarrier(), issued right after the store of li when a slot's mode is
+ * fenceless: every store buffer drains. It may fail, and then fails for
+ * good (seccomp). */
+inline barrier()
+{
+	r = 0;
+	do
+	:: r < NR && mode[r] != FL -> r++
+	:: r < NR && mode[r] == FL -> break
+	:: r == NR -> break
+	od;
+	if
+	:: r < NR ->
+		r = 0;
+		if
+		:: bar_ok ->
+			do
+			:: r < NR -> flush(r); r++
+			:: else -> break
+			od
+		:: true ->
+			bar_ok = false;		/* the barrier fails */
+#if BROKEN != 12
+			rule = true		/* revoke while the barrier is down */
+#else
+			skip			/* BROKEN: counted as done */
+#endif
+		fi
+	:: else
+	fi;
+	r = 0
+}
+
+/* The rule, before the writer fills any copy: slot.evictions++ for every
+ * slot whose mode is fenceless (each mode loaded then). */
+inline bump_fenceless()
+{
+	r = 0;
+	do
+	:: r == NR -> break
+	:: r < NR ->
+		atomic {
+			if
+			:: mode[r] == FL -> evictions[r]++
+			:: else
+			fi;
+			r++
+		}
+	od;
+	r = 0
+}
+#endif
+
+/* publish: desc[w], li = w, the barrier, the note */
+inline store_li()
+{
+	atomic {
+		writing[w] = false;	/* WRITE copy w ends (ghost) */
+#ifdef GEN
+		dgen[w] = hgen;		/* desc[w] = (version, seq, generation) */
+#endif
+		li = w;			/* li = w */
+		w = 0;
+#ifdef FENCELESS
+		barrier();
+#endif
+#if BROKEN != 8
+		note_arrivals();	/* at the store of li */
+#endif
+#ifdef GEN
+		pend = true;
+#endif
+		skip
+	}
+#ifdef FENCELESS
+	if
+	:: rule && fenceless_ok -> fenceless_ok = false	/* then the modes */
+	:: else
+	fi
+#endif
 }
 
 active proctype writer()
 {
 	byte w, r, i, n = 0;
+#ifdef GEN
+	bool pend = false;	/* the waits of the last publish are still to do
+				 * (a write may fail: not simply n > 0) */
+	bool grow;		/* copies of generation hgen + 1 prepared, private */
+#endif
+#ifdef FENCELESS
+	bool bar_ok = true;	/* membarrier() works */
+	bool rule = false;	/* it failed: revoke while the barrier is down */
+#endif
 
 	do
 	:: n < NW ->
+#ifdef DISPATCH
+		between_calls();
+#endif
 		if
-		:: n > 0 -> publish_waits()	/* waits of the previous publish */
+		:: PENDING -> publish_waits()	/* waits of the previous publish */
 		:: else
 		fi;
+#ifdef GEN
+		if
+		:: grow = true		/* the payload exceeds the capacity */
+#if BROKEN == 9
+			/* BROKEN: new_generation() commits at prepare */
+			; send_generation();
+			hgen++
+#endif
+		:: skip
+		fi;
+		between_calls();	/* write_begin() has returned */
+#endif
+#ifdef FENCELESS
+		if
+		:: rule -> bump_fenceless()
+		:: else
+		fi;
+#endif
 		atomic {
 			w = 1 - li;		/* w = 1 - li */
 			/* WRITE copy w begins (ghost): it overlaps every read of w */
@@ -419,20 +945,55 @@ active proctype writer()
 #if BROKEN == 8
 		atomic { note_arrivals() }	/* BROKEN: noted before the store of li */
 #endif
-		atomic {
-			writing[w] = false;	/* WRITE copy w ends (ghost) */
-			li = w;			/* li = w */
-			w = 0;
-#if BROKEN != 8
-			note_arrivals()		/* at the store of li */
+#ifdef GEN
+		between_calls();	/* the caller fills the copy */
+		if
+		:: atomic {
+			/* the write fails or is aborted: the prepared copies
+			 * are dropped, nothing is published */
+			writing[w] = false; w = 0; grow = false
+		   }
+		::
+#if BROKEN != 9
+			if
+			:: grow ->
+				/* publish: GENERATION(G+1) to each reader, then commit
+				 * (header, handshakes), then desc[w] and li */
+				send_generation();
+				atomic { hgen++; grow = false }
+			:: else
+			fi;
+#else
+			grow = false;
 #endif
-		}
+			store_li()
+		fi;
+#else
+		store_li();
+#endif
 		n++
 	:: else -> break
 	od;
 	/* close: the last publish's waits may or may not run */
 	if
+#ifdef GEN
+	:: pend -> publish_waits()
+#else
 	:: publish_waits()
+#endif
 	:: skip
 	fi
 }
+
+#ifdef FENCELESS
+/* A reader's store buffer drains at any moment, the reader's own steps
+ * and the writer's notwithstanding. */
+active [NR] proctype flusher()
+{
+	byte x = _pid - NR - 1;	/* after the readers (0 .. NR-1) and the writer (NR) */
+end_drain:
+	do
+	:: atomic { buf[x] != NONE -> flush(x) }
+	od
+}
+#endif
