@@ -1,7 +1,9 @@
 /*
  * protocol.pml: a Promela model of the native layout's read protocol, the
- * wait-free left-right with per-reader slots and eviction. Checked by
- * tests/spin_test.sh (spin -a, pan compiled with -DSAFETY).
+ * wait-free left-right with per-reader slots and eviction, and of the
+ * lifecycle around it (generations, revoked readers, reused table slots,
+ * fenceless readers and a failing barrier: CONFIGURATIONS below). Checked
+ * by tests/spin_test.sh (spin -a, pan compiled with -DSAFETY).
  *
  * WHAT IS MODELLED
  *   Shared words:  vi  indicator new readers arrive on (0/1)
@@ -36,6 +38,89 @@
  *   (NR=3 NW=2 verifies: 230 M states, ~9 min, 11.5 GB with -DCOLLAPSE).
  *   The correct model: 20.5 M states, ~27 s, ~950 MB with -DCOLLAPSE.
  *
+ * CONFIGURATIONS
+ *   Without switches: the core above, NR = 2 readers, NW = 4 publishes.
+ *   The lifecycle is checked in smaller configurations, each switch adding
+ *   its part to the core (which stays as it is: readers may die, the
+ *   grace period evicts). With any of them NR defaults to 1: each property
+ *   below needs one reader, and two do not fit the test's budget (-DGEN
+ *   -DNR=2 -DNW=3 and -DREVOKE -DNR=2 -DNW=3: 36 M states, ~3.5 min;
+ *   -DFENCELESS -DNR=2 -DNW=2: over 2 GiB). What one reader leaves out is
+ *   what readers do to each other through the writer, which the core
+ *   checks with two.
+ *
+ *   -DGEN  Generations, committed at publish. Shared: hgen (the header's
+ *     generation and capacity, and what a handshake hands out), dgen[c]
+ *     (desc[c].generation); per reader: conn[r] (handshake done), rgen[r]
+ *     (generation of the copies it maps), q[r] (its socket: bit g set = a
+ *     GENERATION(g) message queued). Readers start unconnected. The
+ *     handshake is a writer step (the writer is one thread): it happens
+ *     only between its API calls (between_calls(): before a write, after
+ *     prepare = write_begin() returned, after the fill), never inside
+ *     publish, and hands out hgen. A write may grow: prepare makes copies
+ *     of hgen + 1 privately (grow; nothing a reader can see). After the
+ *     fill it fails or is aborted (the prepared copies are dropped, nothing
+ *     is published, the next write has no waits to finish), or publishes:
+ *     GENERATION(hgen + 1) queued on each connected reader's socket, then
+ *     hgen++ (the commit), then desc[w] = (.., hgen) with li = w. The
+ *     reader loads desc[c] after li, in a step of its own (an evicted
+ *     reader may see it change); another generation: it departs, takes the
+ *     library's path, takes up the copies from its socket (native_refresh:
+ *     messages oldest first until one names it, older ones dropped; one
+ *     step: the socket is its own and the writer only appends) and arrives
+ *     again (goto again).
+ *   -DREVOKE  Readers revoked, not dropped. Between its API calls the
+ *     writer may find any connected reader's connection reporting data, an
+ *     error or a hang-up; with -DGEN a GENERATION send may fail too. A
+ *     dead reader is reclaimed (IS_DEAD: the waits ignore it); a live one
+ *     is revoked: evictions[r]++ and revoked[r] (the slot's mark) in one
+ *     step; its slot is still scanned, and it is sent nothing more. The
+ *     reader keeps known (f->evictions: the count loaded at its last
+ *     arrival, 0 at set-up as in a fresh slot); when the count it loads at
+ *     arrival differs it takes the library's path, which sees the mark and
+ *     fails (the reader then gives up, alive and departed). The library's
+ *     path taken for a descriptor of another generation (-DGEN) looks at
+ *     the mark too, before it looks for the message: the GENERATION send
+ *     to a revoked reader failed or was never made (BROKEN=13).
+ *   -DREUSE  Table-slot reuse. A dead reader's slot may get a new owner
+ *     (OWNERS in all, default 2): claim_table_slot() takes the lock
+ *     (dead[r] = false), then stores arrived = 0, which ends the
+ *     predecessor's arrival (its evicted mark can no longer match: erased,
+ *     as at a departure); the owner's read numbers go on past the slot's
+ *     reading, so its arrivals are new values as any arrival is. The
+ *     writer no longer ignores a dead slot at once (IS_DEAD is false): a
+ *     wait held by a slot loads its arrival a (same[r] = true; any store to
+ *     arrived clears it), probes the lock (dead[r]) and, dead, reclaims:
+ *     compare-and-swap arrived from a to 0 (same[r]), forget the evicted
+ *     mark and the note (noted[r] = false: no arrival is then passed over
+ *     for being new since the note), and go on to the next slot (continue:
+ *     an owner that claimed after the probe arrived after the store of li,
+ *     so it reads the current copy); and between API calls
+ *     (refresh_figures() on dispatch: load, probe, reclaim) for any
+ *     subset of the slots.
+ *   -DFENCELESS  Fenceless readers and the writer's barrier. Per slot
+ *     mode[r] (FENCED or FL) and a store buffer buf[r] for its arrival; a
+ *     flusher process per reader drains it at any moment; the reader's
+ *     later stores (reading, departure) drain it first (FIFO); its loads
+ *     (li, desc, evictions, the flag) do not wait for it. A fenced arrival
+ *     (store and full fence) is visible at once. Set-up: fenced, or mode =
+ *     FL (full fence) then a load of fenceless_ok (a header flag), back to
+ *     FENCED if it is clear. The writer's membarrier, issued after the
+ *     store of li when some slot's mode is FL, drains every buffer: one
+ *     step with the store of li and the note (a reader's load of li before
+ *     the store has its arrival drained before the note; a load after sees
+ *     the new li). It may fail, and then fails for good (seccomp). The
+ *     rule on failure, "revoke while the barrier is down": the writer
+ *     stores fenceless_ok = 0 (its next step), then before each fill loads
+ *     each slot's mode and bumps the count of every FL slot (Dekker with
+ *     the set-up: the reader stores its mode then loads the flag, the
+ *     writer stores the flag then loads the modes); a reader whose count
+ *     changed takes the library's path, which loads fenceless_ok and, clear,
+ *     switches it to FENCED (one step, between reads). Eviction needs no
+ *     barrier: the implementation orders it like a seqlock (bump, release
+ *     fence, fill; departure, acquire fence, load of the count), which SC
+ *     models as it is.
+ *
  * PROPERTY (the assert in the reader)
  *   A reader whose read overlapped a WRITE of the copy it read is told so:
  *   read_end sees slot.evictions changed (-ESTALE). Overlap is tracked
@@ -53,6 +138,12 @@
  *   writer's waits end once every reader is gone or dead (it never waits on
  *   a dead reader's slot); and the assert means that without eviction no
  *   read ever overlaps a write of its copy.
+ *   -DGEN adds: a reader that finds another generation in a descriptor
+ *   always finds a message naming it on its socket (assert(false) where
+ *   native_refresh() returns -EBADMSG). -DREVOKE adds: no read ends as a
+ *   success (not told) once the reader is revoked (assert(told ||
+ *   !revoked[r]) at read_end). -DREUSE and -DFENCELESS check the core's
+ *   property across owners of a slot and for fenceless readers.
  *
  * WHAT IS ABSTRACTED
  *   Memory model: sequential consistency. The reader's arrival store is
@@ -63,6 +154,9 @@
  *   after its store of li, before it notes the arrivals, stands in for it
  *   (either the arrival is visible to the note and every later load, or the
  *   reader's load of li sees the store), so the model's reader is the same.
+ *   -DFENCELESS models the fenceless store explicitly (a store buffer),
+ *   and the barrier's failure; only the arrival is buffered: a delayed
+ *   reading store or departure only makes the writer wait (or evict) more.
  *   The implementation loads vi relaxed: -DANY_VI lets that load return
  *   either value. Safety does not depend on it (a reader that loaded the
  *   old li arrived before the writer's store of li, and both waits come
@@ -98,9 +192,11 @@
  *   false at the start, a stale value naming copy 0, not a NONE.
  *   -DBROKEN=6 drops the match, to show it is needed.
  *   The premise "n is never used twice in a slot" holds for the lifetime
- *   of one reader; the model has no slot reuse (below), so it does not say
- *   whether a slot's next owner, whose n restarts, can meet its
- *   predecessor's reading (or evicted mark) with the same n.
+ *   of one reader. A slot's next owner (-DREUSE) does not restart n: it
+ *   starts at the n of the slot's reading + 2^32 (claim_table_slot()), and
+ *   the model takes its values to be new. That holds unless the
+ *   predecessor's last arrival was 2^32 or more numbers past its last
+ *   reading store (as many begins that departed without one: failures).
  *   The writer's check is one atomic step here (CLEAR); slot_on() loads
  *   arrived (a, at t1) and then reading (at t2). If reading at t2 has a's
  *   n and names cur, the reader stored it at some ts <= t2 while arrived
@@ -119,9 +215,9 @@
  *   and the departure (the reader does nothing else in between), so every
  *   placement is covered; the read (ghost) begins at the load of li in any
  *   case. Paths that depart without storing reading (copies of another
- *   generation, an invalid descriptor) are not modelled: the writer sees
- *   the same as for a model read whose store is followed at once by its
- *   departure, with no writer step in between.
+ *   generation, an invalid descriptor) are not modelled but for -DGEN's:
+ *   the writer sees the same as for a model read whose store is followed
+ *   at once by its departure, with no writer step in between.
  *   The count of readers per copy (from reading, for the statistics) is
  *   not modelled: the waits do not use it.
  *   Eviction of one slot (load arrived, bump evictions, remember the
@@ -131,8 +227,22 @@
  *   not ignored; the model leaves out only that spurious -ESTALE.
  *   Death: a reader stops at any step, its slot left as it was; dead[] is
  *   set at once (the OFD lock is released when the process exits) and the
- *   writer ignores the slot from then on. Reuse of a reclaimed slot by a
- *   new reader is not modelled.
+ *   writer ignores the slot from then on (with -DREUSE: from its probe
+ *   on, and a new owner may claim the slot).
+ *   -DGEN: the capacity is committed with the generation (same step) and
+ *   not modelled apart; copy sizes, prefaulting, the handshake's header
+ *   check and the HELLO's processing by the reader are not modelled (the
+ *   reader starts reading with the generation handed out). Readers made
+ *   from exported descriptors have no socket and cannot take up a new
+ *   generation at all (-ESTALE); they are not modelled. Generations are
+ *   numbered consecutively: an aborted growth's number is not skipped
+ *   (the messages would name the skipping number, as desc does).
+ *   -DREVOKE: a revoked reader gives up after its failed begin (later
+ *   begins fail the same way); it may still die. Dead readers' slots are
+ *   ignored at once (as in the core).
+ *   -DREUSE: only table slots are reused (a socket reader's slot object is
+ *   a new memfd per connection). Between the lock and its store of 0 a new
+ *   owner does not die (dying there is its predecessor's death again).
  *   Timing: the grace period is a timeout branch available at every step
  *   of a wait. Deferring the waits of a publish to the start of the next
  *   write does not change the order of the writer's steps (waits; write;
@@ -162,6 +272,33 @@
  *      reads another copy. Same trace as 6 (3 publishes, one reader), with
  *      a reading that has the current n and names the wrong copy: the
  *      reading must be stored after the load of li and with its value.
+ *   9  (-DGEN; today's code, defect 1) the generation is committed at
+ *      prepare: new_generation() queues GENERATION(G+1) and stores the
+ *      header (what handshakes hand out) before the copy is filled, and
+ *      the growing write may then fail or be aborted. A reader that
+ *      connects after that prepare gets G+1 while desc[li] names G: no
+ *      message names G (-EBADMSG).
+ *   10 (-DREVOKE; today's code) a connection event drops the reader: its
+ *      slot is freed (dropped[r]: no longer scanned, no bump, no mark)
+ *      while the reader lives. It arrives, reads copy c; the writer
+ *      publishes twice without waiting for it and fills c under its read:
+ *      not told.
+ *   11 (-DREUSE) the reclaim clears arrived unconditionally: the writer
+ *      loads the dead owner's arrival, probes (dead); a new owner claims
+ *      the slot, arrives and loads li = c; the writer's clear erases that
+ *      arrival, the next publishes do not wait for it, and c is filled
+ *      under the read: not told.
+ *   12 (-DFENCELESS; today's code, defect 2) the barrier fails but counts
+ *      as done: no flag, no bumps. A fenceless reader's arrival sits in its
+ *      store buffer while it loads the old li; the note misses it, it
+ *      drains later (a value new since the note: passed over by the waits)
+ *      and the next write fills its copy under it: not told.
+ *   13 (-DGEN -DREVOKE) the library's path looks at the revoked mark only
+ *      when the count loaded at arrival changed. The reader loads the count
+ *      (unchanged), the writer's GENERATION send to it fails (revoked:
+ *      bump, mark), it commits G+1 and publishes; the reader arrives, finds
+ *      G+1 in desc[li] and no message naming it: -EBADMSG, where it should
+ *      be told it was revoked.
  *
  * STATE-SAVING STEPS (exact: each removes only states no one can tell
  * apart)
