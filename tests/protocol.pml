@@ -119,7 +119,22 @@
  *     switches it to FENCED (one step, between reads). Eviction needs no
  *     barrier: the implementation orders it like a seqlock (bump, release
  *     fence, fill; departure, acquire fence, load of the count), which SC
- *     models as it is.
+ *     models as it is. -DNO_RECHECK: the reader loads the flag before it
+ *     stores its mode (no Dekker); that verifies too (two readers, -DNW=2
+ *     -DNO_DEATH, with or without -DNO_GRACE): since the writer loads every
+ *     mode before every fill, a reader that goes fenceless after the
+ *     failure is bumped like the others. The re-check only spares such a
+ *     reader its -ESTALE reads until its library path switches it.
+ *
+ *   -DNO_DEATH: readers never die (with -DREUSE: no slot changes owner);
+ *   with -DNO_GRACE it makes two-reader runs of -DGEN -DREVOKE and
+ *   -DFENCELESS fit (NW=2): those check what two readers do to each other
+ *   (two sockets; a fenced reader beside a fenceless one, the set-up of
+ *   one racing the failure of the barrier issued for the other), and
+ *   without the grace period pan's end-state check means: the writer's
+ *   waits end once the readers are gone (revoked readers give up). With
+ *   -DREUSE -DNO_GRACE it means: the writer never waits for ever on a dead
+ *   owner's slot (its probe reclaims it).
  *
  * PROPERTY (the assert in the reader)
  *   A reader whose read overlapped a WRITE of the copy it read is told so:
@@ -419,10 +434,14 @@ inline flush(x)
 /* A reader may die at any point: goto died, its slot stays as it is. */
 inline may_die()
 {
+#ifdef NO_DEATH
+	skip
+#else
 	if
 	:: skip
 	:: dead[r] = true; goto died
 	fi
+#endif
 }
 
 /* slot.arrived = NONE, and the end of the read (ghost) */
@@ -470,6 +489,13 @@ end_unconnected:
 	if
 	:: skip			/* fenced: MMSYNC_FENCED, or not registered */
 	::
+#ifdef NO_RECHECK
+		/* the flag loaded before the mode is stored (no Dekker) */
+		if
+		:: fenceless_ok -> mode[r] = FL
+		:: else
+		fi
+#else
 		mode[r] = FL;	/* slot.mode = fenceless, then a full fence */
 		atomic {	/* load fenceless_ok: clear, revert to fenced */
 			if
@@ -477,6 +503,7 @@ end_unconnected:
 			:: else
 			fi
 		}
+#endif
 	fi;
 #endif
 end_idle:
