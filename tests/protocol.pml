@@ -73,8 +73,10 @@
  *     writer may find any connected reader's connection reporting data, an
  *     error or a hang-up; with -DGEN a GENERATION send may fail too. A
  *     dead reader is reclaimed (IS_DEAD: the waits ignore it); a live one
- *     is revoked: evictions[r]++ and revoked[r] (the slot's mark) in one
- *     step; its slot is still scanned, and it is sent nothing more. The
+ *     is revoked: revoked[r] (the slot's mark), THEN evictions[r]++ (a
+ *     release: a reader that loads the new count sees the mark; the other
+ *     order is BROKEN=14); its slot is still scanned, and it is sent
+ *     nothing more (rv_done[r], a ghost, is set with the bump). The
  *     reader keeps known (f->evictions: the count loaded at its last
  *     arrival, 0 at set-up as in a fresh slot); when the count it loads at
  *     arrival differs it takes the library's path, which sees the mark and
@@ -157,7 +159,7 @@
  *   always finds a message naming it on its socket (assert(false) where
  *   native_refresh() returns -EBADMSG). -DREVOKE adds: no read ends as a
  *   success (not told) once the reader is revoked (assert(told ||
- *   !revoked[r]) at read_end). -DREUSE and -DFENCELESS check the core's
+ *   !rv_done[r]) at read_end). -DREUSE and -DFENCELESS check the core's
  *   property across owners of a slot and for fenceless readers.
  *
  * WHAT IS ABSTRACTED
@@ -314,6 +316,10 @@
  *      bump, mark), it commits G+1 and publishes; the reader arrives, finds
  *      G+1 in desc[li] and no message naming it: -EBADMSG, where it should
  *      be told it was revoked.
+ *   14 (-DREVOKE) revocation bumps the count before it sets the mark: the
+ *      reader's next begin sees the new count, takes the library's path,
+ *      finds no mark yet and adopts the count; every later read of it
+ *      succeeds: revoked, never told.
  *
  * STATE-SAVING STEPS (exact: each removes only states no one can tell
  * apart)
@@ -370,6 +376,7 @@ byte dgen[2];			/* desc[c].generation */
 #endif
 #ifdef REVOKE
 bool revoked[NR];		/* the slot's revoked mark */
+bool rv_done[NR];		/* ghost: revoked, mark and bump both made */
 #endif
 #ifdef FENCELESS
 #define FENCED 0
@@ -641,7 +648,7 @@ again:
 			assert(!conflict[r] || told);
 #ifdef REVOKE
 			/* once revoked, no read of it succeeds */
-			assert(told || !revoked[r]);
+			assert(told || !rv_done[r]);
 #endif
 			/* forget this read's locals (fewer states) */
 			e0 = 0; v = 0; c = 0; told = false; conflict[r] = false
@@ -864,7 +871,14 @@ inline revoke(x)
 	dropped[x] = true	/* BROKEN: the slot is freed, no bump, no mark */
 #else
 	if
-	:: !dead[x] -> evictions[x]++; revoked[x] = true
+	:: !dead[x] ->
+#if BROKEN == 14
+		atomic { evictions[x]++; rv_done[x] = true };	/* BROKEN: the bump first */
+		revoked[x] = true
+#else
+		revoked[x] = true;			/* the mark, then */
+		atomic { evictions[x]++; rv_done[x] = true }	/* the bump (release) */
+#endif
 	:: else
 	fi
 #endif
@@ -884,19 +898,13 @@ inline revoke(x)
 /* mmsync_writer_dispatch(): connection events, any subset of the slots */
 inline connection_events()
 {
-	atomic {
-		r = 0;
-		do
-		:: r == NR -> break
-		:: r < NR ->
-			if
-			:: SERVED(r) -> revoke(r)
-			:: skip
-			fi;
-			r++
-		od;
-		r = 0
-	}
+	r = 0;
+	do
+	:: r == NR -> break
+	:: r < NR && SERVED(r) -> revoke(r); r++
+	:: atomic { r < NR -> r++ }
+	od;
+	r = 0
 }
 #else
 #define SERVED(x) conn[x]
@@ -924,22 +932,16 @@ inline accept_readers()
 /* GENERATION(hgen + 1) with the new descriptors, to each reader served */
 inline send_generation()
 {
-	atomic {
-		r = 0;
-		do
-		:: r == NR -> break
-		:: r < NR ->
-			if
-			:: SERVED(r) -> q[r] = q[r] | (1 << (hgen + 1))
+	r = 0;
+	do
+	:: r == NR -> break
+	:: atomic { r < NR && SERVED(r) -> q[r] = q[r] | (1 << (hgen + 1)); r++ }
 #ifdef REVOKE
-			:: SERVED(r) -> revoke(r)	/* the send fails */
+	:: r < NR && SERVED(r) -> revoke(r); r++	/* the send fails */
 #endif
-			:: else
-			fi;
-			r++
-		od;
-		r = 0
-	}
+	:: atomic { r < NR && !SERVED(r) -> r++ }
+	od;
+	r = 0
 }
 #endif
 

@@ -127,6 +127,7 @@ verify "broken: a live reader's slot dropped on a connection event" fail -DREVOK
 verify "broken: reclaim clears arrived unconditionally (new owner's arrival)" fail -DREUSE -DBROKEN=11
 verify "broken: failed barrier counted as done (fenceless reader torn)" fail -DFENCELESS -DBROKEN=12
 verify "broken: new generation's path misses the revoked mark (-EBADMSG)" fail -DGEN -DREVOKE -DBROKEN=13
+verify "broken: revocation bumps the count before it sets the mark" fail -DREVOKE -DBROKEN=14
 
 if ((fails)); then
 	echo "$fails check(s) failed"
