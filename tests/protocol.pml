@@ -103,7 +103,8 @@
  *   -DFENCELESS  Fenceless readers and the writer's barrier. Per slot
  *     mode[r] (FENCED or FL) and a store buffer buf[r] for its arrival; a
  *     flusher process per reader drains it at any moment; the reader's
- *     later stores (reading, departure) drain it first (FIFO); its loads
+ *     later stores (reading, departure) drain it first (FIFO), and so does
+ *     its death (before the exit releases the OFD lock); its loads
  *     (li, desc, evictions, the flag) do not wait for it. A fenced arrival
  *     (store and full fence) is visible at once. Set-up: fenced, or mode =
  *     FL (full fence) then a load of fenceless_ok (a header flag), back to
@@ -127,6 +128,10 @@
  *     mode before every fill, a reader that goes fenceless after the
  *     failure is bumped like the others. The re-check only spares such a
  *     reader its -ESTALE reads until its library path switches it.
+ *
+ *   Switches combine: -DFENCELESS with -DREVOKE or -DREUSE checks their
+ *   interplay (a fenceless reader revoked; a fenceless owner dead with its
+ *   arrival buffered, and its successor).
  *
  *   -DNO_DEATH: readers never die (with -DREUSE: no slot changes owner);
  *   with -DNO_GRACE it makes two-reader runs of -DGEN -DREVOKE and
@@ -258,7 +263,9 @@
  *   begins fail the same way); it may still die. Dead readers' slots are
  *   ignored at once (as in the core).
  *   -DREUSE: only table slots are reused (a socket reader's slot object is
- *   a new memfd per connection). Between the lock and its store of 0 a new
+ *   a new memfd per connection): it does not combine with -DGEN or
+ *   -DREVOKE (socket readers), which would hand a dead reader's socket
+ *   to the slot's next owner. Between the lock and its store of 0 a new
  *   owner does not die (dying there is its predecessor's death again).
  *   Timing: the grace period is a timeout branch available at every step
  *   of a wait. Deferring the waits of a publish to the start of the next
@@ -332,6 +339,9 @@
  *   departure (the writer marks only readers whose viewing[r] is set).
  */
 
+#if defined(REUSE) && (defined(GEN) || defined(REVOKE))
+#error "REUSE is of table slots, which have no socket: not with GEN or REVOKE"
+#endif
 #if defined(GEN) || defined(REVOKE) || defined(REUSE) || defined(FENCELESS)
 #define LIFECYCLE		/* a lifecycle configuration (see the header) */
 #endif
@@ -446,7 +456,12 @@ inline may_die()
 #else
 	if
 	:: skip
+#ifdef FENCELESS
+	/* its store buffer drains before the exit releases its lock */
+	:: atomic { flush(r); dead[r] = true }; goto died
+#else
 	:: dead[r] = true; goto died
+#endif
 	fi
 #endif
 }

@@ -122,6 +122,8 @@ verify "table slots reused: reclaim by compare-and-swap, a new owner" pass -DREU
 verify "table slots reused, no grace period: no wait on a dead owner" pass -DREUSE -DNO_GRACE
 verify "fenceless readers; barrier may fail (revoke while it is down)" pass -DFENCELESS
 verify "fenced and fenceless readers, set-up racing the barrier's failure" pass -DFENCELESS -DNR=2 -DNW=2 -DNO_DEATH -DNO_GRACE
+verify "fenceless readers revoked" pass -DFENCELESS -DREVOKE
+verify "fenceless owners of a reused table slot" pass -DFENCELESS -DREUSE
 verify "broken: generation committed at prepare (a new reader: -EBADMSG)" fail -DGEN -DBROKEN=9
 verify "broken: a live reader's slot dropped on a connection event" fail -DREVOKE -DBROKEN=10
 verify "broken: reclaim clears arrived unconditionally (new owner's arrival)" fail -DREUSE -DBROKEN=11
