@@ -46,7 +46,7 @@
  *   below needs one reader, and two with death and eviction do not fit
  *   the test's budget (-DGEN -DNR=2 -DNW=3 and -DFENCELESS -DNR=2 -DNW=2
  *   exceed 2 GiB; -DREVOKE -DNR=2 -DNW=3: ~36 M states, ~3.5 min; -DGEN
- *   -DNR=2 -DNW=2 verifies: 10.4 M states, ~30 s). What one reader leaves
+ *   -DNR=2 -DNW=2 verifies: 10.5 M states, ~20 s). What one reader leaves
  *   out is what readers do to each other through the writer: the core
  *   checks it with two, and so do the two-reader runs below (-DNO_DEATH).
  *
@@ -134,7 +134,10 @@
  *
  *   Switches combine: -DFENCELESS with -DREVOKE or -DREUSE checks their
  *   interplay (a fenceless reader revoked; a fenceless owner dead with its
- *   arrival buffered, and its successor).
+ *   arrival buffered, and its successor). Also verified, too slow for
+ *   every run: -DGEN -DFENCELESS (1.6 M states), -DGEN -DREVOKE
+ *   -DFENCELESS (6.6 M, ~10 s), -DREUSE -DNR=2 -DNW=3 -DNO_GRACE (8.9 M,
+ *   ~13 s), -DREUSE -DOWNERS=3.
  *
  *   -DNO_DEATH: readers never die (with -DREUSE: no slot changes owner);
  *   with -DNO_GRACE it makes two-reader runs of -DGEN -DREVOKE and
