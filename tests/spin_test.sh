@@ -112,7 +112,7 @@ verify "broken: reader stores reading before it loads li (stale copy)" fail -DBR
 verify "broken: writer notes arrivals before its store of li" fail -DBROKEN=8
 # The lifecycle (CONFIGURATIONS in protocol.pml): one reader and 4 writes
 # (the defaults with these switches), or two readers and 2 writes without
-# death nor grace period; each verifies in a few seconds (at most ~2 M
+# death nor grace period; each verifies in a few seconds (at most 4.3 M
 # states), all of them in ~15 s.
 verify "generations committed at publish (growing writes may fail or abort)" pass -DGEN
 verify "generations, and readers revoked when a GENERATION send fails" pass -DGEN -DREVOKE
