@@ -56,7 +56,7 @@ assert v[\"copy\"][li][\"version\"] == s[\"version\"] and v[\"copy\"][li][\"seq\
 assert v[\"magic\"] == 0x31564e434e59534d and v[\"capacity\"] == s[\"capacity\"]
 ' $tmp/dump.json '$json' $name"
 
-kill -TERM "$server"; wait "$server" || true
+stop "$server" TERM || true
 check "the pins go with the writer" "[ ! -e $pins ]"
 
 [ $failed -eq 0 ] && echo "# all checks passed"

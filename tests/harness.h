@@ -7,12 +7,15 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -163,16 +166,204 @@ static inline void sleep_ns(uint64_t ns)
 		;
 }
 
-/* Waits for @pid; returns its exit status, or 128 + signal. */
+/*
+ * Waiting on other processes, correct on a loaded machine and quick to fail.
+ *
+ * Whatever a test waits for from another process (a byte on a pipe, a
+ * child's exit, a count in shared memory) it waits for until it happens or
+ * TEST_DEADLINE_S pass: never a fixed sleep that a busy scheduler can
+ * outlast, never forever. Children are made with test_fork(): they die
+ * with their parent (PR_SET_PDEATHSIG), and the teardown of each test
+ * (test_case()) kills and reaps those still there, so that a failed
+ * assertion in the parent (cmocka jumps out of the test) leaves no child
+ * running, holding meson's pipe.
+ */
+#define TEST_DEADLINE_S 60
+
+static inline uint64_t test_deadline(void)
+{
+	return now_ns() + TEST_DEADLINE_S * 1000000000ull;
+}
+
+#define TEST_CHILDREN_MAX 64
+static pid_t test_children_[TEST_CHILDREN_MAX];
+
+static inline void test_child_forget(pid_t pid)
+{
+	for (int i = 0; i < TEST_CHILDREN_MAX; i++)
+		if (test_children_[i] == pid)
+			test_children_[i] = 0;
+}
+
+/* fork(); the child dies with this process (or thread), and is killed at
+ * the end of the test if still there. */
+static inline pid_t test_fork(void)
+{
+	pid_t parent = getpid();
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		fail_msg("fork: %s", strerror(errno));
+	if (pid == 0) {
+		memset(test_children_, 0, sizeof(test_children_)); /* its parent's, not its own */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+			_exit(126);
+		return 0;
+	}
+	for (int i = 0; i < TEST_CHILDREN_MAX; i++)
+		if (!test_children_[i]) {
+			test_children_[i] = pid;
+			break;
+		}
+	return pid;
+}
+
+/* A test's teardown: kills and reaps the children it left (none, when it
+ * passed). */
+static inline int test_children_kill(void **state)
+{
+	(void)state;
+	for (int i = 0; i < TEST_CHILDREN_MAX; i++) {
+		pid_t pid = test_children_[i];
+		if (!pid)
+			continue;
+		test_children_[i] = 0;
+		/* Only a child not yet reaped: never a pid the system reused. */
+		if (waitpid(pid, NULL, WNOHANG) != 0)
+			continue;
+		kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	return 0;
+}
+
+/* What main() lists: a test whose children go with it. */
+#define test_case(f) cmocka_unit_test_teardown(f, test_children_kill)
+
+/* Waits for @pid for up to TEST_DEADLINE_S; returns its exit status, or
+ * 128 + signal, or -1 if it had to be killed (a hang: the caller's
+ * assertion on the status fails). */
 static inline int wait_child(pid_t pid)
 {
 	int status;
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
+	uint64_t until = test_deadline(), nap = 50000;
+	pid_t r;
+
+	while ((r = waitpid(pid, &status, WNOHANG)) == 0) {
+		if (now_ns() > until) {
+			print_message("child %d still running after %d s: killed\n", (int)pid,
+				      TEST_DEADLINE_S);
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			test_child_forget(pid);
 			return -1;
+		}
+		sleep_ns(nap);
+		nap = nap < 5000000 ? nap * 2 : nap;
+	}
+	if (r < 0 && errno != EINTR)
+		return -1;
+	if (r < 0)
+		return wait_child(pid);
+	test_child_forget(pid);
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
 	return 128 + WTERMSIG(status);
+}
+
+/* Waits up to @ms for @fd to be readable or hung up. */
+static inline bool fd_ready(int fd, int ms)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+	int n;
+	while ((n = poll(&p, 1, ms)) < 0 && errno == EINTR)
+		;
+	return n > 0;
+}
+
+/* Reads the byte a child sends on a pipe, within TEST_DEADLINE_S; fails
+ * the test if the pipe closes first (the child died) or the time is up.
+ * The caller has closed its own copy of the pipe's write end. */
+static inline void read_byte(int fd, const char *what)
+{
+	char c;
+	if (!fd_ready(fd, TEST_DEADLINE_S * 1000))
+		fail_msg("no word from %s in %d s", what, TEST_DEADLINE_S);
+	if (read(fd, &c, 1) != 1)
+		fail_msg("%s closed its pipe without a word (it died)", what);
+}
+
+/*
+ * Time a thread spent waiting for a CPU while runnable: the scheduler's
+ * share of a wall-clock interval (the second field of
+ * /proc/thread-self/schedstat). A bound on how long the library takes is
+ * asserted on the wall-clock time less this, so that it holds on a loaded
+ * machine: the library answers for its own work and sleeps, not for the
+ * time other processes had the CPU.
+ */
+static inline uint64_t run_delay_ns(void)
+{
+	static __thread int fd = -1;
+	static __thread pid_t owner;
+	char buf[128];
+	unsigned long long on_cpu, delay;
+
+	if (fd < 0 || owner != getpid()) { /* a forked child opens its own */
+		if (fd >= 0)
+			close(fd);
+		fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+		owner = getpid();
+		if (fd < 0) {
+			perror("/proc/thread-self/schedstat");
+			abort();
+		}
+	}
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0) {
+		perror("/proc/thread-self/schedstat");
+		abort();
+	}
+	buf[n] = 0;
+	if (sscanf(buf, "%llu %llu", &on_cpu, &delay) != 2)
+		abort();
+	return delay;
+}
+
+struct span {
+	uint64_t wall, delay;
+};
+
+static inline struct span span_start(void)
+{
+	return (struct span){ now_ns(), run_delay_ns() };
+}
+
+/* Wall-clock time since @s less the time this thread waited for a CPU. */
+static inline uint64_t span_ns(struct span s)
+{
+	uint64_t wall = now_ns() - s.wall, delay = run_delay_ns() - s.delay;
+	return delay < wall ? wall - delay : 0;
+}
+
+/*
+ * A timed run: test_seconds(), then on until @enough(@arg) holds (the
+ * counts a test asserts may take longer on a loaded machine), for at most
+ * TEST_DEADLINE_S more. Return: whether it held; the caller's assertions
+ * on the counts say what was missing.
+ */
+static inline bool run_until(bool (*enough)(void *), void *arg)
+{
+	sleep_ns((uint64_t)(test_seconds() * 1e9));
+	uint64_t t0 = now_ns(), until = test_deadline();
+	while (!enough(arg)) {
+		if (now_ns() > until)
+			return false;
+		sleep_ns(10000000);
+	}
+	if (now_ns() - t0 > 100000000)
+		print_message("(the run took %.1f s more to reach its counts)\n", (double)(now_ns() - t0) / 1e9);
+	return true;
 }
 
 /* Open descriptors of this process (ls /proc/self/fd | wc -l, less the

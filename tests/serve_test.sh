@@ -42,9 +42,8 @@ assert len(s[\"readers\"]) == 2 and s[\"live_slots\"] >= 1 and s[\"evictions\"] 
 text=$("$M" stat --socket "$sock")
 check "stat text has the same seq and generation" "grep -qx 'seq: 3' <<<'$text' && grep -qx 'generation: 2' <<<'$text'"
 
-kill "$watcher"; wait "$watcher" 2>/dev/null || true
-kill -TERM "$server"
-rc=0; wait "$server" || rc=$?
+stop "$watcher" || true
+rc=0; stop "$server" TERM || rc=$?
 check "serve stops cleanly on SIGTERM" "[ $rc -eq 0 ]"
 check "and removes its socket" "[ ! -e '$sock' ]"
 
@@ -56,15 +55,15 @@ wait_for "[ -S '$sock' ]"
 "$M" read --socket "$sock" --watch > "$tmp/watch2.out" 2> "$tmp/watch2.err" &
 watcher=$!; pids+=("$watcher")
 check "watch sees the first server" "wait_for 'grep -q \"^seq=1 \" $tmp/watch2.out'"
-kill -KILL "$server"; wait "$server" 2>/dev/null || true
+stop "$server" KILL || true
 check "watch notices the writer has gone" "wait_for 'grep -q \"writer has gone\" $tmp/watch2.err'"
 head -c 4321 /dev/urandom > "$tmp/data"
 "$M" serve --socket "$sock" "$tmp/data" > /dev/null 2>&1 &
 server=$!; pids+=("$server")
 check "and follows the restarted one" "wait_for 'grep -q \"^seq=1 bytes=4321 \" $tmp/watch2.out'"
 check "saying so" "grep -q reconnected '$tmp/watch2.err'"
-kill "$watcher"; wait "$watcher" 2>/dev/null || true
-kill -INT "$server"; wait "$server" 2>/dev/null || true
+stop "$watcher" || true
+stop "$server" INT || true
 
 # Refused peers: no descriptor, a clear error, the server goes on.
 "$M" serve --socket "$sock" --allow-uid 12345 "$tmp/data" > /dev/null 2> "$tmp/serve2.err" &
@@ -74,7 +73,7 @@ rc=0; "$M" read --socket "$sock" > /dev/null 2> "$tmp/refused.err" || rc=$?
 check "a peer outside the allow-list is refused" "[ $rc -eq 1 ] && grep -q 'refused' '$tmp/refused.err'"
 check "and logged by the server" "wait_for 'grep -q \"refused peer\" $tmp/serve2.err'"
 check "the server is still up" "kill -0 $server"
-kill -INT "$server"; wait "$server" || true
+stop "$server" INT || true
 
 rc=0; "$M" read --socket "$tmp/nothing" 2> "$tmp/none.err" || rc=$?
 check "no server: exit 1 with a message" "[ $rc -eq 1 ] && grep -q '^mmsync: $tmp/nothing: ' '$tmp/none.err'"

@@ -266,7 +266,7 @@ static void test_single_writer(void **unused)
 	assert_int_equal(mmsync_writer_open(&b, t.prefix, &o), -EBUSY);
 	assert_null(b);
 	/* Also from another process. */
-	pid_t pid = fork();
+	pid_t pid = test_fork();
 	if (pid == 0)
 		_exit(mmsync_writer_open(&b, t.prefix, &o) == -EBUSY ? 0 : 1);
 	assert_int_equal(wait_child(pid), 0);
@@ -320,14 +320,14 @@ static void test_strerror(void **unused)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bad_arguments),
-		cmocka_unit_test(test_not_yet_published),
-		cmocka_unit_test(test_damaged_state),
-		cmocka_unit_test(test_damaged_data),
-		cmocka_unit_test(test_checksum),
-		cmocka_unit_test(test_single_writer),
-		cmocka_unit_test(test_no_space),
-		cmocka_unit_test(test_strerror),
+		test_case(test_bad_arguments),
+		test_case(test_not_yet_published),
+		test_case(test_damaged_state),
+		test_case(test_damaged_data),
+		test_case(test_checksum),
+		test_case(test_single_writer),
+		test_case(test_no_space),
+		test_case(test_strerror),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

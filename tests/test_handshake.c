@@ -225,12 +225,15 @@ static int dispatch_wait(struct mmsync_writer *w, pid_t pid, unsigned ms)
 		if (w)
 			assert_int_equal(mmsync_writer_dispatch(w), 0);
 		pid_t p = waitpid(pid, &status, WNOHANG);
-		if (p == pid)
+		if (p == pid) {
+			test_child_forget(pid);
 			return decode_status(status);
+		}
 		assert_true(p == 0 || errno == EINTR);
 		if (now_ms() > end) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
+			test_child_forget(pid);
 			return -1;
 		}
 		usleep(200);
@@ -260,6 +263,9 @@ static void become(int uid)
 	    getuid() != (uid_t)uid || geteuid() != (uid_t)uid)
 		_exit(CHILD_SETUP);
 	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+	/* A change of uid clears the parent-death signal (test_fork()). */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() == 1)
+		_exit(CHILD_SETUP);
 }
 
 static void child_read(struct mmsync_reader *r, struct ctl *c)
@@ -346,7 +352,7 @@ static pid_t spawn_reader(struct ctl *c, const char *name, int uid)
 {
 	memset(c, 0, sizeof(*c));
 	fflush(NULL);
-	pid_t pid = fork();
+	pid_t pid = test_fork();
 	assert_true(pid >= 0);
 	if (pid == 0)
 		child_reader(c, name, uid);
@@ -580,7 +586,7 @@ static int fake_round_seq(enum fake_action act, const void *buf, size_t len, con
 		assert_int_equal(listen(lfd, 8), 0);
 	}
 	fflush(NULL);
-	pid_t pid = fork();
+	pid_t pid = test_fork();
 	assert_true(pid >= 0);
 	if (pid == 0)
 		_exit(connect_child(name, timeout_ms, expect_seq));
@@ -1463,7 +1469,7 @@ static void test_hostile_clients(void **unused)
 	long rss = rss_kib();
 
 	fflush(NULL);
-	pid_t bad = fork();
+	pid_t bad = test_fork();
 	assert_true(bad >= 0);
 	if (bad == 0)
 		hostile_child(name, h);
@@ -1743,33 +1749,33 @@ static void test_from_fds_stale(void **unused)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fake_good),
-		cmocka_unit_test(test_hostile_writer),
-		cmocka_unit_test(test_fake_garbage),
-		cmocka_unit_test(test_fake_short),
-		cmocka_unit_test(test_fake_versions),
-		cmocka_unit_test(test_fake_inconsistent),
-		cmocka_unit_test(test_fake_fd_count),
-		cmocka_unit_test(test_fake_copy_pipe),
-		cmocka_unit_test(test_fake_copy_shm_file),
-		cmocka_unit_test(test_fake_copy_unsealed),
-		cmocka_unit_test(test_fake_copy_writable),
-		cmocka_unit_test(test_fake_copy_wrong_size),
-		cmocka_unit_test(test_fake_bad_slot),
-		cmocka_unit_test(test_fake_refusal),
-		cmocka_unit_test(test_fake_close),
-		cmocka_unit_test(test_fake_silent),
-		cmocka_unit_test(test_no_server),
-		cmocka_unit_test(test_writer_socket_fds),
-		cmocka_unit_test(test_writer_export_fds),
-		cmocka_unit_test(test_listen_retry),
-		cmocka_unit_test(test_allow_root_refused),
-		cmocka_unit_test(test_allow_nobody_refused),
-		cmocka_unit_test(test_allow_nobody_allowed),
-		cmocka_unit_test(test_hostile_clients),
-		cmocka_unit_test(test_max_readers),
-		cmocka_unit_test(test_from_fds),
-		cmocka_unit_test(test_from_fds_stale),
+		test_case(test_fake_good),
+		test_case(test_hostile_writer),
+		test_case(test_fake_garbage),
+		test_case(test_fake_short),
+		test_case(test_fake_versions),
+		test_case(test_fake_inconsistent),
+		test_case(test_fake_fd_count),
+		test_case(test_fake_copy_pipe),
+		test_case(test_fake_copy_shm_file),
+		test_case(test_fake_copy_unsealed),
+		test_case(test_fake_copy_writable),
+		test_case(test_fake_copy_wrong_size),
+		test_case(test_fake_bad_slot),
+		test_case(test_fake_refusal),
+		test_case(test_fake_close),
+		test_case(test_fake_silent),
+		test_case(test_no_server),
+		test_case(test_writer_socket_fds),
+		test_case(test_writer_export_fds),
+		test_case(test_listen_retry),
+		test_case(test_allow_root_refused),
+		test_case(test_allow_nobody_refused),
+		test_case(test_allow_nobody_allowed),
+		test_case(test_hostile_clients),
+		test_case(test_max_readers),
+		test_case(test_from_fds),
+		test_case(test_from_fds_stale),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -269,13 +269,13 @@ int main(int argc, char **argv)
 {
 	vectors_dir = argc > 1 ? argv[1] : "tests/vectors";
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_version_word_round_trip),
-		cmocka_unit_test(test_version_word_size_limit),
-		cmocka_unit_test(test_hash_vectors),
-		cmocka_unit_test(test_read_crate_files),
-		cmocka_unit_test(test_write_like_crate),
-		cmocka_unit_test(test_file_modes),
-		cmocka_unit_test(test_alternation_and_restart),
+		test_case(test_version_word_round_trip),
+		test_case(test_version_word_size_limit),
+		test_case(test_hash_vectors),
+		test_case(test_read_crate_files),
+		test_case(test_write_like_crate),
+		test_case(test_file_modes),
+		test_case(test_alternation_and_restart),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

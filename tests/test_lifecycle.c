@@ -11,8 +11,7 @@
  *    open view is still protected or told, and its next read says so.
  *
  * Each step is driven through pipes: the test, not the scheduler, decides
- * what overlaps what. Children die with the test process and are killed
- * when a test fails (teardown).
+ * what overlaps what. Children are made with test_fork() (harness.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,7 +20,6 @@
 
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -30,12 +28,9 @@
 #include "mmsync.h"
 
 #define GRACE_NS 50000000ull /* 50 ms: only where eviction is what is tested */
-#define STEP_MS 10000	     /* a step that takes longer has failed */
+#define STEP_MS (TEST_DEADLINE_S * 1000) /* a step that takes longer has failed */
 
 /* ---- children and the pipes that drive them ---- */
-
-static pid_t kids[4];
-static unsigned n_kids;
 
 struct link {
 	int cmd[2]; /* test -> child */
@@ -46,18 +41,14 @@ static pid_t spawn(struct link *l)
 {
 	assert_int_equal(pipe(l->cmd), 0);
 	assert_int_equal(pipe(l->ack), 0);
-	fflush(NULL);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
+	pid_t pid = test_fork();
 	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		close(l->cmd[1]);
 		close(l->ack[0]);
 		return 0;
 	}
 	close(l->cmd[0]);
 	close(l->ack[1]);
-	kids[n_kids++] = pid;
 	return pid;
 }
 
@@ -109,21 +100,8 @@ static int reap(pid_t pid, struct mmsync_writer *w)
 			mmsync_writer_dispatch(w);
 		sleep_ns(1000000);
 	}
-	for (unsigned i = 0; i < n_kids; i++)
-		if (kids[i] == pid)
-			kids[i] = kids[--n_kids];
+	test_child_forget(pid);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-static int kill_kids(void **unused)
-{
-	(void)unused;
-	while (n_kids) {
-		pid_t pid = kids[--n_kids];
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-	}
-	return 0;
 }
 
 static void sock_name(char *buf, size_t n, const char *what)
@@ -517,11 +495,11 @@ static void test_reader_hangs_up(void **unused)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_generation_at_publish, kill_kids),
-		cmocka_unit_test_teardown(test_writer_without_membarrier, kill_kids),
-		cmocka_unit_test_teardown(test_writer_loses_membarrier, kill_kids),
-		cmocka_unit_test_teardown(test_reader_sends_data, kill_kids),
-		cmocka_unit_test_teardown(test_reader_hangs_up, kill_kids),
+		test_case(test_generation_at_publish),
+		test_case(test_writer_without_membarrier),
+		test_case(test_writer_loses_membarrier),
+		test_case(test_reader_sends_data),
+		test_case(test_reader_hangs_up),
 	};
 	if (getenv("MMSYNC_TEST_FILTER"))
 		cmocka_set_test_filter(getenv("MMSYNC_TEST_FILTER"));

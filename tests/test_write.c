@@ -162,7 +162,7 @@ static void test_from_pipe(void **unused)
 		pair_open(&p, native, MiB);
 		payload_fill(buf, len, 5);
 		assert_int_equal(pipe(pfd), 0);
-		pid_t pid = fork();
+		pid_t pid = test_fork();
 		if (pid == 0) {
 			close(pfd[0]);
 			for (size_t pos = 0; pos < len; pos += 10007) {
@@ -182,7 +182,7 @@ static void test_from_pipe(void **unused)
 
 		/* The writer end closes after half: nothing published. */
 		assert_int_equal(pipe(pfd), 0);
-		pid = fork();
+		pid = test_fork();
 		if (pid == 0) {
 			close(pfd[0]);
 			payload_fill(buf, len, 6);
@@ -252,7 +252,7 @@ static void test_file_shrinking_underneath(void **unused)
 	assert_int_equal(mmsync_write_from_fd(p.w, fd, 0, len, 0, NULL), 0);
 
 	_Atomic int *stop = shared_map(sizeof(*stop));
-	pid_t pid = fork();
+	pid_t pid = test_fork();
 	if (pid == 0) {
 		int wfd = open(path, O_RDWR);
 		for (uint64_t seq = 2; !atomic_load(stop); seq++) {
@@ -264,8 +264,12 @@ static void test_file_shrinking_underneath(void **unused)
 		}
 		_exit(0);
 	}
+	/* 300 rounds, and on until one of them read a file cut short (the
+	 * child's truncations race the reads: on a loaded machine they may
+	 * take longer to meet), within the deadline. */
 	unsigned ok = 0, short_reads = 0;
-	for (int i = 0; i < 300; i++) {
+	uint64_t until = test_deadline();
+	for (int i = 0; i < 300 || (!short_reads && now_ns() < until); i++) {
 		int err = mmsync_write_from_fd(p.w, fd, 0, len, 0, NULL);
 		assert_true(err == 0 || err == -ENODATA);
 		ok += err == 0;
@@ -371,7 +375,7 @@ static void __attribute__((unused)) test_no_page_faults(void **unused)
 	payload_fill(buf, sizeof(buf), 1);
 	assert_int_equal(pipe(ready), 0);
 	assert_int_equal(pipe(go), 0);
-	pid_t pid = fork();
+	pid_t pid = test_fork();
 	if (pid == 0) {
 		/* A reader of its own process: its faults are its own. Warm:
 		 * it has read both copies at the largest size. */
@@ -401,12 +405,15 @@ static void __attribute__((unused)) test_no_page_faults(void **unused)
 	}
 	/* Warm, after the fork (its copy-on-write faults are not ours to count):
 	 * both copies written at both sizes, each seen by the reader. */
-	struct pollfd pr = { ready[0], POLLIN, 0 };
-	for (int i = 0; poll(&pr, 1, 0) == 0; i++) {
+	close(ready[1]);
+	close(go[0]);
+	for (uint64_t until = test_deadline(); !fd_ready(ready[0], 0);) {
+		if (now_ns() > until)
+			fail_msg("the reader did not warm up in %d s", TEST_DEADLINE_S);
 		assert_int_equal(mmsync_write(p.w, buf, sizeof(buf), 1000000000ull, NULL), 0);
 		sleep_ns(2000000);
 	}
-	assert_int_equal(read(ready[0], &c, 1), 1);
+	read_byte(ready[0], "the reader");
 	assert_int_equal(write(go[1], "g", 1), 1);
 	long before = minor_faults();
 	for (int i = 0; i < 100000; i++)
@@ -419,8 +426,6 @@ static void __attribute__((unused)) test_no_page_faults(void **unused)
 	assert_in_range(writer_faults, 0, STRAY_FAULTS);
 	assert_in_range(reader_faults, 0, STRAY_FAULTS);
 	close(ready[0]);
-	close(ready[1]);
-	close(go[0]);
 	close(go[1]);
 	pair_close(&p);
 }
@@ -492,20 +497,20 @@ static void test_native_checksums(void **unused)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_from_file),
-		cmocka_unit_test(test_from_direct_file),
-		cmocka_unit_test(test_from_pipe),
-		cmocka_unit_test(test_failing_descriptors),
-		cmocka_unit_test(test_file_shrinking_underneath),
-		cmocka_unit_test(test_begin_commit_abort),
+		test_case(test_from_file),
+		test_case(test_from_direct_file),
+		test_case(test_from_pipe),
+		test_case(test_failing_descriptors),
+		test_case(test_file_shrinking_underneath),
+		test_case(test_begin_commit_abort),
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 		/* Page faults are the kernel's, not memory safety: under a
 		 * sanitizer every first touch also faults in shadow memory, so
 		 * these two run in the plain build only. */
-		cmocka_unit_test(test_no_page_faults),
-		cmocka_unit_test(test_prefaulted_fill),
+		test_case(test_no_page_faults),
+		test_case(test_prefaulted_fill),
 #endif
-		cmocka_unit_test(test_native_checksums),
+		test_case(test_native_checksums),
 	};
 	if (getenv("MMSYNC_TEST_FILTER"))
 		cmocka_set_test_filter(getenv("MMSYNC_TEST_FILTER"));

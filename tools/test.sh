@@ -1,40 +1,100 @@
 #!/usr/bin/env bash
-# Sets up, builds and runs the whole test suite: a plain build, then
+# Sets up, builds and runs the whole test suite: a plain build, the plain
+# suite again with a CPU hog on every core, then
 # AddressSanitizer+UndefinedBehaviorSanitizer and ThreadSanitizer builds,
-# then 60 s of each libFuzzer target (clang).
+# then 60 s of each libFuzzer target (clang). Prints how long each stage took.
+#
+#   tools/test.sh            all of it (what CI runs)
+#   tools/test.sh --loaded   the plain suite with a CPU hog on every core only
+#
 # MMSYNC_TEST_STRICT=1 (as CI sets it) turns every skip into a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MMSYNC_TEST_STRICT=${MMSYNC_TEST_STRICT:-0}
+
+loaded_only=0
+case "${1:-}" in
+"") ;;
+--loaded) loaded_only=1 ;;
+*) echo "usage: $0 [--loaded]" >&2; exit 2 ;;
+esac
+
+hogs=() tmp_log="" fuzz_tmp=""
+cleanup() {
+	if ((${#hogs[@]})); then kill "${hogs[@]}" 2>/dev/null || true; fi
+	rm -rf "$tmp_log" "$fuzz_tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM # the EXIT trap kills the hogs
+
+# Runs "$@" as stage $1 of the run and says how long it took.
+stage() {
+	local name=$1 t0=$SECONDS
+	shift
+	"$@"
+	echo "test.sh: stage '$name' took $((SECONDS - t0)) s"
+}
+
+# The plain suite on a loaded machine: one busy-looping process per core
+# (nproc), at the tests' own priority, for as long as the suite runs.
+# Tests must hold there: what they assert may not depend on how soon the
+# scheduler runs them. The spin model check is left out (it is CPU-bound,
+# does not depend on timing, and would only double its 150 s); timeouts
+# are doubled, as every test gets about half the CPU it gets alone.
+loaded_suite() {
+	local n t
+	n=$(nproc)
+	for _ in $(seq "$n"); do
+		( while :; do :; done ) &
+		hogs+=($!)
+	done
+	echo "test.sh: plain suite under load: $n CPU hogs (pids ${hogs[*]})"
+	local tests=()
+	for t in $(meson test -C build --list 2>/dev/null); do
+		[ "$t" = spin ] || tests+=("$t")
+	done
+	local rc=0
+	meson test -C build --print-errorlogs --timeout-multiplier 2 "${tests[@]}" || rc=$?
+	kill "${hogs[@]}" 2>/dev/null || true
+	wait "${hogs[@]}" 2>/dev/null || true
+	hogs=()
+	return $rc
+}
 
 # What the tests need of the machine: huge pages for the hugetlb copies.
 if [ "$(id -u)" -eq 0 ] && [ "$(cat /proc/sys/vm/nr_hugepages)" -lt 16 ]; then
 	echo 16 > /proc/sys/vm/nr_hugepages || true
 fi
 
-tools/setup.sh build
-meson test -C build --print-errorlogs
+stage "plain build" tools/setup.sh build
+if ((loaded_only)); then
+	stage "plain suite, loaded" loaded_suite
+	echo "plain suite passed with a CPU hog on every core"
+	exit 0
+fi
+stage "plain suite" meson test -C build --print-errorlogs
+stage "plain suite, loaded" loaded_suite
 
 # A build's output is shown only when it fails.
 quiet() { "$@" > "$tmp_log" 2>&1 || { tail -n 60 "$tmp_log"; exit 1; }; }
 tmp_log=$(mktemp)
 
-quiet tools/setup.sh build-asan -Db_sanitize=address,undefined -Db_lundef=false
+stage "asan+ubsan build" quiet tools/setup.sh build-asan -Db_sanitize=address,undefined -Db_lundef=false
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	meson test -C build-asan --print-errorlogs
+	stage "asan+ubsan suite" meson test -C build-asan --print-errorlogs
 
-quiet tools/setup.sh build-tsan -Db_sanitize=thread
-TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --print-errorlogs
+stage "tsan build" quiet tools/setup.sh build-tsan -Db_sanitize=thread
+TSAN_OPTIONS=halt_on_error=1 stage "tsan suite" meson test -C build-tsan --print-errorlogs
 
 # libFuzzer targets (tests/fuzz), built with clang: each runs for 60 s from
 # its seed corpus (and any crash-* reproducer there), writing what it finds
 # to a temporary directory, never to the repository. A crash, a sanitizer
 # report or a broken property fails the run; its input is kept in
 # build-fuzz/fuzz-artifacts/.
-quiet env CC=clang tools/setup.sh build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
+stage "fuzz build" quiet env CC=clang tools/setup.sh build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
 fuzz_tmp=$(mktemp -d)
-trap 'rm -rf "$fuzz_tmp" "$tmp_log"' EXIT
 mkdir -p build-fuzz/fuzz-artifacts
+fuzz_t0=$SECONDS
 for t in handshake server compat_files native_header; do
 	mkdir "$fuzz_tmp/$t"
 	if ! UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
@@ -47,5 +107,6 @@ for t in handshake server compat_files native_header; do
 	fi
 	echo "fuzz_$t: $(grep -E '^#[0-9]+[[:space:]]+DONE' "$fuzz_tmp/$t.log")"
 done
+echo "test.sh: stage 'fuzzers' took $((SECONDS - fuzz_t0)) s"
 
-echo "all tests passed (plain, address+undefined, thread, fuzz)"
+echo "all tests passed (plain, plain under load, address+undefined, thread, fuzz) in $SECONDS s"
