@@ -105,7 +105,7 @@ enum {
 	 * writer cannot issue that membarrier, the reader fences each read. If
 	 * the writer's membarrier fails later, fenceless readers are told as
 	 * evicted readers are (-ESTALE) and read fenced from their next read
-	 * on. These force either way. */
+	 * on, MMSYNC_FENCELESS readers included. These force either way. */
 	MMSYNC_FENCED = 1u << 1,
 	MMSYNC_FENCELESS = 1u << 2,	/* fail with -ENOTSUP if it cannot */
 };

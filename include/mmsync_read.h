@@ -33,7 +33,7 @@
  *   fence makes the arrival visible before li is loaded (and the writer's
  *   seq_cst store of li comes before its loads of the slots).
  *
- *   Eviction and revocation (src/native_writer.c) bump slot.evictions,
+ *   Eviction and revocation (src/native_slots.c) bump slot.evictions,
  *   then a release fence, then the writer fills the copy: ordered like a
  *   seqlock, with no barrier in the reader. A view that saw any byte of
  *   that fill loads the bumped count after its acquire fence, so read_end
@@ -55,7 +55,10 @@
 
 /* mmsync_read_fast.mode */
 enum {
-	MMSYNC_FAST_NATIVE = 1u << 0,		/* a native reader, set up */
+	/* A native reader, set up. Bit 0 named it under a protocol whose
+	 * eviction relied on the writer's membarrier: the library leaves it
+	 * clear, so programs built with that header take the library's path. */
+	MMSYNC_FAST_NATIVE = 1u << 3,
 	MMSYNC_FAST_FENCELESS = 1u << 1,	/* registered with membarrier: no fence */
 	MMSYNC_FAST_CALL = 1u << 2,		/* every read takes the call (checksums) */
 };

@@ -82,9 +82,11 @@ int native_evictions_seen(struct mmsync_reader *r)
 {
 	struct native_reader *n = &r->n;
 
-	r->f.known_evictions = r->f.evictions;
+	/* Revoked: told at every begin from now on (the count stays unknown,
+	 * so that each begin comes here). */
 	if (atomic_load(&n->slot->revoked))
 		return -ECONNRESET;
+	r->f.known_evictions = r->f.evictions;
 	/* The writer bumps every fenceless slot before each fill once its
 	 * barrier failed: go fenced, for good (MMSYNC_FENCELESS included:
 	 * the guarantee cannot be had any more). */

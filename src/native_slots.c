@@ -314,8 +314,9 @@ void refresh_figures(struct native_writer *nw, bool probe_table)
 	mirror_sync(nw);
 }
 
-/* A membarrier failed (seccomp, say): fenceless readers can no longer be
- * served as such. The rule, "revoke while the barrier is down": the header
+/* A membarrier failed (seccomp, say; any error, a passing one too, since
+ * the writer cannot tell): fenceless readers can no longer be served as
+ * such, for the rest of this writer's life. The rule, "revoke while the barrier is down": the header
  * says so for good (new readers go fenced), and before every fill the
  * writer bumps the count of each slot still declaring the fenceless mode
  * (fenceless_revoke()), so that a view whose arrival the writer could not

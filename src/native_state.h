@@ -18,7 +18,7 @@
 #endif
 
 #define NATIVE_MAGIC 0x31564e434e59534dull	/* "MSYNCNV1" */
-#define NATIVE_LAYOUT_VERSION 1
+#define NATIVE_LAYOUT_VERSION 2		/* 2: fenceless_ok, slot.revoked */
 #define NATIVE_NAME_MAX 64			/* with the terminating 0 */
 #define NATIVE_STATE_SIZE 4096
 #define CACHE_LINE 64

@@ -452,6 +452,8 @@ int mmsync_writer_create(struct mmsync_writer **wp, const char *name,
 	 * that stands in for their fence (seccomp may forbid it). */
 	nw->barrier_down = syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) != 0;
 	nw->h->fenceless_ok = !nw->barrier_down;
+	if (nw->barrier_down)
+		logf_(nw, "membarrier: %s: readers will read fenced", strerror(errno));
 	snprintf(nw->h->name, sizeof(nw->h->name), "%s", name);
 	if ((err = copies_create(nw, capacity, &nw->cur)))
 		goto fail;

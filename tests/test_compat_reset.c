@@ -68,8 +68,7 @@ static void holder_start(struct holder *h, const char *prefix, uint64_t *version
 	int cmd[2], reply[2];
 	assert_int_equal(pipe(cmd), 0);
 	assert_int_equal(pipe(reply), 0);
-	h->pid = fork();
-	assert_true(h->pid >= 0);
+	h->pid = test_fork();
 	if (h->pid == 0) {
 		struct mmsync_reader *r;
 		struct mmsync_view v;
@@ -112,9 +111,9 @@ static int holder_end(struct holder *h, bool *changed)
 	return err;
 }
 
-static int teardown(void **unused)
+/* The holders' pipes closed, and every child killed (test_fork()). */
+static int teardown(void **state)
 {
-	(void)unused;
 	for (unsigned i = 0; i < 8; i++) {
 		struct holder *h = holders[i];
 		if (!h)
@@ -127,7 +126,7 @@ static int teardown(void **unused)
 		close(h->reply);
 		holders[i] = NULL;
 	}
-	return 0;
+	return test_children_kill(state);
 }
 
 static void counts(const char *prefix, uint32_t out[2], uint64_t *version)
@@ -277,7 +276,7 @@ static void test_backoff_never_wraps(void **unused)
 	assert_int_equal(mmsync_writer_open(&w, t.prefix, NULL), 0);
 	assert_int_equal(mmsync_write(w, "x", 1, 0, NULL), 0);
 	for (int i = 0; i < READERS; i++) {
-		if ((pid[i] = fork()) == 0) {
+		if ((pid[i] = test_fork()) == 0) {
 			struct mmsync_reader *r;
 			struct mmsync_view v;
 			if (mmsync_reader_open(&r, t.prefix, NULL))
@@ -291,7 +290,7 @@ static void test_backoff_never_wraps(void **unused)
 			_exit(0);
 		}
 	}
-	if ((pid[READERS] = fork()) == 0) {
+	if ((pid[READERS] = test_fork()) == 0) {
 		while (!atomic_load(&sh->stop)) {
 			if (mmsync_write(w, "y", 1, 0, NULL))
 				_exit(4);
@@ -376,7 +375,7 @@ static void run_torn(const char *prefix, unsigned flags, struct torn_shared *sh)
 	payload_fill(buf, 64, 0);
 	assert_int_equal(mmsync_write(w, buf, 64, 0, NULL), 0);
 	for (int i = 0; i < READERS; i++)
-		if ((pid[i] = fork()) == 0)
+		if ((pid[i] = test_fork()) == 0)
 			checking_reader(prefix, sh, (unsigned)i + 1);
 	uint64_t end = now_ns() + (uint64_t)(test_seconds() / 2 * 1e9);
 	for (uint64_t seq = 1; now_ns() < end; seq++) {
@@ -440,5 +439,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_backoff_never_wraps, teardown),
 		cmocka_unit_test_teardown(test_no_reset_never_torn, teardown),
 	};
+	if (getenv("MMSYNC_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("MMSYNC_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

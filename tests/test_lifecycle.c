@@ -301,8 +301,8 @@ static void test_writer_without_membarrier(void **unused)
 
 	sock_name(sock, sizeof(sock), "nobar");
 	pid_t pid = spawn(&l);
-	if (pid == 0) /* evicting needs no barrier: nothing about one is logged */
-		writer_child(&l, sock, true, 0);
+	if (pid == 0) /* one line at creation; evicting needs no barrier: no more */
+		writer_child(&l, sock, true, 1);
 	int c = hear(l.ack[0], NULL);
 	if (c == -1 && reap(pid, NULL) == 10)
 		test_skip_or_fail("cannot install a seccomp filter");
@@ -438,8 +438,8 @@ static void revoked_case(bool hang_up)
 		/* The writer filled our copy twice over: we are told. */
 		if (err != -ESTALE)
 			_exit(whole ? 6 : 7);
-		if (mmsync_read_begin(r, &v) != -ECONNRESET)
-			_exit(8);
+		if (mmsync_read_begin(r, &v) != -ECONNRESET || mmsync_read_begin(r, &v) != -ECONNRESET)
+			_exit(8); /* told at every begin */
 		if (mmsync_reader_check(r) != -ECONNRESET)
 			_exit(9);
 		mmsync_reader_close(r);
@@ -451,8 +451,11 @@ static void revoked_case(bool hang_up)
 		mmsync_writer_dispatch(w);
 	/* seq 2 fills the other copy, seq 3 the reader's: its slot still
 	 * holds the write up until the grace period evicts it. */
+	struct mmsync_write_info info;
 	assert_int_equal(publish(w, buf, 1000, 2), 0);
-	assert_int_equal(publish(w, buf, 1000, 3), 0);
+	payload_fill(buf, 1000, 3);
+	assert_int_equal(mmsync_write(w, buf, 1000, GRACE_NS, &info), 0);
+	assert_int_equal(info.evicted, 1); /* it waited for the revoked reader */
 	say(l.cmd[1], 'e');
 	assert_int_equal(reap(pid, w), 0);
 	link_close(&l);

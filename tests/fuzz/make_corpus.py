@@ -25,7 +25,7 @@ PAGE = 4096
 
 
 def native_msg(mtype=HELLO, generation=1, capacity=64 << 10, max_readers=126, slot_index=0,
-               nr_fds=4, flags=0, error=0, magic=NATIVE_MAGIC, proto=1, layout=1, name=b"fuzz"):
+               nr_fds=4, flags=0, error=0, magic=NATIVE_MAGIC, proto=1, layout=2, name=b"fuzz"):
     """struct native_msg (src/native_layout.h), 120 bytes."""
     return struct.pack("<QIIIiQQIIII64s", magic, proto, layout, mtype, error, generation,
                        capacity, max_readers, flags, slot_index, nr_fds, name)
@@ -33,7 +33,7 @@ def native_msg(mtype=HELLO, generation=1, capacity=64 << 10, max_readers=126, sl
 
 def native_header(max_readers=4, flags=0, generation=1, capacity=64 << 10, vi=0, li=0,
                   copies=((36 << 1 | 0, 1, 1), (10 << 1 | 1, 2, 1)), populated=(0, 0),
-                  magic=NATIVE_MAGIC, layout=1, header_size=320, name=b"fuzz"):
+                  magic=NATIVE_MAGIC, layout=2, header_size=320, name=b"fuzz"):
     """struct native_header (src/native_state.h), 320 bytes."""
     h = struct.pack("<QIIIIQQ64s", magic, layout, header_size, max_readers, flags, generation,
                     capacity, name)
