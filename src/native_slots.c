@@ -222,15 +222,18 @@ static unsigned wait_indicator(struct native_writer *nw, unsigned x, uint64_t gr
 			if (!a)
 				continue;
 			bool breach = ws->arrivals > 2;
-			if (probe && !breach && now - ws->probed_ns >= PROBE_INTERVAL_NS) {
+			bool due = breach || ws->evicted_in_write || now - ws->seen_ns >= grace_ns ||
+				   now >= hard_deadline;
+			/* A slot due for eviction is probed first: a dead reader is
+			 * taken back, never evicted. */
+			if ((probe || due) && !breach && now - ws->probed_ns >= PROBE_INTERVAL_NS) {
 				if (!slot_alive(nw, i)) {
 					slot_reclaim(nw, i, a);
 					continue;
 				}
 				ws->probed_ns = now;
 			}
-			if (breach || ws->evicted_in_write || now - ws->seen_ns >= grace_ns ||
-			    now >= hard_deadline) {
+			if (due) {
 				slot_evict(nw, i, a);
 				ws->evicted_in_write = true;
 				evicted++;

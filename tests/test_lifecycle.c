@@ -495,6 +495,57 @@ static void test_reader_hangs_up(void **unused)
 	revoked_case(true);
 }
 
+/* ---- 4. a dead reader is taken back, never evicted ---- */
+
+/* The writer first saw the reader's arrival longer than the grace period
+ * ago (a reader of the current copy does not hold a write up); it dies in
+ * its view; the next write over its copy probes it before it would evict
+ * it, and takes its slot back. */
+static void test_dead_reader_not_evicted(void **unused)
+{
+	(void)unused;
+	char sock[64];
+	struct link l;
+	struct mmsync_write_info info;
+	static uint8_t buf[4096];
+
+	sock_name(sock, sizeof(sock), "dead");
+	struct mmsync_writer *w = serve(sock, 4096, NULL);
+	assert_int_equal(publish(w, buf, 1000, 1), 0);
+	pid_t pid = spawn(&l);
+	if (pid == 0) {
+		struct mmsync_reader *r;
+		struct mmsync_view v;
+		if (mmsync_reader_connect(&r, sock, NULL) || mmsync_read_begin(r, &v))
+			_exit(3);
+		say(l.ack[1], 'h');
+		for (;;)
+			pause(); /* killed inside its view */
+	}
+	assert_int_equal(hear(l.ack[0], w), 'h');
+	assert_int_equal(publish(w, buf, 1000, 2), 0); /* the other copy: sees the arrival */
+	sleep_ns(2 * GRACE_NS);
+	kill(pid, SIGKILL);
+	assert_int_equal(reap(pid, NULL), 128 + SIGKILL);
+	link_close(&l);
+	payload_fill(buf, 1000, 3);
+	assert_int_equal(mmsync_write(w, buf, 1000, GRACE_NS, &info), 0); /* its copy */
+	assert_int_equal(info.evicted, 0);
+
+	struct mmsync_reader *r;
+	struct mmsync_stat st = { .sz = sizeof(st) };
+	int fds[MMSYNC_NR_FDS];
+	assert_int_equal(mmsync_writer_export_fds(w, fds), 0);
+	assert_int_equal(mmsync_reader_from_fds(&r, fds, NULL), 0);
+	for (int i = 0; i < MMSYNC_NR_FDS; i++)
+		close(fds[i]);
+	assert_int_equal(mmsync_reader_stat(r, &st), 0);
+	assert_int_equal(st.reclaimed, 1);
+	assert_int_equal(st.evictions, 0);
+	mmsync_reader_close(r);
+	mmsync_writer_close(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -503,6 +554,7 @@ int main(void)
 		test_case(test_writer_loses_membarrier),
 		test_case(test_reader_sends_data),
 		test_case(test_reader_hangs_up),
+		test_case(test_dead_reader_not_evicted),
 	};
 	if (getenv("MMSYNC_TEST_FILTER"))
 		cmocka_set_test_filter(getenv("MMSYNC_TEST_FILTER"));
