@@ -281,7 +281,7 @@ int main(int argc, char **argv)
 	part_end();
 
 	/* This VM hands freed memory back to the host a couple of seconds
-	 * later and stalls its vCPUs meanwhile (see bench_write.c): let what
+	 * later and stalls its vCPUs meanwhile (see write_main.c): let what
 	 * came before this run settle before timing. */
 	if (!F.quick)
 		sleep_ns(2000000000ull);
