@@ -40,9 +40,9 @@
 #include "opts.h"
 
 /* write_from_fd: 1 MiB a request, 4 in flight. Over 5 runs of the sweep in
- * tools/bench_write.c (256 KiB..4 MiB x depth 1..8, 256 MiB from the page
- * cache) these were 90-100 % of the best of the 9 settings, and the best
- * changed from run to run: all lie within the machine's noise. */
+ * tools/bench/write_paths.c (256 KiB..4 MiB x depth 1..8, 256 MiB from the
+ * page cache) these were 90-100 % of the best of the 9 settings, and the
+ * best changed from run to run: all lie within the machine's noise. */
 #define DEFAULT_CHUNK (1u << 20)
 #define DEFAULT_DEPTH 4
 
@@ -235,11 +235,12 @@ static void publish(struct native_writer *nw, unsigned c, size_t len, unsigned e
 }
 
 /*
- * A plain memcpy into the prefaulted copy. Measured with tools/bench_write.c
- * on this 2-core machine, 64 MiB, medians of 33 rounds over 5 runs: 4 MiB
- * pieces each preceded by a prefetch of the next are 5-20 % slower; two
- * threads copying half each are 24-77 % faster, but they take the second
- * core from the readers, which a writer must not do behind their back.
+ * A plain memcpy into the prefaulted copy. Measured with
+ * tools/bench/write_copies.c on this 2-core machine, 64 MiB, medians of 33
+ * rounds over 5 runs: 4 MiB pieces each preceded by a prefetch of the next
+ * are 5-20 % slower; two threads copying half each are 24-77 % faster, but
+ * they take the second core from the readers, which a writer must not do
+ * behind their back.
  * mmsync_write() reaches 0.93-1.24 of memcpy from 1 MiB up as it is.
  */
 int native_write(struct native_writer *nw, const void *data, size_t len, uint64_t grace_ns,

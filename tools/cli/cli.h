@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/* What the files of the mmsync command share: error printing, option
+ * parsing helpers, the stop flag of SIGINT/SIGTERM, and each subcommand. */
+#ifndef MMSYNC_CLI_H
+#define MMSYNC_CLI_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* main.c: usage, errors and helpers every family uses. */
+int usage(const char *why);
+int fail(const char *what, int err);
+int fail_sys(const char *what, int err);
+int write_all(int fd, const char *p, size_t len);
+int parse_u64(const char *s, uint64_t *out);
+
+extern volatile sig_atomic_t stop;
+void catch_signals(void);
+
+enum stat_format { STAT_TEXT, STAT_JSON, STAT_PROM };
+
+/* compat.c: the mmap-sync file layout (PREFIX). */
+int cmd_put(int argc, char **argv);
+int cmd_cat(int argc, char **argv);
+int stat_prefix(const char *prefix, enum stat_format fmt);
+
+/* serve.c: the native writer. */
+int cmd_serve(int argc, char **argv);
+
+/* native.c: native readers (--socket) and the pinned figures (--all). */
+int cmd_read(int argc, char **argv);
+int stat_socket(const char *path, enum stat_format fmt);
+int stat_all(enum stat_format fmt);
+
+#endif

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/* The compat layout's subcommands, on the files PREFIX_state, PREFIX_data_0
+ * and PREFIX_data_1 of mmap-sync: put, cat and stat PREFIX. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mmsync.h"
+#include "cli.h"
+
+/* The input as one buffer: a regular file is mapped, anything else read. */
+struct input {
+	void *buf;
+	size_t len;
+	bool mapped;
+};
+
+static int input_load(const char *path, struct input *in)
+{
+	int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : 0;
+	struct stat st;
+	int err = 0;
+
+	*in = (struct input){ 0 };
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+		void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (p != MAP_FAILED) {
+			*in = (struct input){ p, (size_t)st.st_size, true };
+			goto out;
+		}
+	}
+	for (size_t cap = 0;;) {
+		if (in->len == cap) {
+			cap = cap ? cap * 2 : 65536;
+			void *nb = realloc(in->buf, cap);
+			if (!nb) {
+				err = -ENOMEM;
+				break;
+			}
+			in->buf = nb;
+		}
+		ssize_t n = read(fd, (char *)in->buf + in->len, cap - in->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		in->len += (size_t)n;
+	}
+out:
+	if (fd)
+		close(fd);
+	return err;
+}
+
+static void input_free(struct input *in)
+{
+	if (in->mapped)
+		munmap(in->buf, in->len);
+	else
+		free(in->buf);
+}
+
+int cmd_put(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "grace-ms", required_argument, NULL, 'g' },
+		{ "single-writer", no_argument, NULL, 's' },
+		{ "no-reset", no_argument, NULL, 'n' },
+		{ 0 },
+	};
+	MMSYNC_OPTS(mmsync_writer_opts, opts);
+	unsigned long long grace_ms = 1000;
+	char *end;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 'g':
+			errno = 0;
+			grace_ms = strtoull(optarg, &end, 10);
+			if (errno || *end || optarg[0] < '0' || optarg[0] > '9' ||
+			    grace_ms > UINT64_MAX / 1000000)
+				return usage("--grace-ms takes a number of milliseconds");
+			break;
+		case 's':
+			opts.flags |= MMSYNC_SINGLE_WRITER;
+			break;
+		case 'n':
+			opts.flags |= MMSYNC_NO_RESET;
+			break;
+		default:
+			return usage(NULL);
+		}
+	}
+	if (argc - optind < 1 || argc - optind > 2)
+		return usage("put takes PREFIX and an optional FILE");
+	const char *prefix = argv[optind];
+	const char *path = argc - optind == 2 ? argv[optind + 1] : "-";
+
+	struct input in;
+	int err = input_load(path, &in);
+	if (err)
+		return fail_sys(path, err);
+
+	struct mmsync_writer *w;
+	struct mmsync_write_info info;
+	err = mmsync_writer_open(&w, prefix, &opts);
+	if (err) {
+		input_free(&in);
+		return fail(prefix, err);
+	}
+	err = mmsync_write(w, in.buf, in.len, grace_ms * 1000000, &info);
+	mmsync_writer_close(w);
+	input_free(&in);
+	if (err)
+		return fail(prefix, err);
+	printf("written: %zu bytes | reset: %s\n", info.written, info.reset ? "true" : "false");
+	return 0;
+}
+
+int cmd_cat(int argc, char **argv)
+{
+	if (argc != 2)
+		return usage("cat takes PREFIX");
+	struct mmsync_reader *r;
+	struct mmsync_view v;
+	int err = mmsync_reader_open(&r, argv[1], NULL);
+	if (err)
+		return fail(argv[1], err);
+	err = mmsync_read_begin(r, &v);
+	if (err) {
+		mmsync_reader_close(r);
+		return fail(argv[1], err);
+	}
+	int werr = write_all(1, v.data, v.len);
+	err = mmsync_read_end(r, &v);
+	mmsync_reader_close(r);
+	if (werr)
+		return fail_sys("standard output", werr);
+	if (err)
+		return fail(argv[1], err);
+	return 0;
+}
+
+int stat_prefix(const char *prefix, enum stat_format fmt)
+{
+	bool json = fmt == STAT_JSON;
+	struct mmsync_reader *r;
+	struct mmsync_stat st = { .sz = sizeof(st) };
+	int err = mmsync_reader_open(&r, prefix, NULL);
+	if (!err)
+		err = mmsync_reader_stat(r, &st);
+	mmsync_reader_close(r);
+	if (err)
+		return fail(prefix, err);
+
+	if (json)
+		printf("{\"version\": %" PRIu64 ", \"idx\": %u, \"size\": %" PRIu64
+		       ", \"checksum\": %" PRIu32 ", \"readers\": [%" PRIu32 ", %" PRIu32 "]}\n",
+		       st.version, st.idx, st.size, st.checksum, st.readers[0], st.readers[1]);
+	else
+		printf("version: %" PRIu64 "\nidx: %u\nsize: %" PRIu64 "\nchecksum: 0x%06" PRIx32
+		       "\nreaders: %" PRIu32 " %" PRIu32 "\n",
+		       st.version, st.idx, st.size, st.checksum, st.readers[0], st.readers[1]);
+	return 0;
+}

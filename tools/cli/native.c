@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: MIT */
+/* The native layout's reading subcommands: read --socket (once or --watch),
+ * stat --socket from a served writer, and stat --all from the pinned figures. */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "mmsync.h"
+#include "cli.h"
+
+static int connect_reader(const char *sock, struct mmsync_reader **r)
+{
+	int err = mmsync_reader_connect(r, sock, NULL);
+	return err ? fail(sock, err) : 0;
+}
+
+int cmd_read(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "watch", no_argument, NULL, 'w' },
+		{ 0 },
+	};
+	const char *sock = NULL;
+	bool watch = false;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 's': sock = optarg; break;
+		case 'w': watch = true; break;
+		default: return usage(NULL);
+		}
+	}
+	if (!sock || optind != argc)
+		return usage("read takes --socket PATH");
+
+	struct mmsync_reader *r;
+	struct mmsync_view v;
+	int err, rc;
+	if ((rc = connect_reader(sock, &r)))
+		return rc;
+	if (!watch) {
+		if ((err = mmsync_read_begin(r, &v))) {
+			mmsync_reader_close(r);
+			return fail(sock, err);
+		}
+		int werr = write_all(1, v.data, v.len);
+		err = mmsync_read_end(r, &v);
+		mmsync_reader_close(r);
+		if (werr)
+			return fail_sys("standard output", werr);
+		return err ? fail(sock, err) : 0;
+	}
+
+	catch_signals();
+	while (!stop) {
+		if (mmsync_reader_check(r) == -EPIPE) {
+			/* The writer has gone: wait for one to serve the socket again. */
+			fprintf(stderr, "mmsync: %s: the writer has gone; waiting for a new one\n", sock);
+			mmsync_reader_close(r);
+			r = NULL;
+			while (!stop && mmsync_reader_connect(&r, sock, NULL))
+				usleep(100000);
+			if (!r)
+				break;
+			fprintf(stderr, "mmsync: %s: reconnected\n", sock);
+		}
+		err = mmsync_read_begin(r, &v);
+		if (err == -ENODATA)
+			goto next;
+		if (err) {
+			rc = fail(sock, err);
+			break;
+		}
+		bool fresh = v.switched;
+		uint64_t seq = v.seq, h = fresh ? XXH3_64bits(v.data, v.len) : 0;
+		size_t len = v.len;
+		err = mmsync_read_end(r, &v);
+		if (err == -ESTALE)
+			continue; /* evicted while hashing: read it again */
+		if (fresh) {
+			printf("seq=%" PRIu64 " bytes=%zu xxh3=%016" PRIx64 "\n", seq, len, h);
+			fflush(stdout);
+		}
+next:
+		usleep(10000);
+	}
+	mmsync_reader_close(r);
+	return rc;
+}
+
+static int print_native_stat(const struct mmsync_stat *st, enum stat_format fmt, const char *what)
+{
+	char text[4096];
+	int n;
+
+	switch (fmt) {
+	case STAT_PROM:
+		if ((n = mmsync_stat_prometheus(st, 1, text, sizeof(text))) < 0)
+			return fail(what, n);
+		fputs(text, stdout);
+		break;
+	case STAT_JSON:
+		printf("{\"name\": \"%s\", \"seq\": %" PRIu64 ", \"version\": %" PRIu64 ", \"idx\": %u"
+		       ", \"size\": %" PRIu64 ", \"generation\": %" PRIu64 ", \"capacity\": %" PRIu64
+		       ", \"readers\": [%" PRIu32 ", %" PRIu32 "], \"live_slots\": %" PRIu32
+		       ", \"evictions\": %" PRIu64 "}\n",
+		       st->name, st->seq, st->version, st->idx, st->size, st->generation, st->capacity,
+		       st->readers[0], st->readers[1], st->live_slots, st->evictions);
+		break;
+	default:
+		printf("name: %s\n", st->name);
+		if (st->writer_pid > 0 && (kill(st->writer_pid, 0) == 0 || errno == EPERM))
+			printf("writer: pid %d\n", st->writer_pid);
+		else
+			printf("writer: gone (these are its last figures)\n");
+		printf("seq: %" PRIu64 "\nversion: %" PRIu64 "\nidx: %u\nsize: %" PRIu64
+		       "\ngeneration: %" PRIu64 "\ncapacity: %" PRIu64 "\nreaders: %" PRIu32 " %" PRIu32
+		       "\nlive_slots: %" PRIu32 "\nevictions: %" PRIu64 "\n",
+		       st->seq, st->version, st->idx, st->size, st->generation, st->capacity,
+		       st->readers[0], st->readers[1], st->live_slots, st->evictions);
+	}
+	return 0;
+}
+
+int stat_socket(const char *path, enum stat_format fmt)
+{
+	struct mmsync_reader *r;
+	struct mmsync_stat st = { .sz = sizeof(st) };
+	int rc = connect_reader(path, &r);
+	if (rc)
+		return rc;
+	int err = mmsync_reader_stat(r, &st);
+	mmsync_reader_close(r);
+	if (err)
+		return fail(path, err);
+	return print_native_stat(&st, fmt, path);
+}
+
+/* Every segment pinned under /sys/fs/bpf/mmsync/, read from its pin. */
+int stat_all(enum stat_format fmt)
+{
+	const char *root = "/sys/fs/bpf/mmsync";
+	struct dirent **names;
+	int n = scandir(root, &names, NULL, alphasort), rc = 0;
+	size_t count = 0;
+
+	if (n < 0) {
+		if (errno != ENOENT)
+			return fail_sys(root, -errno);
+		n = 0; /* no writer has pinned anything yet */
+	}
+	struct mmsync_stat *st = calloc((size_t)n + 1, sizeof(*st));
+	if (!st)
+		return fail_sys(root, -ENOMEM);
+	for (int i = 0; i < n; i++) {
+		const char *name = names[i]->d_name;
+		st[count].sz = sizeof(st[count]);
+		int err = name[0] == '.' ? 1 : mmsync_stat_pinned(name, &st[count]);
+		if (err < 0)
+			rc = fail(name, err);
+		else if (!err)
+			count++;
+		free(names[i]);
+	}
+	free(names);
+	if (fmt == STAT_PROM) { /* one exposition: each family once, a sample per segment */
+		size_t len = 2048 * (count + 1);
+		char *text = malloc(len);
+		int r = text ? mmsync_stat_prometheus(st, count, text, len) : -ENOMEM;
+		if (r < 0)
+			rc = fail(root, r);
+		else
+			fputs(text, stdout);
+		free(text);
+	} else {
+		for (size_t i = 0; i < count; i++) {
+			if (fmt == STAT_TEXT && i)
+				putchar('\n');
+			rc |= print_native_stat(&st[i], fmt, st[i].name);
+		}
+		if (!count && fmt == STAT_TEXT)
+			fprintf(stderr, "mmsync: no pinned segment under %s\n", root);
+	}
+	free(st);
+	return rc;
+}
