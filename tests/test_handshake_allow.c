@@ -93,5 +93,5 @@ int main(void)
 		test_case(test_allow_nobody_allowed),
 	};
 	signal(SIGPIPE, SIG_IGN);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return test_run(tests);
 }

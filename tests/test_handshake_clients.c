@@ -199,5 +199,5 @@ int main(void)
 		test_case(test_max_readers),
 	};
 	signal(SIGPIPE, SIG_IGN);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return test_run(tests);
 }

@@ -643,5 +643,5 @@ int main(void)
 		test_case(test_no_server),
 	};
 	signal(SIGPIPE, SIG_IGN);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return test_run(tests);
 }

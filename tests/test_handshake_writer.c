@@ -457,5 +457,5 @@ int main(void)
 		test_case(test_from_fds_stale),
 	};
 	signal(SIGPIPE, SIG_IGN);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return test_run(tests);
 }

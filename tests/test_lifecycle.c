@@ -504,7 +504,5 @@ int main(void)
 		test_case(test_reader_sends_data),
 		test_case(test_reader_hangs_up),
 	};
-	if (getenv("MMSYNC_TEST_FILTER"))
-		cmocka_set_test_filter(getenv("MMSYNC_TEST_FILTER"));
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return test_run(tests);
 }
