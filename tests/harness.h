@@ -241,6 +241,14 @@ static inline int test_children_kill(void **state)
 /* What main() lists: a test whose children go with it. */
 #define test_case(f) cmocka_unit_test_teardown(f, test_children_kill)
 
+/* What main() returns: the run of its array @tests, or of those whose names
+ * match MMSYNC_TEST_FILTER (a cmocka pattern) when it is set. */
+#define test_run(tests)                                                           \
+	(getenv("MMSYNC_TEST_FILTER")                                             \
+		 ? cmocka_set_test_filter(getenv("MMSYNC_TEST_FILTER"))           \
+		 : (void)0,                                                       \
+	 cmocka_run_group_tests(tests, NULL, NULL))
+
 /* Waits for @pid for up to TEST_DEADLINE_S; returns its exit status, or
  * 128 + signal, or -1 if it had to be killed (a hang: the caller's
  * assertion on the status fails). */

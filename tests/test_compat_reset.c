@@ -439,7 +439,5 @@ int main(void)
 		cmocka_unit_test_teardown(test_backoff_never_wraps, teardown),
 		cmocka_unit_test_teardown(test_no_reset_never_torn, teardown),
 	};
-	if (getenv("MMSYNC_TEST_FILTER"))
-		cmocka_set_test_filter(getenv("MMSYNC_TEST_FILTER"));
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return test_run(tests);
 }

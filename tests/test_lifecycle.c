@@ -556,7 +556,5 @@ int main(void)
 		test_case(test_reader_hangs_up),
 		test_case(test_dead_reader_not_evicted),
 	};
-	if (getenv("MMSYNC_TEST_FILTER"))
-		cmocka_set_test_filter(getenv("MMSYNC_TEST_FILTER"));
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return test_run(tests);
 }

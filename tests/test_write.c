@@ -512,7 +512,5 @@ int main(void)
 #endif
 		test_case(test_native_checksums),
 	};
-	if (getenv("MMSYNC_TEST_FILTER"))
-		cmocka_set_test_filter(getenv("MMSYNC_TEST_FILTER"));
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return test_run(tests);
 }
