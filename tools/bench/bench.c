@@ -170,7 +170,7 @@ int main(int argc, char **argv)
 		} else {
 			MMSYNC_OPTS(mmsync_native_opts, o, .capacity = size > 4096 ? size : 4096);
 			snprintf(sock, sizeof(sock), "@mmsync-bench-%d", (int)getpid());
-			if ((err = mmsync_writer_create(&w, "bench", &o)) ||
+			if ((err = mmsync_writer_create(&w, run_name("bench"), &o)) ||
 			    (err = mmsync_writer_listen(w, sock, NULL)))
 				die("native writer", err);
 			/* connect from a child so that the handshake's dispatch can run here */

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 static inline uint64_t now_ns(void)
 {
@@ -91,6 +92,17 @@ static inline void part_begin(const char *what)
 static inline void part_end(void)
 {
 	printf("%.1f s\n", (double)(now_ns() - part_t0) / 1e9);
+}
+
+/* A segment name of this run: two runs side by side (a developer's and
+ * a test's) must not take each other's BPF pins. */
+static inline const char *run_name(const char *base)
+{
+	static char names[4][64];
+	static unsigned k;
+	char *n = names[k++ % 4];
+	snprintf(n, 64, "%s-%d", base, (int)getpid());
+	return n;
 }
 
 #endif

@@ -101,7 +101,9 @@ static void writer(const char *sock, struct counters *c, size_t max, uint64_t gr
 	MMSYNC_OPTS(mmsync_native_opts, o, .capacity = max, .flags = MMSYNC_BPF_OFF);
 	uint8_t *buf = malloc(max);
 	unsigned seed = (unsigned)getpid();
-	if (!buf || mmsync_writer_create(&w, "soak", &o) || mmsync_writer_listen(w, sock, NULL))
+	char name[64]; /* of this run: runs side by side keep their own BPF pins */
+	snprintf(name, sizeof(name), "soak-%d", (int)getpid());
+	if (!buf || mmsync_writer_create(&w, name, &o) || mmsync_writer_listen(w, sock, NULL))
 		_exit(2);
 	for (uint64_t seq = now_ns(); !atomic_load(&c->stop); seq++) {
 		size_t len = (size_t)rand_r(&seed) % (rand_r(&seed) % 8 ? 65536 : max + 1);

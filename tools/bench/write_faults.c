@@ -61,7 +61,7 @@ void bench_faults(const char *src, long writes, long reads_per_write)
 	const size_t small = 4 * KiB, large = 256 * KiB;
 	MMSYNC_OPTS(mmsync_native_opts, o, .capacity = large);
 	struct mmsync_writer *w;
-	check(mmsync_writer_create(&w, "bench-write", &o), "native writer");
+	check(mmsync_writer_create(&w, run_name("bench-write"), &o), "native writer");
 	struct mmsync_reader *r = reader_of(w);
 	volatile unsigned sink = 0;
 

@@ -170,11 +170,11 @@ void bench_lookups(const char *src, uint64_t size, long n, int rounds, bool hp_r
 	R.lk_n = n;
 	R.lk_rounds = rounds;
 	MMSYNC_OPTS(mmsync_native_opts, o4, .capacity = size);
-	check(mmsync_writer_create(&w[0], "bench-write", &o4), "native writer");
+	check(mmsync_writer_create(&w[0], run_name("bench-write"), &o4), "native writer");
 	if (hp_ready) {
 		MMSYNC_OPTS(mmsync_native_opts, oh, .capacity = size, .flags = MMSYNC_HUGETLB,
 			    .log = keep_log, .log_ctx = R.lk_skip);
-		int err = mmsync_writer_create(&w[1], "bench-write-huge", &oh);
+		int err = mmsync_writer_create(&w[1], run_name("bench-write-huge"), &oh);
 		if (err) {
 			size_t l = strlen(R.lk_skip);
 			snprintf(R.lk_skip + l, sizeof(R.lk_skip) - l, "%shugetlb writer: %s",

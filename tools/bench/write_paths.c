@@ -36,7 +36,7 @@ struct mmsync_writer *buf_writer(uint64_t size, const char *src)
 {
 	MMSYNC_OPTS(mmsync_native_opts, o, .capacity = size);
 	struct mmsync_writer *w;
-	check(mmsync_writer_create(&w, "bench-write", &o), "native writer");
+	check(mmsync_writer_create(&w, run_name("bench-write"), &o), "native writer");
 	for (int i = 0; i < 4; i++)
 		check(mmsync_write(w, src, size, GRACE_NS, NULL), "write");
 	return w;
@@ -151,7 +151,7 @@ struct mmsync_writer *fd_writer(uint64_t size, size_t chunk, unsigned depth, int
 {
 	MMSYNC_OPTS(mmsync_native_opts, o, .capacity = size, .chunk_size = chunk, .queue_depth = depth);
 	struct mmsync_writer *w;
-	check(mmsync_writer_create(&w, "bench-write", &o), "native writer");
+	check(mmsync_writer_create(&w, run_name("bench-write"), &o), "native writer");
 	for (int i = 0; i < 2; i++) /* both copies prefaulted */
 		check(mmsync_write_from_fd(w, fd, 0, size, GRACE_NS, NULL), "write_from_fd");
 	return w;
