@@ -154,6 +154,19 @@ static int read_is(struct mmsync_reader *r, uint64_t seq, size_t len)
 	return err ? err : ok ? 0 : -EILSEQ;
 }
 
+/* A reader in this process, from exported descriptors: the writer's
+ * figures without a connection (which this process could not serve). */
+static struct mmsync_reader *table_reader(struct mmsync_writer *w)
+{
+	struct mmsync_reader *r;
+	int fds[MMSYNC_NR_FDS];
+	assert_int_equal(mmsync_writer_export_fds(w, fds), 0);
+	assert_int_equal(mmsync_reader_from_fds(&r, fds, NULL), 0);
+	for (int i = 0; i < MMSYNC_NR_FDS; i++)
+		close(fds[i]);
+	return r;
+}
+
 static bool fenceless(struct mmsync_reader *r)
 {
 	/* The inline read path's own word (include/mmsync_read.h). */
@@ -462,13 +475,8 @@ static void revoked_case(bool hang_up)
 	assert_int_equal(log.revoked, 1);
 
 	/* Dead now: its slot is taken back. */
-	struct mmsync_reader *r;
+	struct mmsync_reader *r = table_reader(w);
 	struct mmsync_stat st = { .sz = sizeof(st) };
-	int fds[MMSYNC_NR_FDS];
-	assert_int_equal(mmsync_writer_export_fds(w, fds), 0);
-	assert_int_equal(mmsync_reader_from_fds(&r, fds, NULL), 0);
-	for (int i = 0; i < MMSYNC_NR_FDS; i++)
-		close(fds[i]);
 	for (uint64_t t0 = now_ns(); now_ns() - t0 < STEP_MS * 1000000ull;) {
 		mmsync_writer_dispatch(w);
 		assert_int_equal(mmsync_reader_stat(r, &st), 0);
@@ -532,13 +540,8 @@ static void test_dead_reader_not_evicted(void **unused)
 	assert_int_equal(mmsync_write(w, buf, 1000, GRACE_NS, &info), 0); /* its copy */
 	assert_int_equal(info.evicted, 0);
 
-	struct mmsync_reader *r;
+	struct mmsync_reader *r = table_reader(w);
 	struct mmsync_stat st = { .sz = sizeof(st) };
-	int fds[MMSYNC_NR_FDS];
-	assert_int_equal(mmsync_writer_export_fds(w, fds), 0);
-	assert_int_equal(mmsync_reader_from_fds(&r, fds, NULL), 0);
-	for (int i = 0; i < MMSYNC_NR_FDS; i++)
-		close(fds[i]);
 	assert_int_equal(mmsync_reader_stat(r, &st), 0);
 	assert_int_equal(st.reclaimed, 1);
 	assert_int_equal(st.evictions, 0);
