@@ -281,13 +281,13 @@ void mirror_sync(struct native_writer *nw)
 }
 
 /* The figures in the header: readers per copy and live slots. */
-void refresh_figures(struct native_writer *nw, bool probe_table)
+void refresh_figures(struct native_writer *nw, bool dispatching)
 {
 	uint32_t readers[2] = { 0, 0 }, live = 0;
 	uint64_t now = now_ns(CLOCK_MONOTONIC);
 
 	active_refresh(nw);
-	probe_table = probe_table && now - nw->table_probed_ns >= TABLE_PROBE_NS;
+	bool probe_table = dispatching && now - nw->table_probed_ns >= TABLE_PROBE_NS;
 	if (probe_table)
 		nw->table_probed_ns = now;
 	for (unsigned k = 0; k < nw->n_active; k++) {
@@ -295,9 +295,10 @@ void refresh_figures(struct native_writer *nw, bool probe_table)
 		struct wslot *ws = &nw->slots[i];
 		if (ws->kind == SLOT_FREE)
 			continue;
-		/* Table slots, and revoked readers (no connection tells of
-		 * their death): probed here, as a wait would. */
-		if ((ws->kind == SLOT_TABLE || ws->revoked) && probe_table) {
+		/* Table slots (every 100 ms), and revoked readers (at every
+		 * dispatch: no connection tells of their death, and there are
+		 * few): probed here, as a wait would. */
+		if ((ws->kind == SLOT_TABLE && probe_table) || (ws->revoked && dispatching)) {
 			uint64_t a = atomic_load(&ws->s->arrived); /* before the probe */
 			ws->held = slot_alive(nw, i);
 			if (!ws->held && (a || ws->revoked)) {

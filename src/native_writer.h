@@ -123,6 +123,6 @@ unsigned finish_waits(struct native_writer *nw, uint64_t grace_ns);
 void published_arrivals(struct native_writer *nw);
 void fenceless_revoke(struct native_writer *nw);
 void mirror_sync(struct native_writer *nw);
-void refresh_figures(struct native_writer *nw, bool probe_table);
+void refresh_figures(struct native_writer *nw, bool dispatching);
 
 #endif

@@ -5,8 +5,9 @@
  * input a client connects, sends the input as messages (with descriptors
  * attached or not), hangs up early or stays, and this thread calls
  * mmsync_writer_dispatch() until the connection is handled. After each
- * input the client is gone and the writer must hold no more descriptors
- * than before it; every 64 inputs an honest reader must still connect and
+ * input the client is gone and the writer, once it has dispatched again
+ * (a client it revoked while alive is taken back then), must hold no more
+ * descriptors than before it; every 64 inputs an honest reader must still connect and
  * read the payload whole.
  *
  * Input:
@@ -242,6 +243,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			client_drain(client);
 		close(client);
 	}
+	dispatch_settle();
 	check_fds("after a client");
 	if (++inputs % CHECK_EVERY == 0) {
 		fds_baseline = count_fds();
