@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The figures of a native segment: read from a pinned BPF state map, and
+ * The figures of a native segment: taken from its header (stat_from_header,
+ * what mmsync_reader_stat() gives), read from a pinned BPF state map, and
  * printed as Prometheus exposition text. The text is the same, line for
  * line, as what the BPF iterator prints (bpf/mmsync_metrics.bpf.c): change
  * both together; tests/bpf_test.sh compares them.
@@ -12,7 +13,34 @@
 
 #include "bpf_state.h"
 #include "native_layout.h"
-#include "stat.h"
+#include "metrics.h"
+
+void stat_from_header(const struct native_header *h, struct mmsync_stat *st)
+{
+	/* The writer's figures: single words, each consistent on its own. */
+	size_t sz = st->sz < sizeof(*st) ? st->sz : sizeof(*st);
+	struct mmsync_stat s = { .sz = sz, .native = true };
+	s.version = atomic_load(&h->version);
+	s.idx = mmsync_version_idx(s.version);
+	s.size = mmsync_version_size(s.version);
+	s.checksum = mmsync_version_checksum(s.version);
+	s.seq = atomic_load(&h->seq);
+	s.generation = atomic_load(&h->generation);
+	s.capacity = atomic_load(&h->capacity);
+	s.max_readers = h->max_readers;
+	s.readers[0] = atomic_load(&h->readers[0]);
+	s.readers[1] = atomic_load(&h->readers[1]);
+	s.live_slots = atomic_load(&h->live_slots);
+	s.evictions = atomic_load(&h->evictions);
+	s.reclaimed = atomic_load(&h->reclaimed);
+	s.last_publish_ns = atomic_load(&h->last_publish_ns);
+	s.writer_pid = (int32_t)atomic_load(&h->writer_pid);
+	s.membarriers = atomic_load(&h->membarriers);
+	s.membarrier_failures = atomic_load(&h->membarrier_failures);
+	memcpy(s.name, h->name, sizeof(s.name));
+	s.name[sizeof(s.name) - 1] = 0;
+	memcpy(st, &s, sz);
+}
 
 struct text {
 	char *buf;

@@ -42,15 +42,6 @@
 #define PROBE_INTERVAL_NS 1000000ull	/* re-probe a live, busy slot every ms */
 #define TABLE_PROBE_NS 100000000ull	/* dispatch probes the table every 100 ms */
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
-
 /* ---- slots and liveness ---- */
 
 

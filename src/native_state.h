@@ -61,7 +61,7 @@ struct native_header {
 	MMSYNC_ATOMIC(__u64) membarrier_failures; /* barriers refused (seccomp) */
 	/* 1 while the writer can issue MEMBARRIER_CMD_GLOBAL_EXPEDITED: only
 	 * then may a reader read without a fence. Probed at creation; cleared
-	 * for good when a barrier fails (native_writer.c, barrier_down()). */
+	 * for good when a barrier fails (native_slots.c, barrier_down()). */
 	MMSYNC_ATOMIC(__u32) fenceless_ok;
 };
 

@@ -19,6 +19,7 @@
 #include "native_layout.h"
 #include "segment.h"
 #include "uring.h"
+#include "wait.h"
 #include "writer.h"
 
 enum slot_kind { SLOT_FREE, SLOT_TABLE, SLOT_OWN };
@@ -95,13 +96,6 @@ struct native_writer {
 static inline unsigned nr_slots(const struct native_writer *nw)
 {
 	return 2 * nw->max_readers;
-}
-
-static inline uint64_t now_ns(clockid_t clk)
-{
-	struct timespec ts;
-	clock_gettime(clk, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* The native writer of a public handle; NULL for a compat one. */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The reader handle, shared by the read path (reader.c) and the native
- * reader's set-up (connect.c). */
+/* The reader handle: a compat reader (compat_reader.c) or a native one
+ * (native_reader.c), behind the same public functions (reader.c). */
 #ifndef MMSYNC_READER_H
 #define MMSYNC_READER_H
 
@@ -42,6 +42,25 @@ struct mmsync_reader {
 	struct native_reader n;
 };
 _Static_assert(offsetof(struct mmsync_reader, f) == 0, "mmsync_read.h casts the handle");
+
+/* reader.c: with MMSYNC_VERIFY_CHECKSUM, -EBADMSG unless the payload's
+ * hash matches the version word @v. */
+int reader_verify(const struct mmsync_reader *r, const void *data, uint64_t size, uint64_t v);
+
+/* compat_reader.c: begin takes a count on the current copy, end drops it. */
+int compat_begin(struct mmsync_reader *r, struct mmsync_view *view);
+int compat_end(struct mmsync_reader *r, unsigned idx, uint64_t v);
+int compat_version(struct mmsync_reader *r, uint64_t *version);
+int compat_stat(struct mmsync_reader *r, struct mmsync_stat *st);
+void compat_reader_release(struct mmsync_reader *r);
+
+/* native_reader.c: what the inline read path hands over (new generations,
+ * a grown payload, checksums, evictions, errors). */
+int native_begin(struct mmsync_reader *r, struct mmsync_view *view);
+
+/* 0 while the writer lives and has not revoked this reader; -EPIPE or
+ * -ECONNRESET. */
+int native_reader_check(struct mmsync_reader *r);
 
 /* Takes up the copies of @generation from the writer's socket.
  * Return: 0, -ESTALE (made from descriptors), -EPIPE (writer gone), -EBADMSG. */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The writer handle: a compat writer (writer.c), or a native one
- * (native_writer.c) behind the same public functions. */
+/* The writer handle: a compat writer (compat_writer.c), or a native one
+ * (native_writer.c), behind the same public functions (writer.c). */
 #ifndef MMSYNC_WRITER_H
 #define MMSYNC_WRITER_H
 
@@ -30,6 +30,20 @@ struct mmsync_writer {
 };
 
 struct mmsync_writer *writer_alloc(void);
+
+/* compat_writer.c. prepare waits for the readers of the copy about to be
+ * written and readies it for @len bytes; publish stores its version word. */
+int compat_prepare(struct mmsync_writer *w, size_t len, uint64_t grace_ns, unsigned *next,
+		   bool *reset);
+int compat_publish(struct mmsync_writer *w, unsigned next, size_t len, bool reset,
+		   struct mmsync_write_info *info);
+int compat_write(struct mmsync_writer *w, const void *data, size_t len, uint64_t grace_ns,
+		 struct mmsync_write_info *info);
+int compat_write_from_fd(struct mmsync_writer *w, int fd, int64_t offset, size_t len,
+			 uint64_t grace_ns, struct mmsync_write_info *info);
+void compat_writer_release(struct mmsync_writer *w);
+
+/* native_writer.c */
 
 int native_write(struct native_writer *nw, const void *data, size_t len, uint64_t grace_ns,
 		 struct mmsync_write_info *info);

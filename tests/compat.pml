@@ -1,7 +1,7 @@
 /*
  * compat.pml: a Promela model of the compat layout's protocol (the files of
- * the Rust crate mmap-sync) with grace-period resets, as src/writer.c and
- * src/reader.c implement it. Checked by tests/spin_compat_test.sh.
+ * the Rust crate mmap-sync) with grace-period resets, as src/compat_writer.c and
+ * src/compat_reader.c implement it. Checked by tests/spin_compat_test.sh.
  *
  * WHAT IS MODELLED
  *   Shared words: word     the version word: ver << 1 | idx (ver 1, 2, ...:

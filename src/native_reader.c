@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Setting up a native reader: from the writer's socket or from exported
- * descriptors. Everything received is checked before it is mapped: the
- * message (magic, versions, sizes), each descriptor's type, size, seals and
- * access mode, and the header it maps. What passes is mapped read-only,
- * but for the reader's own slot.
+ * The native reader: set up from the writer's socket or from exported
+ * descriptors, and the library's half of its read (native_begin: what the
+ * inline path of include/mmsync_read.h hands over), including taking up the
+ * copies of a new generation. Everything received is checked before it is
+ * mapped: the message (magic, versions, sizes), each descriptor's type,
+ * size, seals and access mode, and the header it maps. What passes is
+ * mapped read-only, but for the reader's own slot.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -458,4 +460,74 @@ int mmsync_reader_from_fds(struct mmsync_reader **rp, const int fds[MMSYNC_NR_FD
 fail:
 	mmsync_reader_close(r);
 	return err;
+}
+/* The inline path's (mmsync_read.h) and more: new copies, a payload that
+ * grew, checksums, a changed eviction count, errors. */
+int native_begin(struct mmsync_reader *r, struct mmsync_view *view)
+{
+	struct mmsync_read_fast *f = &r->f;
+	const struct native_header *h = r->n.h;
+	struct native_copy_desc d;
+	unsigned c;
+	int err;
+
+	for (;;) {
+		c = mmsync_arrive_(f);
+		if (f->evictions != f->known_evictions) {
+			/* Evicted or revoked since the last look: a revoked
+			 * reader is told, and a fenceless one turns fenced
+			 * when the writer has lost its barrier. */
+			mmsync_depart_(f);
+			if ((err = native_evictions_seen(r)))
+				return err;
+			f->nreads += 2;
+			continue;
+		}
+		/* The writer does not touch copy[c] while we are arrived: plain
+		 * loads, through volatile so that each is made once. */
+		const volatile struct native_copy_desc *vd = &h->copy[c];
+		d = (struct native_copy_desc){ vd->version, vd->seq, vd->generation };
+		if (d.generation == f->generation)
+			break;
+		/* Copies of another generation: take them up, then arrive again
+		 * (with a new number, still odd). */
+		mmsync_depart_(f);
+		if ((err = native_refresh(r, d.generation)))
+			/* A reader revoked as the generation changed was sent no
+			 * copies: the mark, set before li moved, says why. */
+			return atomic_load(&r->n.slot->revoked) ? -ECONNRESET : err;
+		f->nreads += 2;
+	}
+	uint64_t size = mmsync_version_size(d.version);
+	if (!d.version)
+		err = -ENODATA;
+	else if (size > r->n.capacity || mmsync_version_idx(d.version) != c)
+		err = -EBADMSG; /* never touch what the mapping does not hold */
+	else {
+		if (size > f->ready[c])
+			native_populate(r, c); /* the payloads grew: one system call */
+		err = reader_verify(r, f->copy[c], size, d.version);
+	}
+	if (err) {
+		mmsync_depart_(f);
+		return err;
+	}
+	atomic_store_explicit((_Atomic uint64_t *)f->reading, f->nreads << 1 | c,
+			      memory_order_relaxed);
+	*view = (struct mmsync_view){
+		.data = f->copy[c], .len = size, .version = d.version, .seq = d.seq, .copy_ = c,
+	};
+	return 0;
+}
+
+int native_reader_check(struct mmsync_reader *r)
+{
+	/* The writer holds a write lock on the header's first byte, on its
+	 * own open file description, for as long as it lives. */
+	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+	if (fcntl(r->n.state_fd, F_OFD_GETLK, &fl))
+		return -errno;
+	if (fl.l_type == F_UNLCK)
+		return -EPIPE;
+	return atomic_load(&r->n.slot->revoked) ? -ECONNRESET : 0;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef MMSYNC_STAT_H
-#define MMSYNC_STAT_H
+/* The figures of a native segment (metrics.c). */
+#ifndef MMSYNC_METRICS_H
+#define MMSYNC_METRICS_H
 
 #include "mmsync.h"
 #include "native_state.h"
