@@ -7,14 +7,30 @@
  * Every function that can fail returns 0 or a negative errno; errno itself is
  * never an output. mmsync_strerror() turns a return value into a sentence.
  *
- * Layouts
- *   compat  files PREFIX_state, PREFIX_data_0, PREFIX_data_1, byte for byte
+ * Two layouts. The function that makes a handle picks its layout, and every
+ * other function works on either:
+ *
+ *   compat  writer: mmsync_writer_open(PREFIX)    reader: mmsync_reader_open(PREFIX)
+ *           Files PREFIX_state, PREFIX_data_0, PREFIX_data_1, byte for byte
  *           the layout of the Rust crate mmap-sync 2.x: a C writer can feed
- *           Rust readers and a Rust writer can feed C readers.
- *   native  sealed memfd (or hugetlb) copies that the writer hands to readers
+ *           Rust readers and a Rust writer can feed C readers. Options:
+ *           struct mmsync_writer_opts (MMSYNC_SINGLE_WRITER, MMSYNC_NO_RESET).
+ *   native  writer: mmsync_writer_create(NAME), then mmsync_writer_listen()
+ *           reader: mmsync_reader_connect(SOCKET) or mmsync_reader_from_fds()
+ *           Sealed memfd (or hugetlb) copies that the writer hands to readers
  *           over a Unix socket (SCM_RIGHTS) or by inheritance. Readers need no
  *           file system, never wait and never retry; a reader that dies costs
  *           the writer nothing; a reader held past the grace period is told.
+ *           Options: struct mmsync_native_opts (MMSYNC_HUGETLB, ...).
+ *
+ * Readers of both layouts take struct mmsync_reader_opts. Each options
+ * struct has flags of its own (MMSYNC_*, grouped below by struct), on bits
+ * no other struct uses: a flag given to the wrong struct is refused with
+ * -EINVAL. (Version 0.2 moved them there: rebuild programs built against
+ * 0.1.)
+ *
+ * The read protocol, its steps and why they are enough, are written up in
+ * docs/protocol.md of the source; tests/protocol.pml models it.
  *
  * Threads: a writer or reader handle is used by one thread at a time. Give
  * each reading thread its own reader handle; handles are cheap.
@@ -35,7 +51,7 @@ extern "C" {
 #define MMSYNC_API __attribute__((visibility("default")))
 
 #define MMSYNC_VERSION_MAJOR 0
-#define MMSYNC_VERSION_MINOR 1
+#define MMSYNC_VERSION_MINOR 2
 
 /* Largest payload a version word can describe: its size field has 39 bits. */
 #define MMSYNC_MAX_PAYLOAD ((UINT64_C(1) << 39) - 1)
@@ -53,7 +69,7 @@ extern "C" {
 struct mmsync_writer;
 struct mmsync_reader;
 
-/* mmsync_writer_opts.flags */
+/* mmsync_writer_opts.flags (compat writers): bits 0-7 */
 enum {
 	/* Hold flock(LOCK_EX) on the state file while open: a second writer
 	 * with this flag gets -EBUSY. */
@@ -64,39 +80,39 @@ enum {
 	 * default the writer resets their count and goes on. Without resets
 	 * no reader is ever overwritten; but a reader killed inside a view
 	 * leaves a count that fails every later write, until a writer without
-	 * this flag resets it. (1u << 5: no flag of any family uses it.) */
-	MMSYNC_NO_RESET = 1u << 5,
+	 * this flag resets it. */
+	MMSYNC_NO_RESET = 1u << 1,
 };
 
-/* mmsync_native_opts.flags */
+/* mmsync_native_opts.flags (native writers): bits 8-15 */
 enum {
 	/* Copies in MFD_HUGETLB memfds (the default huge page size): fewer TLB
 	 * misses on large payloads. Needs free huge pages (vm.nr_hugepages). */
-	MMSYNC_HUGETLB = 1u << 0,
+	MMSYNC_HUGETLB = 1u << 8,
 	/* Hash every payload and put the low 24 bits in the version word, so
 	 * that readers may verify it (MMSYNC_VERIFY_CHECKSUM). Off by default
 	 * on this layout: the hash costs as much as the copy (9.9 GB/s against
 	 * 10.8 GB/s for memcpy here), and sealed copies cannot be changed by
 	 * anyone but the writer. */
-	MMSYNC_CHECKSUM = 1u << 1,
+	MMSYNC_CHECKSUM = 1u << 9,
 	/* Keep the header in a memfd even where BPF is allowed. By default it
 	 * goes in a BPF_F_MMAPABLE array map when the writer may use BPF
 	 * (CAP_BPF), pinned with the metrics iterator under
 	 * /sys/fs/bpf/mmsync/NAME/ (`state`, `metrics`). */
-	MMSYNC_BPF_OFF = 1u << 2,
+	MMSYNC_BPF_OFF = 1u << 10,
 	/* Fail (-EPERM, logged) rather than fall back to a memfd header. */
-	MMSYNC_BPF_REQUIRE = 1u << 3,
+	MMSYNC_BPF_REQUIRE = 1u << 11,
 	/* Leave the pins in place when the writer closes: the last figures
 	 * stay readable. A later writer of the same name replaces them. */
-	MMSYNC_KEEP_PINS = 1u << 4,
+	MMSYNC_KEEP_PINS = 1u << 12,
 };
 
-/* mmsync_reader_opts.flags */
+/* mmsync_reader_opts.flags (readers of both layouts): bits 16-23 */
 enum {
 	/* On every read, hash the payload and compare with the checksum in
 	 * the version word; a mismatch gives -EBADMSG. Costs a pass over the
 	 * payload per read. */
-	MMSYNC_VERIFY_CHECKSUM = 1u << 0,
+	MMSYNC_VERIFY_CHECKSUM = 1u << 16,
 	/* Native readers: how a read orders its arrival before it loads the
 	 * current copy. By default a reader registers for expedited membarriers
 	 * and reads without a fence (a few ns cheaper); the writer then issues
@@ -106,28 +122,33 @@ enum {
 	 * the writer's membarrier fails later, fenceless readers are told as
 	 * evicted readers are (-ESTALE) and read fenced from their next read
 	 * on, MMSYNC_FENCELESS readers included. These force either way. */
-	MMSYNC_FENCED = 1u << 1,
-	MMSYNC_FENCELESS = 1u << 2,	/* fail with -ENOTSUP if it cannot */
+	MMSYNC_FENCED = 1u << 17,
+	MMSYNC_FENCELESS = 1u << 18,	/* fail with -ENOTSUP if it cannot */
 };
 
 /* Options structs: a field left 0 takes its default (in brackets), unlike
  * the grace_ns argument of the write functions, where 0 means no grace. */
+/* Options of a compat writer (mmsync_writer_open()); a native writer takes
+ * struct mmsync_native_opts. */
 struct mmsync_writer_opts {
 	size_t sz;		/* sizeof(struct mmsync_writer_opts) */
 	unsigned flags;		/* MMSYNC_SINGLE_WRITER, MMSYNC_NO_RESET */
 };
 
+/* Options of a reader, either layout. */
 struct mmsync_reader_opts {
 	size_t sz;		/* sizeof(struct mmsync_reader_opts) */
-	unsigned flags;		/* MMSYNC_VERIFY_CHECKSUM */
+	unsigned flags;		/* MMSYNC_VERIFY_CHECKSUM, MMSYNC_FENCED, MMSYNC_FENCELESS */
 	unsigned timeout_ms;	/* connect: how long to wait for the writer's
 				 * handshake [5000] */
 };
 
-/* Options of a native writer; zero fields take the defaults in brackets. */
+/* Options of a native writer (mmsync_writer_create()); zero fields take the
+ * defaults in brackets. */
 struct mmsync_native_opts {
 	size_t sz;		/* sizeof(struct mmsync_native_opts) */
-	unsigned flags;		/* MMSYNC_HUGETLB */
+	unsigned flags;		/* MMSYNC_HUGETLB, MMSYNC_CHECKSUM, MMSYNC_BPF_*,
+				 * MMSYNC_KEEP_PINS */
 	unsigned max_readers;	/* reader slots [126], at most 4096 */
 	uint64_t capacity;	/* bytes per copy [64 MiB]; sparse: pages exist
 				 * once written. Rounded up to the page (or huge
@@ -188,6 +209,9 @@ struct mmsync_view {
 	/* private: for mmsync_read_end() */
 	uint32_t copy_;
 	uint32_t open_;
+	/* Room for what later versions add, so that a view on the caller's
+	 * stack keeps its size: neither read nor written by callers. */
+	uint64_t reserved_[4];
 };
 
 /* Figures of a segment, as mmsync_reader_stat() reads them. */

@@ -5,46 +5,24 @@
  * Included by mmsync.h; not to be included on its own. Anything but the
  * common case (the compat layout, checksums to verify, new copies to take
  * up, pages to prefault, an error) goes to mmsync_read_begin_call() and
- * mmsync_read_end_call(), which do the whole job (src/reader.c).
+ * mmsync_read_end_call(), which do the whole job (src/reader.c, src/native_reader.c).
  *
- * Protocol: wait-free left-right (DESIGN.md; tests/protocol.pml models it).
- *   Header words: vi, the indicator new readers arrive on; li, the copy
- *   readers read; desc[2], what a reader learns of each copy (version word,
- *   write sequence, generation).
+ * The protocol's steps are written up once, in docs/protocol.md of the
+ * source (installed in share/doc/mmsync); tests/protocol.pml checks them.
+ * The reader's side, as the code below takes it:
  *
- *   begin: e0 = slot.evictions                 acquire
- *          slot.arrived = (n << 1) | vi        exchange: store + full fence
- *                                              (fenceless: a plain store; the
- *                                              writer's membarrier is the fence)
- *          c = li; d = desc[c]                 the copy and its descriptor
- *          slot.reading = (n << 1) | c         (lets the writer skip readers of
- *                                              the copy it will not write)
- *   end:   slot.arrived = 0                    release
- *          acquire fence; slot.evictions != e0  ->  -ESTALE
- *
- *   writer: fill copy !li; li = !li; wait until no slot is arrived on !vi;
- *           vi = !vi; wait until none is arrived on the old vi. (Passing
- *           over slots whose reading names the new li, and slots whose
- *           arrival changed since just after the store of li, and the
- *           membarrier for fenceless readers: both read the new li.)
- *   A reader that read li == c arrived before that load, so it is counted
- *   on vi or !vi until it leaves: the writer fills copy c again only after
- *   both waits, so never under a reader. Readers never wait nor retry; the
- *   fence makes the arrival visible before li is loaded (and the writer's
- *   seq_cst store of li comes before its loads of the slots).
- *
- *   Eviction and revocation (src/native_slots.c) bump slot.evictions,
- *   then a release fence, then the writer fills the copy: ordered like a
- *   seqlock, with no barrier in the reader. A view that saw any byte of
- *   that fill loads the bumped count after its acquire fence, so read_end
- *   says -ESTALE. A count that differs from the last one the handle knew
- *   sends the next begin to the library, which tells a revoked reader
- *   (-ECONNRESET) and turns a fenceless reader fenced once the writer can
- *   no longer issue its barrier.
+ *   begin: LOAD-COUNT  e0 = slot.evictions                  acquire
+ *          ARRIVE      slot.arrived = (n << 1) | vi         exchange (fenceless:
+ *                                                          a plain store)
+ *          LOAD-COPY   c = li; d = desc[c]
+ *          DECLARE     slot.reading = (n << 1) | c          relaxed
+ *   end:   DEPART      slot.arrived = 0                     release
+ *          CHECK       acquire fence; slot.evictions != e0  -> -ESTALE
  *
  *   A descriptor of another generation, a size past what is mapped and
- *   prefaulted, a version word that does not name copy c: the reader
- *   departs and takes the call, which starts the read again.
+ *   prefaulted, a count other than the last one the handle knew: the
+ *   reader departs and takes the call (TAKE-UP, SEE-COUNT), which starts
+ *   the read again.
  */
 #ifndef MMSYNC_READ_H
 #define MMSYNC_READ_H
@@ -113,13 +91,14 @@ MMSYNC_API int mmsync_read_end_call(struct mmsync_reader *r, struct mmsync_view 
  * the library's own path. */
 static inline unsigned mmsync_arrive_(struct mmsync_read_fast *f)
 {
-	/* Acquire: a count bumped after the writer saw this arrival is never
-	 * the one loaded here (the bump would then come before the arrival). */
+	/* LOAD-COUNT. Acquire: a count bumped after the writer saw this
+	 * arrival is never the one loaded here. */
 	f->evictions = __atomic_load_n(f->slot_evictions, __ATOMIC_ACQUIRE);
 	uint64_t a = f->nreads << 1 | (__atomic_load_n(f->vi, __ATOMIC_RELAXED) & 1);
+	/* ARRIVE, then LOAD-COPY's load of li. */
 	if (f->mode & MMSYNC_FAST_FENCELESS) {
-		/* The writer's membarrier, between its store of li and its
-		 * scan of the slots, stands in for the fence. */
+		/* The writer's BARRIER, between its PUBLISH and its NOTE,
+		 * stands in for the fence. */
 		__atomic_store_n(f->arrived, a, __ATOMIC_RELAXED);
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);
 		return __atomic_load_n(f->li, __ATOMIC_ACQUIRE) & 1;
@@ -128,8 +107,8 @@ static inline unsigned mmsync_arrive_(struct mmsync_read_fast *f)
 	return __atomic_load_n(f->li, __ATOMIC_SEQ_CST) & 1;
 }
 
-/* Loads the slot's eviction count after every load of the view before it:
- * a seqlock's read side. An acquire fence does it at no cost on x86.
+/* CHECK's load: the slot's eviction count after every load of the view
+ * before it, a seqlock's read side. An acquire fence does it at no cost on x86.
  * ThreadSanitizer models no fence (GCC refuses one under it): there a
  * read-modify-write that adds nothing does the same, being ordered with
  * the writer's bump in the count's modification order. */
@@ -146,6 +125,7 @@ static inline uint64_t mmsync_evictions_after_view_(struct mmsync_read_fast *f)
 	return __atomic_load_n(f->slot_evictions, __ATOMIC_RELAXED);
 }
 
+/* DEPART */
 static inline void mmsync_depart_(struct mmsync_read_fast *f)
 {
 	__atomic_store_n(f->arrived, 0, __ATOMIC_RELEASE);
@@ -183,7 +163,7 @@ static inline int mmsync_read_begin(struct mmsync_reader *r, struct mmsync_view 
 		f->nreads++;
 		return mmsync_read_begin_call(r, view);
 	}
-	__atomic_store_n(f->reading, f->nreads << 1 | c, __ATOMIC_RELAXED);
+	__atomic_store_n(f->reading, f->nreads << 1 | c, __ATOMIC_RELAXED); /* DECLARE */
 	view->data = f->copy[c];
 	view->len = (size_t)size;
 	view->version = version;

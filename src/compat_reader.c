@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The reader of the compat layout (mmap-sync's files): counts on the copy
- * it reads, kept in the state file the writer waits on.
+ * it reads, kept in the state file the writer waits on. Its steps
+ * (docs/protocol.md, compat layout):
  *
- *   begin: v = load(version)                  0: nothing published (-ENODATA)
- *          readers[idx(v)] += 1
- *          if load(version) != v: readers[idx(v)] -= 1, start again
+ *   begin: LOAD-VERSION  v = load(version)       0: nothing published (-ENODATA)
+ *          COUNT         readers[idx(v)] += 1
+ *          RECHECK       load(version) != v: readers[idx(v)] -= 1, start again
  *          map PREFIX_data_idx if needed (its size checked first: no SIGBUS)
- *   end:   w = load(version)
+ *   end:   UNCOUNT       w = load(version)
  *          idx(w) == idx and w != v: copy idx was republished since begin,
  *            so its bytes were overwritten under us: -ESTALE, and no
  *            decrement (the writer reset our count; what is there now is

@@ -1,17 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The writer of the compat layout: mmap-sync's protocol, kept byte for byte.
+ * The writer of the compat layout: mmap-sync's protocol, kept byte for byte
+ * (docs/protocol.md, compat layout): WAIT-COUNT on the copy the version
+ * word does not name, RESET past the grace period (the crate's behaviour,
+ * kept so that both sides agree) or with MMSYNC_NO_RESET give up
+ * (-ETIMEDOUT) and publish nothing, FILL (the data file allocated, not only
+ * truncated), PUBLISH: one atomic store of the version word.
  *
- *   next = the copy the version word does not point at (0 before any write)
- *   wait until readers[next] == 0, up to the grace period; past it store 0
- *     and report reset (the crate's behaviour, kept so that both sides agree),
- *     or with MMSYNC_NO_RESET give up (-ETIMEDOUT) and publish nothing
- *   grow PREFIX_data_next to the payload size, copy the payload in,
- *   store the new version word: one atomic store publishes it.
- *
- * Readers increment readers[idx] and then re-check the version word, so a
- * reader counted on `next` after the wait cannot be reading `next`: it sees
- * the version word still pointing at the other copy.
+ * Readers COUNT themselves and then RECHECK the version word, so a reader
+ * counted on `next` after the wait cannot be reading `next`: it sees the
+ * version word still pointing at the other copy.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -80,6 +80,7 @@ static int slot_set_mode(struct mmsync_reader *r)
 	return 0;
 }
 
+/* SEE-COUNT */
 int native_evictions_seen(struct mmsync_reader *r)
 {
 	struct native_reader *n = &r->n;
@@ -327,6 +328,7 @@ fail:
 	return err;
 }
 
+/* TAKE-UP */
 int native_refresh(struct mmsync_reader *r, uint64_t generation)
 {
 	struct native_reader *n = &r->n;

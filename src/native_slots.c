@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Reader slots, as the native writer sees them: their liveness, the waits
- * of a publish, eviction and revocation, the barrier fenceless readers
- * need, and the figures read from the slots.
+ * The writer's side of the read protocol (docs/protocol.md): reader slots,
+ * the waits of a publish (WAIT-NEXT, FLIP, WAIT-OLD) and what they pass
+ * over, RECLAIM, EVICT and REVOKE, the BARRIER fenceless readers need and
+ * its failure (REVOKE-FENCELESS), the NOTE after each publish, and the
+ * figures read from the slots.
  *
  * Slots. A reader connected over the socket gets a slot object of its own,
  * a one-page memfd that the writer maps too; readers made from exported
@@ -16,17 +18,12 @@
  * write lock on its slot's bytes itself. When a reader dies, however it
  * dies, the kernel closes the description and drops the lock; the writer's
  * F_OFD_GETLK probe then finds the slot unlocked and takes it back at once,
- * across pid namespaces and sandboxes. Only then: a reader whose connection
- * fails while it lives is revoked (slot_revoke()), its slot kept.
+ * across pid namespaces and sandboxes (RECLAIM). Only then: a reader whose
+ * connection fails while it lives is revoked (slot_revoke()), its slot kept.
  *
- * Eviction. A slot the writer has seen hold up a wait for the grace period
- * is evicted (the rules are at wait_indicator()): the writer bumps the
- * slot's eviction count and goes on; prepare() puts a release fence
- * between the bumps and the first byte of the fill. The reader's read_end
- * departs, fences (acquire) and loads the count: a seqlock's order, so a
- * view that saw any byte of the fill sees the bump and returns -ESTALE.
- * No barrier is needed in the reader, and none is issued. The writer then
- * ignores that slot while it keeps the same arrival value.
+ * EVICT needs no barrier: the bump, prepare()'s release fence and the fill
+ * against the reader's DEPART, acquire fence and CHECK are a seqlock's two
+ * sides, so a view that saw any byte of the fill sees the bump.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -77,7 +74,7 @@ void active_refresh(struct native_writer *nw)
 	nw->active_dirty = false;
 }
 
-/* Takes back the slot of a dead reader. A table slot keeps its place but
+/* RECLAIM: takes back the slot of a dead reader. A table slot keeps its place but
  * loses the dead reader's arrival, @seen, loaded before the probe that
  * found the slot unlocked: a reader may have claimed the slot since and
  * arrived, and its arrival (another value) must stay. */
@@ -101,7 +98,7 @@ void slot_reclaim(struct native_writer *nw, unsigned i, uint64_t seen)
 	atomic_fetch_add(&nw->h->reclaimed, 1);
 }
 
-/* Bumps the slot's eviction count: its open view, if any, ends in -ESTALE
+/* EVICT: bumps the slot's eviction count: its open view, if any, ends in -ESTALE
  * (see the eviction comment at the top), and its next begin takes the
  * library's path. The fill that follows is ordered after it by prepare(). */
 static void slot_evict(struct native_writer *nw, unsigned i, uint64_t arrival)
@@ -112,7 +109,7 @@ static void slot_evict(struct native_writer *nw, unsigned i, uint64_t arrival)
 	atomic_fetch_add(&nw->h->evictions, 1);
 }
 
-/* Drops a reader whose connection failed (it sent data, hung up, or could
+/* REVOKE: drops a reader whose connection failed (it sent data, hung up, or could
  * not be sent a generation) but whose lock says it lives. Its slot stays
  * in the waits until it dies, so a view it holds is still protected or
  * told; its count is bumped and its slot marked, so that its next begin
@@ -144,7 +141,8 @@ void slot_drop(struct native_writer *nw, unsigned i, const char *why)
 }
 
 /* Notes slot @ws's arrival as the writer sees it now. Return: the arrival
- * if the slot holds up a wait on indicator @x, else 0. The clock of a slot
+ * if the slot holds up a wait on indicator @x, else 0 when a pass-over rule
+ * of docs/protocol.md applies. The clock of a slot
  * (seen_ns) starts when the writer first sees an arrival; it is not
  * restarted by further arrivals on x within the same wait, so that a
  * reader cannot buy itself a new grace period by arriving again. */
@@ -245,6 +243,7 @@ static unsigned wait_indicator(struct native_writer *nw, unsigned x, uint64_t gr
 	return evicted;
 }
 
+/* WAIT-NEXT, FLIP, WAIT-OLD: the waits of the last publish. */
 unsigned finish_waits(struct native_writer *nw, uint64_t grace_ns)
 {
 	unsigned evicted = 0;
@@ -329,6 +328,7 @@ static void barrier_down(struct native_writer *nw, int err)
 	atomic_store(&nw->h->fenceless_ok, 0);
 }
 
+/* REVOKE-FENCELESS, before each fill once the barrier is down. */
 void fenceless_revoke(struct native_writer *nw)
 {
 	active_refresh(nw);
@@ -340,8 +340,8 @@ void fenceless_revoke(struct native_writer *nw)
 }
 
 /*
- * Right after the store of li: the barrier fenceless readers need, then a
- * note of each slot's arrival.
+ * Right after PUBLISH: the BARRIER fenceless readers need, then the NOTE of
+ * each slot's arrival.
  *
  * Fenceless readers store their arrival without a fence: the membarrier
  * makes either their arrival visible here or li's new value visible to

@@ -1,21 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The writer of the native layout: its copies and their generations, the
- * writer's half of the left-right protocol (the reader's half, and the
- * protocol, are at the top of include/mmsync_read.h), and creation. Reader
- * slots and the waits are in native_slots.c, the socket in native_serve.c.
- *
- * Publish (mmsync_write):
- *   finish the waits of the previous publish (they are deferred, so that a
- *   write returns as soon as its version is visible):
- *       wait until no slot arrived on !vi;  vi = !vi;
- *       wait until no slot arrived on the old vi
- *   bump the counts of slots to tell (evicted, revoked), a release fence;
- *   now no reader can be on copy !li: fill it and its descriptor, li = !li;
- *   then (a membarrier if a reader is fenceless and) a note of each slot's
- *   arrival (published_arrivals()): the waits pass over a slot whose
- *   arrival has changed since, or whose reading names the copy just
- *   published.
+ * writer's steps of a publish, and creation. The steps, in order
+ * (docs/protocol.md): prepare() runs the deferred waits of the previous
+ * publish (WAIT-NEXT, FLIP, WAIT-OLD, in native_slots.c), REVOKE-FENCELESS
+ * and the release fence; the caller's bytes go in (FILL); publish() runs
+ * COMMIT-GENERATION, PUBLISH, BARRIER and NOTE. Reader slots and the waits
+ * are in native_slots.c, the socket in native_serve.c.
  *
  * Generations. A payload larger than the copies is written into two new,
  * larger ones (nw->next), private until that write publishes: only then
@@ -131,8 +122,8 @@ static int generation_prepare(struct native_writer *nw, uint64_t len)
 	return copies_create(nw, round_up(cap, nw->page), &nw->next);
 }
 
-/* The generation takes effect, right before the store of li that publishes
- * its first version. Connected readers get the new descriptors before any
+/* COMMIT-GENERATION: the generation takes effect, right before the store of
+ * li that publishes its first version. Connected readers get the new descriptors before any
  * version names them, so that a reader that sees the new generation in a
  * descriptor finds them already queued on its socket; a reader that cannot
  * be sent them is revoked. Readers still on an old copy keep their own
@@ -193,8 +184,8 @@ static int prepare(struct native_writer *nw, uint64_t room, uint64_t grace_ns, u
 	*evicted = finish_waits(nw, grace_ns);
 	if (nw->barrier_down)
 		fenceless_revoke(nw);
-	/* Counts bumped (evictions, revocations) before any byte of the fill:
-	 * the writer's half of the seqlock order at the top of this file. */
+	/* Counts bumped (EVICT, REVOKE, REVOKE-FENCELESS) before any byte of
+	 * the FILL: the writer's half of the seqlock (docs/protocol.md). */
 	atomic_thread_fence(memory_order_release);
 	nw->fill = &nw->cur;
 	if (room > nw->cur.capacity) {
@@ -220,7 +211,7 @@ static void publish(struct native_writer *nw, unsigned c, size_t len, unsigned e
 		generation_commit(nw);
 	nw->seq++;
 	nw->h->copy[c] = (struct native_copy_desc){ version, nw->seq, nw->generation };
-	atomic_store(&nw->h->li, c); /* publish: seq_cst orders the copy before it */
+	atomic_store(&nw->h->li, c); /* PUBLISH: seq_cst orders the copy before it */
 	nw->pending = true;
 	published_arrivals(nw);
 

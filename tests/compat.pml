@@ -7,19 +7,20 @@
  *   Shared words: word     the version word: ver << 1 | idx (ver 1, 2, ...:
  *                          every publish has a version of its own)
  *                 cnt[2]   the reader count of each copy
+ *   The steps are those of docs/protocol.md (compat layout):
  *   Reader (NR of them, NREADS reads each), acquire + read_end:
- *     v = word; cnt[idx(v)] += 1;
- *     if word != v: back off (decrement unless 0), start again
+ *     LOAD-VERSION v = word; COUNT cnt[idx(v)] += 1;
+ *     RECHECK if word != v: back off (decrement unless 0), start again
  *     [read copy c = idx(v)]
- *     w = word
- *     idx(w) == c and w != v: told (-ESTALE), no decrement
- *     else: decrement unless 0; at 0 told (the count was reset)
+ *     UNCOUNT w = word
+ *       idx(w) == c and w != v: told (-ESTALE), no decrement
+ *       else: decrement unless 0; at 0 told (the count was reset)
  *   Writer, NW writes after the first publish:
  *     next = !idx(word)
- *     wait until cnt[next] == 0; when the grace period expires (any time a
- *       count is non-zero: spin tries every moment), store 0 in cnt[next]
- *       (a reset), or with -DNO_RESET give up and publish nothing
- *     [write copy next]; word = (ver + 1) << 1 | next
+ *     WAIT-COUNT wait until cnt[next] == 0; RESET when the grace period
+ *       expires (any time a count is non-zero: spin tries every moment),
+ *       store 0 in cnt[next], or with -DNO_RESET give up and publish nothing
+ *     FILL [write copy next]; PUBLISH word = (ver + 1) << 1 | next
  *   The writer's "load the count, then act" are separate steps, as are the
  *   reader's load of the word and its decrement at read_end.
  *

@@ -5,6 +5,12 @@
  * fenceless readers and a failing barrier: CONFIGURATIONS below). Checked
  * by tests/spin_test.sh (spin -a, pan compiled with -DSAFETY).
  *
+ * The protocol is written up in docs/protocol.md; the comments below name
+ * its steps where the model takes them (LOAD-COUNT, ARRIVE, LOAD-COPY,
+ * DECLARE, DEPART, CHECK, TAKE-UP, SEE-COUNT; WAIT-NEXT, FLIP, WAIT-OLD,
+ * REVOKE-FENCELESS, FILL, COMMIT-GENERATION, PUBLISH, BARRIER, NOTE,
+ * RECLAIM, EVICT, REVOKE).
+ *
  * WHAT IS MODELLED
  *   Shared words:  vi  indicator new readers arrive on (0/1)
  *                  li  copy readers read (0/1)
@@ -176,8 +182,9 @@
  * WHAT IS ABSTRACTED
  *   Memory model: sequential consistency. The reader's arrival store is
  *   followed by a full fence (seq_cst) before it loads li, every other
- *   shared access is seq_cst too, and the writer issues membarrier() after
- *   evicting, so every reader is ordered against the eviction as well.
+ *   shared access is seq_cst too. Eviction is ordered like a seqlock (the
+ *   writer bumps, fences (release) and fills; the reader departs, fences
+ *   (acquire) and loads the count), which SC gives as it is.
  *   A fenceless reader has no fence there: the writer's membarrier right
  *   after its store of li, before it notes the arrivals, stands in for it
  *   (either the arrival is visible to the note and every later load, or the
@@ -472,7 +479,7 @@ inline may_die()
 #endif
 }
 
-/* slot.arrived = NONE, and the end of the read (ghost) */
+/* DEPART: slot.arrived = NONE, and the end of the read (ghost) */
 inline depart()
 {
 	FLUSH_OWN();
@@ -541,7 +548,7 @@ end_idle:
 	:: true ->
 again:
 		atomic {
-			e0 = evictions[r];		/* e0 = slot.evictions */
+			e0 = evictions[r];		/* LOAD-COUNT: e0 = slot.evictions */
 #ifdef KNOWN
 			lib = (e0 != known);		/* not the count it knew */
 			known = e0
@@ -551,7 +558,7 @@ again:
 #ifdef KNOWN
 		if
 		:: lib ->
-			/* the library's path (mmsync_read_begin_call) */
+			/* SEE-COUNT: the library's path (mmsync_read_begin_call) */
 #ifdef REVOKE
 			atomic {
 				if
@@ -587,11 +594,11 @@ again:
 		atomic {
 #ifdef FENCELESS
 			if
-			:: mode[r] == FL -> buf[r] = ON(v)	/* a plain store: into the store buffer */
-			:: else -> set_arrived(r, ON(v))	/* exchange: store, full fence */
+			:: mode[r] == FL -> buf[r] = ON(v)	/* ARRIVE, a plain store: into the store buffer */
+			:: else -> set_arrived(r, ON(v))	/* ARRIVE: exchange, store and full fence */
 			fi;
 #else
-			set_arrived(r, ON(v));	/* slot.arrived = (n << 1) | v; full fence */
+			set_arrived(r, ON(v));	/* ARRIVE: slot.arrived = (n << 1) | v; full fence */
 #endif
 			v = 0			/* (dead from here on) */
 		}
@@ -607,7 +614,7 @@ again:
 #endif
 		atomic {
 #if BROKEN != 1
-			c = li;			/* c = li */
+			c = li;			/* LOAD-COPY: c = li */
 #endif
 			/* READ copy c begins (ghost) */
 			viewing[r] = c + 1;
@@ -631,7 +638,7 @@ again:
 			}
 #endif
 			atomic {
-				/* native_refresh(): the messages on the socket, oldest
+				/* TAKE-UP, native_refresh(): the messages on the socket, oldest
 				 * first, until one names g; the older ones are dropped */
 				if
 				:: (q[r] >> g) & 1 -> rgen[r] = g; q[r] = q[r] & ~((2 << g) - 1)
@@ -648,7 +655,7 @@ again:
 		/* (no may_die() before this store: see the header) */
 		atomic {
 			FLUSH_OWN();
-			reading[r] = c;		/* slot.reading = (n << 1) | c */
+			reading[r] = c;		/* DECLARE: slot.reading = (n << 1) | c */
 			reading_cur[r] = true;
 #ifdef GEN
 			g = 0;
@@ -663,7 +670,7 @@ again:
 		}
 		may_die();
 		atomic {
-			told = (evictions[r] != e0);	/* told = read_end returns -ESTALE */
+			told = (evictions[r] != e0);	/* CHECK: read_end returns -ESTALE */
 			/* the read is bad iff the writer wrote copy c during it;
 			 * acceptable only if told (one step: see the header) */
 			assert(!conflict[r] || told);
@@ -748,7 +755,7 @@ end_quit:
 #define CLEAR(r, i) (IS_DEAD(r) || GONE(r) || (evicted[r] != NONE && arrived[r] == evicted[r]) || \
 		     arrived[r] != ON(i) || READS_CUR(r) || NEW_SINCE_NOTE(r))
 
-/* published_arrivals(): the writer notes what each slot holds; the reader's
+/* NOTE, published_arrivals(): the writer notes what each slot holds; the reader's
  * next arrival (a new value) clears the note. One step here, right at the
  * store of li; the implementation notes the slots one by one after it, so
  * it may note a later arrival than the model does and then waits for it:
@@ -769,8 +776,9 @@ inline note_arrivals()
 	r = 0
 }
 
-/* Grace period expired: evict every live slot still arrived on i, then
- * membarrier() (a no-op under SC). */
+/* EVICT: the grace period expired; every live slot still arrived on i is
+ * evicted. No barrier: the implementation orders it like a seqlock (see
+ * WHAT IS ABSTRACTED), which SC models as it is. */
 inline evict(i)
 {
 	r = 0;
@@ -793,8 +801,8 @@ inline evict(i)
 }
 
 #ifdef REUSE
-/* slot_reclaim(a) of a table slot, a loaded before the probe: compare-and-
- * swap arrived from a to 0; forget the evicted mark and the note. */
+/* RECLAIM: slot_reclaim(a) of a table slot, a loaded before the probe:
+ * compare-and-swap arrived from a to 0; forget the evicted mark and the note. */
 inline reclaim()
 {
 	atomic {
@@ -868,11 +876,11 @@ inline publish_waits()
 {
 #if BROKEN != 2
 	i = 1 - vi;
-	wait_for(i);		/* wait on indicator !vi */
+	wait_for(i);		/* WAIT-NEXT: on indicator !vi */
 #endif
-	vi = 1 - vi;		/* vi = 1 - vi */
+	vi = 1 - vi;		/* FLIP: vi = 1 - vi */
 	i = 1 - vi;
-	wait_for(i);		/* wait on the old vi */
+	wait_for(i);		/* WAIT-OLD: on the old vi */
 #ifdef GEN
 	atomic { i = 0; pend = false }
 #else
@@ -881,7 +889,7 @@ inline publish_waits()
 }
 
 #ifdef REVOKE
-/* The connection of reader x reports data, an error or a hang-up, or a
+/* REVOKE. The connection of reader x reports data, an error or a hang-up, or a
  * GENERATION send to it failed. A dead reader is reclaimed (IS_DEAD: the
  * waits ignore it); a live one is revoked: its count bumped (an open
  * view's read_end says -ESTALE), its mark set (its next read_begin fails);
@@ -950,7 +958,8 @@ inline accept_readers()
 	}
 }
 
-/* GENERATION(hgen + 1) with the new descriptors, to each reader served */
+/* COMMIT-GENERATION's sends: GENERATION(hgen + 1) with the new descriptors,
+ * to each reader served */
 inline send_generation()
 {
 	r = 0;
@@ -991,7 +1000,7 @@ inline between_calls()
 #endif
 
 #ifdef FENCELESS
-/* membarrier(), issued right after the store of li when a slot's mode is
+/* BARRIER: membarrier(), issued right after the store of li when a slot's mode is
  * fenceless: every store buffer drains. It may fail, and then fails for
  * good (seccomp). */
 inline barrier()
@@ -1024,7 +1033,7 @@ inline barrier()
 	r = 0
 }
 
-/* The rule, before the writer fills any copy: slot.evictions++ for every
+/* REVOKE-FENCELESS, before the writer fills any copy: slot.evictions++ for every
  * slot whose mode is fenceless (each mode loaded then). */
 inline bump_fenceless()
 {
@@ -1044,7 +1053,7 @@ inline bump_fenceless()
 }
 #endif
 
-/* publish: desc[w], li = w, the barrier, the note */
+/* PUBLISH (desc[w], li = w), BARRIER, NOTE */
 inline store_li()
 {
 	atomic {
@@ -1058,7 +1067,7 @@ inline store_li()
 		barrier();
 #endif
 #if BROKEN != 8
-		note_arrivals();	/* at the store of li */
+		note_arrivals();	/* NOTE, at the store of li */
 #endif
 #ifdef GEN
 		pend = true;
@@ -1115,7 +1124,7 @@ active proctype writer()
 #endif
 		atomic {
 			w = 1 - li;		/* w = 1 - li */
-			/* WRITE copy w begins (ghost): it overlaps every read of w */
+			/* FILL: WRITE copy w begins (ghost): it overlaps every read of w */
 			writing[w] = true;
 			r = 0;
 			do
@@ -1144,8 +1153,8 @@ active proctype writer()
 #if BROKEN != 9
 			if
 			:: grow ->
-				/* publish: GENERATION(G+1) to each reader, then commit
-				 * (header, handshakes), then desc[w] and li */
+				/* COMMIT-GENERATION: GENERATION(G+1) to each reader,
+				 * then the header (handshakes), then PUBLISH */
 				send_generation();
 				atomic { hgen++; grow = false }
 			:: else

@@ -306,6 +306,67 @@ static void test_no_space(void **unused)
 	rmdir(dir);
 }
 
+/* Each options struct has flags on bits of its own: a flag of another
+ * struct is refused, where it used to be taken for the flag sharing its
+ * bit (MMSYNC_HUGETLB given to mmsync_writer_open() was
+ * MMSYNC_SINGLE_WRITER). */
+static void test_flag_families(void **unused)
+{
+	(void)unused;
+	const unsigned compat_writer = MMSYNC_SINGLE_WRITER | MMSYNC_NO_RESET;
+	const unsigned native_writer = MMSYNC_HUGETLB | MMSYNC_CHECKSUM | MMSYNC_BPF_OFF |
+				       MMSYNC_BPF_REQUIRE | MMSYNC_KEEP_PINS;
+	const unsigned reader = MMSYNC_VERIFY_CHECKSUM | MMSYNC_FENCED | MMSYNC_FENCELESS;
+	assert_int_equal(compat_writer & native_writer, 0);
+	assert_int_equal(compat_writer & reader, 0);
+	assert_int_equal(native_writer & reader, 0);
+
+	struct tmp_prefix t;
+	tmp_prefix_make(&t, "families");
+	struct mmsync_writer *w = NULL;
+	struct mmsync_reader *r = NULL;
+	const unsigned foreign_to_compat_writer[] = { MMSYNC_HUGETLB, MMSYNC_CHECKSUM, MMSYNC_KEEP_PINS,
+						      MMSYNC_VERIFY_CHECKSUM, MMSYNC_FENCED };
+	for (size_t i = 0; i < sizeof(foreign_to_compat_writer) / sizeof(unsigned); i++) {
+		MMSYNC_OPTS(mmsync_writer_opts, o, .flags = foreign_to_compat_writer[i]);
+		assert_int_equal(mmsync_writer_open(&w, t.prefix, &o), -EINVAL);
+		assert_null(w);
+	}
+	const unsigned foreign_to_reader[] = { MMSYNC_SINGLE_WRITER, MMSYNC_NO_RESET, MMSYNC_HUGETLB,
+					       MMSYNC_CHECKSUM };
+	for (size_t i = 0; i < sizeof(foreign_to_reader) / sizeof(unsigned); i++) {
+		MMSYNC_OPTS(mmsync_reader_opts, o, .flags = foreign_to_reader[i]);
+		assert_int_equal(mmsync_reader_open(&r, t.prefix, &o), -EINVAL);
+		assert_int_equal(mmsync_reader_connect(&r, "@mmsync-test-families", &o), -EINVAL);
+		assert_null(r);
+	}
+	const unsigned foreign_to_native_writer[] = { MMSYNC_SINGLE_WRITER, MMSYNC_NO_RESET,
+						      MMSYNC_VERIFY_CHECKSUM, MMSYNC_FENCELESS };
+	for (size_t i = 0; i < sizeof(foreign_to_native_writer) / sizeof(unsigned); i++) {
+		MMSYNC_OPTS(mmsync_native_opts, o, .flags = foreign_to_native_writer[i] | MMSYNC_BPF_OFF);
+		assert_int_equal(mmsync_writer_create(&w, "families", &o), -EINVAL);
+		assert_null(w);
+	}
+	/* Each flag is still taken by its own struct. */
+	MMSYNC_OPTS(mmsync_writer_opts, wo, .flags = compat_writer);
+	assert_int_equal(mmsync_writer_open(&w, t.prefix, &wo), 0);
+	mmsync_writer_close(w);
+	MMSYNC_OPTS(mmsync_reader_opts, ro, .flags = MMSYNC_VERIFY_CHECKSUM);
+	assert_int_equal(mmsync_reader_open(&r, t.prefix, &ro), 0);
+	mmsync_reader_close(r);
+	tmp_prefix_remove(&t);
+}
+
+/* A view lives on the caller's stack: words reserved now let later
+ * versions add fields without changing its size. */
+static void test_view_has_room(void **unused)
+{
+	(void)unused;
+	assert_int_equal(sizeof(struct mmsync_view), 80);
+	assert_true(offsetof(struct mmsync_view, reserved_) + 4 * sizeof(uint64_t) ==
+		    sizeof(struct mmsync_view));
+}
+
 static void test_strerror(void **unused)
 {
 	(void)unused;
@@ -327,6 +388,8 @@ int main(void)
 		test_case(test_checksum),
 		test_case(test_single_writer),
 		test_case(test_no_space),
+		test_case(test_flag_families),
+		test_case(test_view_has_room),
 		test_case(test_strerror),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
