@@ -133,6 +133,12 @@ enum {
 struct mmsync_writer_opts {
 	size_t sz;		/* sizeof(struct mmsync_writer_opts) */
 	unsigned flags;		/* MMSYNC_SINGLE_WRITER, MMSYNC_NO_RESET */
+	/* Files found in place are used only if they belong to this process's
+	 * uid, to root, or to this uid [0: no one else]; see mmsync_writer_open(). */
+	uid_t trust_uid;
+	/* Refused files are reported here [stderr]. */
+	void (*log)(void *ctx, const char *msg);
+	void *log_ctx;
 };
 
 /* Options of a reader, either layout. */
@@ -141,6 +147,13 @@ struct mmsync_reader_opts {
 	unsigned flags;		/* MMSYNC_VERIFY_CHECKSUM, MMSYNC_FENCED, MMSYNC_FENCELESS */
 	unsigned timeout_ms;	/* connect: how long to wait for the writer's
 				 * handshake [5000] */
+	/* Compat: the files must belong to this process's uid, to root, or to
+	 * this uid [0: no one else] (a writer running as a service user and
+	 * read by its group names that user here). */
+	uid_t trust_uid;
+	/* Refused files and writers are reported here [stderr]. */
+	void (*log)(void *ctx, const char *msg);
+	void *log_ctx;
 };
 
 /* Options of a native writer (mmsync_writer_create()); zero fields take the

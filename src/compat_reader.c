@@ -38,6 +38,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#define MADV_POPULATE_WRITE 23
+#endif
+
 #include "compat_layout.h"
 #include "mmsync.h"
 #include "opts.h"
@@ -67,6 +72,10 @@ int mmsync_reader_open(struct mmsync_reader **rp, const char *prefix,
 		return -ENOMEM;
 	}
 	r->flags = flags;
+	r->trust = (struct compat_trust){
+		.uid = OPTS_GET(opts, trust_uid, 0),
+		.log = { OPTS_GET(opts, log, NULL), OPTS_GET(opts, log_ctx, NULL), r->prefix },
+	};
 	*rp = r;
 	return 0;
 }
@@ -80,6 +89,17 @@ static void copy_unmap(struct compat_map *c)
 	*c = (struct compat_map){ .fd = -1 };
 }
 
+/* Faults @len bytes of a mapping in now: -ENOSPC where a page cannot be
+ * had (a hole on a full file system), instead of a SIGBUS at the access.
+ * Kernels before 5.14 lack it: the access is then the first touch. */
+static int populate(void *p, size_t len, int advice)
+{
+	if (!madvise(p, len, advice))
+		return 0;
+	if (errno == EINVAL)
+		return 0;
+	return errno == EFAULT ? -ENOSPC : -errno;
+}
 
 /* Maps the state file the first time it is there. Readers need it writable:
  * their counts live in it. */
@@ -92,14 +112,16 @@ static int state_map(struct mmsync_reader *r)
 		return 0;
 	if ((err = compat_path(path, r->prefix, COMPAT_STATE)))
 		return err;
-	int fd = open(path, O_RDWR | O_CLOEXEC);
+	int fd = compat_open(path, O_RDWR, 0, &r->trust);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	err = compat_state_check(fd);
 	if (!err) {
 		void *p = mmap(NULL, sizeof(*r->state), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		if (p == MAP_FAILED) {
 			err = -errno;
+		} else if ((err = populate(p, sizeof(*r->state), MADV_POPULATE_WRITE))) {
+			munmap(p, sizeof(*r->state));
 		} else {
 			r->state = p;
 			r->state_fd = fd;
@@ -125,11 +147,12 @@ static int copy_map(struct mmsync_reader *r, uint64_t v)
 		char path[PATH_MAX];
 		if ((err = compat_path(path, r->prefix, (enum compat_file)mmsync_version_idx(v))))
 			return err;
-		c->fd = open(path, O_RDONLY | O_CLOEXEC);
+		c->fd = compat_open(path, O_RDONLY, 0, &r->trust);
 		if (c->fd < 0)
-			return errno == ENOENT ? -EBADMSG : -errno;
+			return c->fd == -ENOENT ? -EBADMSG : c->fd;
 	}
-	if ((err = compat_data_check(c->fd, size, &fsize)))
+	uint64_t allocated;
+	if ((err = compat_data_check(c->fd, size, &fsize, &allocated)))
 		return err;
 	if (size > c->len) {
 		if (c->map)
@@ -142,6 +165,11 @@ static int copy_map(struct mmsync_reader *r, uint64_t v)
 		c->map = p;
 		c->len = fsize;
 	}
+	/* A sparse file (the crate's writer only sets the length): faulting
+	 * in a hole allocates on tmpfs, and on a full one that is a SIGBUS.
+	 * Fault it in here, where that is an error. */
+	if (allocated < size && (err = populate((void *)c->map, size, MADV_POPULATE_READ)))
+		return err;
 	c->checked = v;
 	return 0;
 }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "compat_layout.h"
+#include "fds.h"
 #include "hash.h"
 #include "mmsync.h"
 #include "opts.h"
@@ -34,11 +35,11 @@
  * is made nameless (O_TMPFILE, the umask applies to its mode as to open's),
  * sized, and only then linked under its name. Where O_TMPFILE is not
  * supported, it is created in place. */
-static int compat_state_create(const char *path)
+static int compat_state_create(const char *path, const struct compat_trust *t)
 {
-	int fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd >= 0 || errno != ENOENT)
-		return fd >= 0 ? fd : -errno;
+	int fd = compat_open(path, O_RDWR, 0, t);
+	if (fd != -ENOENT)
+		return fd;
 
 	char dir[PATH_MAX], proc[64];
 	snprintf(dir, sizeof(dir), "%s", path);
@@ -48,21 +49,20 @@ static int compat_state_create(const char *path)
 	else
 		slash[slash == dir] = 0; /* keep "/" for a file at the root */
 
-	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, COMPAT_STATE_MODE);
-	if (fd < 0) {
-		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, COMPAT_STATE_MODE);
-		return fd >= 0 ? fd : -errno;
-	}
+	fd = fd_above_stdio(open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, COMPAT_STATE_MODE));
+	if (fd < 0)
+		return compat_open(path, O_RDWR | O_CREAT, COMPAT_STATE_MODE, t);
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	if (ftruncate(fd, sizeof(struct compat_state)) == 0 &&
-	    linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0)
+	int err = ftruncate(fd, sizeof(struct compat_state)) ? errno
+		  : posix_fallocate(fd, 0, sizeof(struct compat_state));
+	if (!err && linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0)
 		return fd;
-	int err = errno;
+	if (!err)
+		err = errno;
 	close(fd);
 	if (err != EEXIST)
 		return -err;
-	fd = open(path, O_RDWR | O_CLOEXEC); /* another writer linked one first */
-	return fd >= 0 ? fd : -errno;
+	return compat_open(path, O_RDWR, 0, t); /* another writer linked one first */
 }
 
 /* Opens (creating) the state file and makes it 16 bytes. The crate
@@ -76,7 +76,7 @@ static int state_open(struct mmsync_writer *w, unsigned flags)
 	if (err)
 		return err;
 
-	w->state_fd = compat_state_create(path);
+	w->state_fd = compat_state_create(path, &w->trust);
 	if (w->state_fd < 0)
 		return w->state_fd;
 	if ((flags & MMSYNC_SINGLE_WRITER) && flock(w->state_fd, LOCK_EX | LOCK_NB))
@@ -92,6 +92,11 @@ static int state_open(struct mmsync_writer *w, unsigned flags)
 	}
 	if (err)
 		return err;
+	/* Its page must exist before it is mapped: on a full file system a
+	 * store to a hole would be a SIGBUS. (A file the crate made with
+	 * set_len may be one.) */
+	if ((err = posix_fallocate(w->state_fd, 0, sizeof(struct compat_state))))
+		return -err;
 
 	void *p = mmap(NULL, sizeof(*w->state), PROT_READ | PROT_WRITE, MAP_SHARED, w->state_fd, 0);
 	if (p == MAP_FAILED)
@@ -119,7 +124,12 @@ int mmsync_writer_open(struct mmsync_writer **wp, const char *prefix,
 	if (!w)
 		return -ENOMEM;
 	w->no_reset = flags & MMSYNC_NO_RESET;
+	w->trust = (struct compat_trust){
+		.uid = OPTS_GET(opts, trust_uid, 0),
+		.log = { OPTS_GET(opts, log, NULL), OPTS_GET(opts, log_ctx, NULL), NULL },
+	};
 	w->prefix = strdup(prefix);
+	w->trust.log.who = w->prefix;
 	err = w->prefix ? state_open(w, flags) : -ENOMEM;
 	if (err) {
 		mmsync_writer_close(w);
@@ -182,18 +192,22 @@ static int copy_prepare(struct mmsync_writer *w, unsigned idx, size_t len)
 		char path[PATH_MAX];
 		if ((err = compat_path(path, w->prefix, (enum compat_file)idx)))
 			return err;
-		c->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, COMPAT_DATA_MODE);
+		c->fd = compat_open(path, O_RDWR | O_CREAT, COMPAT_DATA_MODE, &w->trust);
 		if (c->fd < 0)
-			return -errno;
+			return c->fd;
 	}
-	err = compat_data_check(c->fd, 0, &fsize);
+	uint64_t allocated;
+	err = compat_data_check(c->fd, 0, &fsize, &allocated);
 	if (err)
 		return err;
-	if (fsize < len) {
+	/* Holes (a file the crate made with set_len, or grown by another
+	 * writer) are allocated too. */
+	if (fsize < len || allocated < len) {
 		err = posix_fallocate(c->fd, 0, (off_t)len);
 		if (err)
 			return -err;
-		fsize = len;
+		if (fsize < len)
+			fsize = len;
 	}
 	if (c->len < len) {
 		if (c->map)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "fdpass.h"
+#include "fds.h"
 
 #include <errno.h>
 #include <string.h>
@@ -89,10 +90,12 @@ long fdpass_recv(int sock, void *buf, size_t cap, int flags, int *fds, unsigned 
 		for (size_t i = 0; i < k; i++) {
 			int fd;
 			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (ngot < FDPASS_MAX_FDS)
+			if (ngot < FDPASS_MAX_FDS && (fd = fd_above_stdio(fd)) >= 0)
 				got[ngot++] = fd;
-			else
+			else if (fd >= 0)
 				close(fd);
+			else
+				bad = true;
 		}
 	}
 	if (bad || ngot > max) {

@@ -29,6 +29,7 @@
 #endif
 
 #include "fdpass.h"
+#include "fds.h"
 #include "opts.h"
 #include "reader.h"
 #include "segment.h"
@@ -275,9 +276,9 @@ int mmsync_reader_connect(struct mmsync_reader **rp, const char *path,
 	}
 	unsigned timeout = OPTS_GET(opts, timeout_ms, 0);
 	struct native_reader *n = &r->n;
-	n->conn = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	n->conn = fd_above_stdio(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
 	if (n->conn < 0) {
-		err = -errno;
+		err = n->conn;
 		goto fail;
 	}
 	if (connect(n->conn, (struct sockaddr *)&sa, salen)) {

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "fdpass.h"
+#include "fds.h"
 #include "hash.h"
 #include "native_writer.h"
 #include "opts.h"
@@ -470,9 +471,9 @@ int mmsync_writer_create(struct mmsync_writer **wp, const char *name,
 			nw->slots[i].s = (struct native_slot *)nw->table.map + i;
 		}
 	}
-	nw->epoll = epoll_create1(EPOLL_CLOEXEC);
+	nw->epoll = fd_above_stdio(epoll_create1(EPOLL_CLOEXEC));
 	if (nw->epoll < 0) {
-		err = -errno;
+		err = nw->epoll;
 		goto fail;
 	}
 	mirror_sync(nw);

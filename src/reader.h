@@ -33,6 +33,7 @@ struct mmsync_reader {
 	bool native;
 	unsigned flags;
 	unsigned held_copy;	/* of the open view, as the library's begin opened it */
+	struct compat_trust trust; /* whose files and writer it trusts, where it says why not */
 	/* compat */
 	char *prefix;
 	int state_fd;

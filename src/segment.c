@@ -11,6 +11,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "fds.h"
 #include "native_layout.h"
 
 long segment_page_size(enum segment_kind kind, const char *hugetlbfs_dir)
@@ -57,7 +58,7 @@ static int object_open(const char *name, enum segment_kind kind, const char *dir
 		fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 		break;
 	}
-	return fd < 0 ? -errno : fd;
+	return fd_above_stdio(fd);
 }
 
 int segment_create(struct segment *seg, const char *name, enum segment_kind kind,
@@ -106,6 +107,5 @@ int segment_reopen(int fd, int flags)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	int nfd = open(path, flags | O_CLOEXEC);
-	return nfd < 0 ? -errno : nfd;
+	return fd_above_stdio(open(path, flags | O_CLOEXEC));
 }

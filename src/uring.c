@@ -19,6 +19,18 @@ void uring_init(struct uring *u, unsigned entries)
 	memset(u, 0, sizeof(*u));
 	u->entries = entries;
 	u->ok = io_uring_queue_init(entries, &u->ring, 0) == 0;
+	/* Never on 0-2 (fds.h). The rings are mapped: only the descriptor
+	 * that io_uring_enter() takes moves. */
+	if (u->ok && u->ring.ring_fd <= 2) {
+		int fd = fcntl(u->ring.ring_fd, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0) {
+			io_uring_queue_exit(&u->ring);
+			u->ok = false;
+			return;
+		}
+		close(u->ring.ring_fd);
+		u->ring.ring_fd = u->ring.enter_ring_fd = fd;
+	}
 }
 
 void uring_exit(struct uring *u)

@@ -153,7 +153,44 @@ check "put of a missing FILE: stderr starts 'mmsync: FILE: '" err_starts "mmsync
 run "$MMSYNC" --help
 check "--help: exit 0, usage on stdout" eval 'expect 0 && grep -q "^usage: mmsync" "$T/out"'
 
-# 6. hello examples (fixed prefix /tmp/hello_world)
+# 6. hostile surroundings
+run "$MMSYNC" put "$T/closed" "$T/in36"
+cp "$T/closed_state" "$T/closed_state.before"
+rc=0; "$MMSYNC" cat "$T/closed" >&- 2>/dev/null || rc=$?
+check "cat with stdout closed leaves the state file as it was" cmp -s "$T/closed_state" "$T/closed_state.before"
+run "$MMSYNC" cat "$T/closed"
+check "and the segment still reads back" cmp -s "$T/out" "$T/in36"
+run "$MMSYNC" put "$T/dirin" "$T"
+check "put of a directory: exit 1 (and nothing leaked under a sanitizer)" expect 1
+ln -s "$T/in36" "$T/link_data_0"
+run "$MMSYNC" put "$T/link" "$T/in3145728" # state and data_0 go to copy 0
+check "put through a planted data symlink: exit 1" expect 1
+check "naming the link" grep -q "link_data_0 is a symbolic link" "$T/err"
+check "the link's target untouched" eq "$(stat -c %s "$T/in36")" 36
+run "$MMSYNC" put "$T/fifo" "$T/in36"
+run "$MMSYNC" put "$T/fifo" "$T/in36" # copy 1
+rm "$T/fifo_data_1" && mkfifo "$T/fifo_data_1"
+rc=0; timeout 10 "$MMSYNC" cat "$T/fifo" >"$T/out" 2>"$T/err" || rc=$?
+check "cat of a FIFO data file: exit 1 at once, not a hang" expect 1
+if [[ $(id -u) -eq 0 ]]; then
+	run "$MMSYNC" put "$T/theirs" "$T/in36"
+	chown 54321 "$T/theirs_state" "$T/theirs_data_0"
+	run "$MMSYNC" cat "$T/theirs"
+	check "cat of another user's files: exit 1" expect 1
+	check "naming the owner" grep -q "theirs_state belongs to uid 54321" "$T/err"
+	run "$MMSYNC" cat "$T/theirs" --trust 54321
+	check "cat --trust UID reads them" eval 'expect 0 && cmp -s "$T/out" "$T/in36"'
+	run "$MMSYNC" stat "$T/theirs" --trust 54321
+	check "stat --trust UID too" expect 0
+	run "$MMSYNC" put "$T/theirs" "$T/in36" --trust 54321
+	check "put --trust UID too" expect 0 "written: 36 bytes | reset: false"
+	run "$MMSYNC" put "$T/theirs" "$T/in36" --trust no-such-user-here
+	check "--trust of an unknown user: usage error" expect 2
+elif [[ ${MMSYNC_TEST_STRICT:-0} == 1 ]]; then
+	check "owner checks need root (strict)" false
+fi
+
+# 7. hello examples (fixed prefix /tmp/hello_world)
 run "$BIN/hello_writer"
 check "hello_writer output" expect 0 "written: 36 bytes | reset: false"
 run "$BIN/hello_reader"

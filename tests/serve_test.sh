@@ -75,6 +75,17 @@ check "and logged by the server" "wait_for 'grep -q \"refused peer\" $tmp/serve2
 check "the server is still up" "kill -0 $server"
 stop "$server" INT || true
 
+# FILE replaced by a FIFO: refused at once, the server goes on serving.
+cp "$tmp/data" "$tmp/fifo_src"
+"$M" serve --socket "$sock" "$tmp/fifo_src" > "$tmp/serve3.out" 2> "$tmp/serve3.err" &
+server=$!; pids+=("$server")
+wait_for "grep -q 'published seq=1' '$tmp/serve3.out'"
+rm "$tmp/fifo_src" && mkfifo "$tmp/fifo_src"
+check "a FIFO in FILE's place is refused" "wait_for 'grep -q \"fifo_src: not a regular file\" $tmp/serve3.err'"
+rc=0; timeout 10 "$M" read --socket "$sock" > "$tmp/read4" || rc=$?
+check "and readers are still served" "[ $rc -eq 0 ] && cmp -s '$tmp/data' '$tmp/read4'"
+stop "$server" INT || true
+
 rc=0; "$M" read --socket "$tmp/nothing" 2> "$tmp/none.err" || rc=$?
 check "no server: exit 1 with a message" "[ $rc -eq 1 ] && grep -q '^mmsync: $tmp/nothing: ' '$tmp/none.err'"
 rc=0; "$M" serve "$tmp/data" 2>/dev/null || rc=$?

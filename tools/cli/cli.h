@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* main.c: usage, errors and helpers every family uses. */
 int usage(const char *why);
@@ -14,6 +15,7 @@ int fail(const char *what, int err);
 int fail_sys(const char *what, int err);
 int write_all(int fd, const char *p, size_t len);
 int parse_u64(const char *s, uint64_t *out);
+int parse_user(const char *s, uid_t *out);
 
 extern volatile sig_atomic_t stop;
 void catch_signals(void);
@@ -23,7 +25,7 @@ enum stat_format { STAT_TEXT, STAT_JSON, STAT_PROM };
 /* compat.c: the mmap-sync file layout (PREFIX). */
 int cmd_put(int argc, char **argv);
 int cmd_cat(int argc, char **argv);
-int stat_prefix(const char *prefix, enum stat_format fmt);
+int stat_prefix(const char *prefix, uid_t trust, enum stat_format fmt);
 
 /* serve.c: the native writer. */
 int cmd_serve(int argc, char **argv);

@@ -53,6 +53,8 @@ static int input_load(const char *path, struct input *in)
 			continue;
 		if (n < 0) {
 			err = -errno;
+			free(in->buf);
+			*in = (struct input){ 0 };
 			break;
 		}
 		if (n == 0)
@@ -79,6 +81,7 @@ int cmd_put(int argc, char **argv)
 		{ "grace-ms", required_argument, NULL, 'g' },
 		{ "single-writer", no_argument, NULL, 's' },
 		{ "no-reset", no_argument, NULL, 'n' },
+		{ "trust", required_argument, NULL, 't' },
 		{ 0 },
 	};
 	MMSYNC_OPTS(mmsync_writer_opts, opts);
@@ -100,6 +103,10 @@ int cmd_put(int argc, char **argv)
 			break;
 		case 'n':
 			opts.flags |= MMSYNC_NO_RESET;
+			break;
+		case 't':
+			if (parse_user(optarg, &opts.trust_uid))
+				return usage("--trust takes a user name or a uid");
 			break;
 		default:
 			return usage(NULL);
@@ -133,17 +140,30 @@ int cmd_put(int argc, char **argv)
 
 int cmd_cat(int argc, char **argv)
 {
-	if (argc != 2)
+	MMSYNC_OPTS(mmsync_reader_opts, opts);
+	const char *prefix = NULL;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--trust") && i + 1 < argc) {
+			if (parse_user(argv[++i], &opts.trust_uid))
+				return usage("--trust takes a user name or a uid");
+		} else if ((argv[i][0] == '-' && argv[i][1]) || prefix) {
+			return usage("cat takes PREFIX and --trust USER");
+		} else {
+			prefix = argv[i];
+		}
+	}
+	if (!prefix)
 		return usage("cat takes PREFIX");
 	struct mmsync_reader *r;
 	struct mmsync_view v;
-	int err = mmsync_reader_open(&r, argv[1], NULL);
+	int err = mmsync_reader_open(&r, prefix, &opts);
 	if (err)
-		return fail(argv[1], err);
+		return fail(prefix, err);
 	err = mmsync_read_begin(r, &v);
 	if (err) {
 		mmsync_reader_close(r);
-		return fail(argv[1], err);
+		return fail(prefix, err);
 	}
 	int werr = write_all(1, v.data, v.len);
 	err = mmsync_read_end(r, &v);
@@ -151,16 +171,17 @@ int cmd_cat(int argc, char **argv)
 	if (werr)
 		return fail_sys("standard output", werr);
 	if (err)
-		return fail(argv[1], err);
+		return fail(prefix, err);
 	return 0;
 }
 
-int stat_prefix(const char *prefix, enum stat_format fmt)
+int stat_prefix(const char *prefix, uid_t trust, enum stat_format fmt)
 {
 	bool json = fmt == STAT_JSON;
 	struct mmsync_reader *r;
 	struct mmsync_stat st = { .sz = sizeof(st) };
-	int err = mmsync_reader_open(&r, prefix, NULL);
+	MMSYNC_OPTS(mmsync_reader_opts, opts, .trust_uid = trust);
+	int err = mmsync_reader_open(&r, prefix, &opts);
 	if (!err)
 		err = mmsync_reader_stat(r, &st);
 	mmsync_reader_close(r);

@@ -3,6 +3,8 @@
  * This file dispatches to the subcommands, prints usage and errors, parses
  * the options of stat, and holds the helpers the others share (cli.h). */
 #include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +15,9 @@
 
 static const char usage_text[] =
 	"usage: mmsync put PREFIX [FILE|-] [--grace-ms N] [--single-writer] [--no-reset]\n"
-	"       mmsync cat PREFIX\n"
-	"       mmsync stat PREFIX [--json]\n"
+	"                  [--trust USER]\n"
+	"       mmsync cat PREFIX [--trust USER]\n"
+	"       mmsync stat PREFIX [--json] [--trust USER]\n"
 	"       mmsync serve --socket PATH [--name NAME] [--hugetlb] [--capacity BYTES]\n"
 	"                    [--allow-uid UID]... [--allow-gid GID]... [--grace-ms N] FILE\n"
 	"       mmsync read --socket PATH [--watch]\n"
@@ -39,7 +42,9 @@ static const char usage_text[] =
 	"  bench  run the benchmark suite (mmsync-bench-suite, beside this program):\n"
 	"         mmsync native and compat against LMDB, an rwlock and a seqlock\n"
 	"PREFIX names the files PREFIX_state, PREFIX_data_0 and PREFIX_data_1\n"
-	"(the layout of the Rust crate mmap-sync). PATH \"@name\" is an abstract socket.\n";
+	"(the layout of the Rust crate mmap-sync). They are used only if they are\n"
+	"regular files (no symlink) owned by the caller, root or the --trust USER\n"
+	"(a name or a uid). PATH \"@name\" is an abstract socket.\n";
 
 int usage(const char *why)
 {
@@ -88,6 +93,23 @@ int parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* A user name or a numeric uid. */
+int parse_user(const char *s, uid_t *out)
+{
+	uint64_t v;
+	if (!parse_u64(s, &v)) {
+		if (v >= (uid_t)-1)
+			return -1;
+		*out = (uid_t)v;
+		return 0;
+	}
+	struct passwd *pw = getpwnam(s);
+	if (!pw)
+		return -1;
+	*out = pw->pw_uid;
+	return 0;
+}
+
 /* Set by SIGINT or SIGTERM: serve and read --watch stop at it. */
 volatile sig_atomic_t stop;
 
@@ -112,6 +134,7 @@ static int cmd_stat(int argc, char **argv)
 {
 	bool json = false, prom = false, all = false;
 	const char *prefix = NULL, *sock = NULL;
+	uid_t trust = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json"))
@@ -124,7 +147,10 @@ static int cmd_stat(int argc, char **argv)
 			sock = argv[++i];
 		else if (!strncmp(argv[i], "--socket=", 9))
 			sock = argv[i] + 9;
-		else if (argv[i][0] == '-' && argv[i][1])
+		else if (!strcmp(argv[i], "--trust") && i + 1 < argc) {
+			if (parse_user(argv[++i], &trust))
+				return usage("--trust takes a user name or a uid");
+		} else if (argv[i][0] == '-' && argv[i][1])
 			return usage("stat takes PREFIX, --socket PATH or --all, and --json or --prom");
 		else if (!prefix)
 			prefix = argv[i];
@@ -142,7 +168,7 @@ static int cmd_stat(int argc, char **argv)
 		return usage("stat takes PREFIX");
 	if (prom)
 		return usage("--prom is for native segments (--socket or --all)");
-	return stat_prefix(prefix, fmt);
+	return stat_prefix(prefix, trust, fmt);
 }
 
 /* The suite is a program of its own (it links LMDB, which the library and
@@ -171,6 +197,15 @@ static int cmd_bench(char **argv)
 
 int main(int argc, char **argv)
 {
+	/* Descriptors 0-2 closed by the caller are opened on /dev/null first:
+	 * otherwise the first file opened would be one of them, and what is
+	 * printed would go into it. */
+	int fd;
+	while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd <= 2)
+		;
+	if (fd > 2)
+		close(fd);
+
 	if (argc < 2)
 		return usage(NULL);
 	const char *cmd = argv[1];

@@ -23,15 +23,20 @@ static int publish_file(struct mmsync_writer *w, const char *path, uint64_t grac
 	struct mmsync_write_info info;
 	struct stat st;
 	int err = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Not blocking in open(): FILE may have been replaced by a FIFO. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 
 	if (fd < 0)
 		return fail_sys(path, -errno);
+	fcntl(fd, F_SETFL, 0);
 	for (int tries = 0; tries < 3; tries++) {
 		if (fstat(fd, &st))
 			err = -errno;
-		else if (!S_ISREG(st.st_mode))
-			err = -EINVAL;
+		else if (!S_ISREG(st.st_mode)) {
+			close(fd);
+			fprintf(stderr, "mmsync: %s: not a regular file\n", path);
+			return 1;
+		}
 		else
 			err = mmsync_write_from_fd(w, fd, 0, (size_t)st.st_size, grace_ns, &info);
 		if (err != -ENODATA) /* -ENODATA: it shrank while we read it */
