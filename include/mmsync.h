@@ -124,6 +124,22 @@ enum {
 	 * on, MMSYNC_FENCELESS readers included. These force either way. */
 	MMSYNC_FENCED = 1u << 17,
 	MMSYNC_FENCELESS = 1u << 18,	/* fail with -ENOTSUP if it cannot */
+	/* Native readers: accept copies the writer cannot seal (files in a
+	 * hugetlbfs mount, struct mmsync_native_opts.hugetlbfs_dir). Such a
+	 * writer can shrink a copy under the reader, which then dies of SIGBUS
+	 * at its next access: give it only for a writer this process trusts
+	 * not to. Without it they are refused (-EBADMSG). */
+	MMSYNC_TRUST_UNSEALED = 1u << 19,
+	/* Native readers: take whatever writer listens on the socket. By
+	 * default mmsync_reader_connect() reads only from a writer running as
+	 * this process's uid, as root or as trust_uid (its SO_PEERCRED), since
+	 * anyone can bind an abstract name, or a path in a directory open to
+	 * others, before the real writer does. Give this flag where the path
+	 * itself vouches for the writer: a socket in a directory only the
+	 * writer can write (what the README recommends), bound into a sandbox
+	 * by its launcher, where the writer's uid is not mapped (it then reads
+	 * as the overflow uid, 65534, like every unmapped uid). */
+	MMSYNC_ANY_WRITER = 1u << 20,
 };
 
 /* Options structs: a field left 0 takes its default (in brackets), unlike
@@ -147,9 +163,10 @@ struct mmsync_reader_opts {
 	unsigned flags;		/* MMSYNC_VERIFY_CHECKSUM, MMSYNC_FENCED, MMSYNC_FENCELESS */
 	unsigned timeout_ms;	/* connect: how long to wait for the writer's
 				 * handshake [5000] */
-	/* Compat: the files must belong to this process's uid, to root, or to
-	 * this uid [0: no one else] (a writer running as a service user and
-	 * read by its group names that user here). */
+	/* Who else, besides this process's uid and root, is trusted [0: no
+	 * one]: compat, the owner of the files; native, the writer on the
+	 * socket. A writer running as a service user and read by its group
+	 * names that user here. */
 	uid_t trust_uid;
 	/* Refused files and writers are reported here [stderr]. */
 	void (*log)(void *ctx, const char *msg);
@@ -470,9 +487,11 @@ MMSYNC_API int mmsync_reader_open(struct mmsync_reader **r, const char *prefix,
  * is gone when it closes. Needs no file system access after the connect.
  *
  * Return: 0, or -EINVAL, -ENOMEM, -ECONNREFUSED (no writer; or the writer
- * refused this peer), -EUSERS (the writer has max_readers readers), -EPROTO
- * (not an mmsync writer, or another protocol version), -EBADMSG (a
- * descriptor of the wrong type, size or seals), -EOPNOTSUPP
+ * refused this peer), -EPERM (the writer runs as a uid this reader does not
+ * trust: see trust_uid and MMSYNC_ANY_WRITER; logged), -EUSERS (the writer
+ * has max_readers readers), -EPROTO (not an mmsync writer, or another
+ * protocol version), -EBADMSG (a descriptor of the wrong type, size or
+ * seals; unsealed copies without MMSYNC_TRUST_UNSEALED), -EOPNOTSUPP
  * (MMSYNC_VERIFY_CHECKSUM on a segment published without checksums),
  * -ENOTSUP (MMSYNC_FENCELESS where this process may not register for
  * membarriers or the writer cannot issue them), -ETIMEDOUT, or the

@@ -122,10 +122,17 @@ void native_reader_release(struct mmsync_reader *r)
 	r->f = (struct mmsync_read_fast){ 0 };
 }
 
-void native_populate(struct mmsync_reader *r, unsigned c)
+void native_populate(struct mmsync_reader *r, unsigned c, uint64_t need)
 {
 	struct mmsync_read_fast *f = &r->f;
 	uint64_t upto = atomic_load(&r->n.h->populated[c]);
+	/* No further than the version being read needs: a writer's word for
+	 * what exists would otherwise make the reader fault in (and, for
+	 * shmem, allocate) pages no version ever used. */
+	long page = sysconf(_SC_PAGESIZE);
+	need = (need + (uint64_t)page - 1) / (uint64_t)page * (uint64_t)page;
+	if (upto > need)
+		upto = need;
 	if (upto > r->n.capacity)
 		upto = r->n.capacity;
 	if (upto <= f->ready[c])
@@ -143,11 +150,19 @@ static void close_all(int *fds, unsigned n)
 }
 
 /* Copies: read-only, exactly @capacity bytes, sealed; or, when the writer
- * says they are hugetlbfs files (which cannot be sealed), on hugetlbfs. */
-static int copy_check(int fd, uint64_t capacity, bool unsealed)
+ * says they are hugetlbfs files (which cannot be sealed) and the caller
+ * trusts such a writer (MMSYNC_TRUST_UNSEALED), on hugetlbfs. Unsealed, a
+ * copy can be shrunk under the reader's mapping: a SIGBUS at its next
+ * access. */
+static int copy_check(const struct mmsync_reader *r, int fd, uint64_t capacity, bool unsealed)
 {
 	if (!unsealed)
 		return native_fd_check(fd, capacity, true, NATIVE_SEALS_COPY, false);
+	if (!(r->flags & MMSYNC_TRUST_UNSEALED)) {
+		log_msg(&r->trust.log, "the writer sends unsealed copies (hugetlbfs), which it "
+			"could shrink under this reader: refused without MMSYNC_TRUST_UNSEALED");
+		return -EBADMSG;
+	}
 	struct statfs sfs;
 	if (fstatfs(fd, &sfs) || sfs.f_type != HUGETLBFS_MAGIC)
 		return -EBADMSG;
@@ -162,7 +177,7 @@ static int map_copies(struct mmsync_reader *r, const int fds[2], uint64_t capaci
 	int err = 0;
 
 	for (int i = 0; i < 2 && !err; i++) {
-		if ((err = copy_check(fds[i], capacity, unsealed)))
+		if ((err = copy_check(r, fds[i], capacity, unsealed)))
 			break;
 		void *p = mmap(NULL, capacity, PROT_READ, MAP_SHARED, fds[i], 0);
 		if (p == MAP_FAILED)
@@ -183,9 +198,7 @@ static int map_copies(struct mmsync_reader *r, const int fds[2], uint64_t capaci
 	}
 	r->n.capacity = capacity;
 	f->generation = generation;
-	f->ready[0] = f->ready[1] = 0;
-	native_populate(r, 0);
-	native_populate(r, 1);
+	f->ready[0] = f->ready[1] = 0; /* each read populates what it needs */
 	return 0;
 }
 
@@ -224,16 +237,42 @@ static int native_reader_new(struct mmsync_reader **rp, const struct mmsync_read
 	*rp = NULL;
 	unsigned flags = OPTS_GET(opts, flags, 0);
 	if (!opts_valid(opts, sizeof(*opts)) ||
-	    (flags & ~(MMSYNC_VERIFY_CHECKSUM | MMSYNC_FENCED | MMSYNC_FENCELESS)) ||
+	    (flags & ~(MMSYNC_VERIFY_CHECKSUM | MMSYNC_FENCED | MMSYNC_FENCELESS |
+		       MMSYNC_TRUST_UNSEALED | MMSYNC_ANY_WRITER)) ||
 	    (flags & MMSYNC_FENCED && flags & MMSYNC_FENCELESS))
 		return -EINVAL;
 	struct mmsync_reader *r = reader_alloc();
 	if (!r)
 		return -ENOMEM;
 	r->native = true;
-	r->flags = OPTS_GET(opts, flags, 0);
+	r->flags = flags;
+	r->trust = (struct compat_trust){
+		.uid = OPTS_GET(opts, trust_uid, 0),
+		.log = { OPTS_GET(opts, log, NULL), OPTS_GET(opts, log_ctx, NULL), "reader" },
+	};
 	*out = r;
 	return 0;
+}
+
+/* Whoever listens on the socket is the writer this reader will read: it
+ * must run as this process's uid, as root, or as the trusted uid, unless
+ * the caller vouches for the path (MMSYNC_ANY_WRITER). Anyone may bind an
+ * abstract name, or a path in a directory open to others, first. */
+static int writer_trusted(const struct mmsync_reader *r, const char *path)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	if (r->flags & MMSYNC_ANY_WRITER)
+		return 0;
+	if (getsockopt(r->n.conn, SOL_SOCKET, SO_PEERCRED, &cr, &len))
+		return -errno;
+	if (cr.uid == geteuid() || cr.uid == 0 || (r->trust.uid && cr.uid == r->trust.uid))
+		return 0;
+	log_msg(&r->trust.log, "the writer at %s runs as uid %u (pid %d), not as this process's "
+		"uid %u, root or the trusted uid: refused", path, (unsigned)cr.uid, (int)cr.pid,
+		(unsigned)geteuid());
+	return -EPERM;
 }
 
 static int64_t now_ms(void)
@@ -285,6 +324,8 @@ int mmsync_reader_connect(struct mmsync_reader **rp, const char *path,
 		err = errno == ENOENT ? -ECONNREFUSED : -errno;
 		goto fail;
 	}
+	if ((err = writer_trusted(r, path)))
+		goto fail;
 	if ((err = wait_readable(n->conn, timeout ? timeout : DEFAULT_TIMEOUT_MS)))
 		goto fail;
 	long len = fdpass_recv(n->conn, &m, sizeof(m), MSG_DONTWAIT, fds, 4, &nfds);
@@ -508,7 +549,7 @@ int native_begin(struct mmsync_reader *r, struct mmsync_view *view)
 		err = -EBADMSG; /* never touch what the mapping does not hold */
 	else {
 		if (size > f->ready[c])
-			native_populate(r, c); /* the payloads grew: one system call */
+			native_populate(r, c, size); /* the payloads grew: one system call */
 		err = reader_verify(r, f->copy[c], size, d.version);
 	}
 	if (err) {

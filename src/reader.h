@@ -74,9 +74,10 @@ void native_reader_release(struct mmsync_reader *r);
  * this reader (its connection failed while it lived). */
 int native_evictions_seen(struct mmsync_reader *r);
 
-/* Prefaults the mapping of copy @c as far as the writer has populated it,
- * so that reading it takes no page fault. */
-void native_populate(struct mmsync_reader *r, unsigned c);
+/* Prefaults the mapping of copy @c as far as the writer has populated it
+ * and @need bytes (a version's payload) reach, so that reading it takes no
+ * page fault. */
+void native_populate(struct mmsync_reader *r, unsigned c, uint64_t need);
 
 struct mmsync_reader *reader_alloc(void);
 

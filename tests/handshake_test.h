@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "fdpass.h"
+#include "hash.h"
 #include "mmsync.h"
 #include "native_layout.h"
 
@@ -427,5 +428,97 @@ static inline void check_raw_refusal(struct mmsync_writer *w, const char *name, 
 	assert_int_equal(recv(c, &b, 1, MSG_DONTWAIT), 0);
 	close(c);
 }
+
+/* A handshake built by hand: memfds created, sized, mapped and sealed as
+ * segment_create() does, the header filled as mmsync_writer_create() does,
+ * and one version published as native_write() does. */
+struct hs {
+	int state_rw, copy_rw[2];	/* the "writer's" descriptors */
+	struct native_header *h;	/* its writable mapping */
+	void *copy[2];
+	int state, copy_ro[2], slot;	/* what is sent */
+	uint64_t capacity;
+	struct native_msg m;
+};
+
+#define HS_MAX_READERS 4
+#define HS_SEQ 7
+
+/* With copies of @capacity bytes (sparse memfds). */
+static inline void hs_make_sized(struct hs *s, uint64_t capacity)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	void *p;
+
+	s->capacity = capacity;
+	s->state_rw = memfd_sized(NATIVE_STATE_SIZE, 0, &p);
+	s->h = p;
+	s->h->magic = NATIVE_MAGIC;
+	s->h->flags = NATIVE_HDR_CHECKSUM;
+	s->h->layout_version = NATIVE_LAYOUT_VERSION;
+	s->h->header_size = sizeof(*s->h);
+	s->h->max_readers = HS_MAX_READERS;
+	s->h->generation = 1;
+	s->h->capacity = s->capacity;
+	s->h->copy[0].generation = s->h->copy[1].generation = 1;
+	s->h->writer_pid = (uint32_t)getpid();
+	snprintf(s->h->name, sizeof(s->h->name), "hs");
+	assert_int_equal(fcntl(s->state_rw, F_ADD_SEALS, NATIVE_SEALS_COPY), 0);
+	s->state = reopen(s->state_rw, O_RDONLY);
+	for (int i = 0; i < 2; i++) {
+		s->copy_rw[i] = memfd_sized(s->capacity, NATIVE_SEALS_COPY, &s->copy[i]);
+		s->copy_ro[i] = reopen(s->copy_rw[i], O_RDONLY);
+	}
+	s->slot = object_ro((uint64_t)page, NATIVE_SEALS_SIZE, O_RDWR);
+
+	/* Version HS_SEQ in copy 1. */
+	size_t len = payload_len(HS_SEQ);
+	payload_fill(s->copy[1], len, HS_SEQ);
+	uint64_t version = 1 | (uint64_t)len << 1 | (mmsync_hash(s->copy[1], len) & 0xffffff) << 40;
+	s->h->copy[1] = (struct native_copy_desc){ version, HS_SEQ, 1 };
+	atomic_store(&s->h->li, 1);
+	atomic_store(&s->h->seq, HS_SEQ);
+	atomic_store(&s->h->version, version);
+
+	s->m = (struct native_msg){
+		.magic = NATIVE_MAGIC,
+		.proto_version = NATIVE_PROTO_VERSION,
+		.layout_version = NATIVE_LAYOUT_VERSION,
+		.type = NATIVE_MSG_HELLO,
+		.generation = 1,
+		.capacity = s->capacity,
+		.max_readers = HS_MAX_READERS,
+		.slot_index = 0,
+		.nr_fds = 4,
+	};
+	snprintf(s->m.name, sizeof(s->m.name), "hs");
+}
+
+static inline void hs_make(struct hs *s)
+{
+	hs_make_sized(s, 4 * (uint64_t)sysconf(_SC_PAGESIZE));
+}
+
+static inline void hs_fds(const struct hs *s, int fds[4])
+{
+	fds[0] = s->state;
+	fds[1] = s->copy_ro[0];
+	fds[2] = s->copy_ro[1];
+	fds[3] = s->slot;
+}
+
+static inline void hs_free(struct hs *s)
+{
+	munmap(s->h, NATIVE_STATE_SIZE);
+	for (int i = 0; i < 2; i++) {
+		munmap(s->copy[i], s->capacity);
+		close(s->copy_rw[i]);
+		close(s->copy_ro[i]);
+	}
+	close(s->state_rw);
+	close(s->state);
+	close(s->slot);
+}
+
 
 #endif

@@ -86,6 +86,28 @@ rc=0; timeout 10 "$M" read --socket "$sock" > "$tmp/read4" || rc=$?
 check "and readers are still served" "[ $rc -eq 0 ] && cmp -s '$tmp/data' '$tmp/read4'"
 stop "$server" INT || true
 
+# A squatter: a server of another uid on the name. Refused unless trusted.
+if [ "$(id -u)" -eq 0 ]; then
+	chmod 755 "$tmp" && chmod 644 "$tmp/data"
+	setpriv --reuid 54321 --regid 54321 --clear-groups "$M" serve --socket @mmsync-squat-$$ "$tmp/data" \
+		> /dev/null 2>&1 &
+	server=$!; pids+=("$server")
+	wait_for "'$M' read --socket @mmsync-squat-$$ --any-writer > /dev/null 2>&1"
+	rc=0; "$M" read --socket @mmsync-squat-$$ > /dev/null 2> "$tmp/squat.err" || rc=$?
+	check "a writer of another uid is refused" "[ $rc -eq 1 ] && grep -q 'runs as uid 54321' '$tmp/squat.err'"
+	"$M" read --socket @mmsync-squat-$$ --trust 54321 > "$tmp/read5"
+	check "read --trust UID reads it" "cmp -s '$tmp/data' '$tmp/read5'"
+	"$M" read --socket @mmsync-squat-$$ --any-writer > "$tmp/read6"
+	check "read --any-writer too" "cmp -s '$tmp/data' '$tmp/read6'"
+	rc=0; "$M" stat --socket @mmsync-squat-$$ > /dev/null 2>&1 || rc=$?
+	check "stat --socket refuses it too" "[ $rc -eq 1 ]"
+	"$M" stat --socket @mmsync-squat-$$ --trust 54321 > /dev/null
+	check "stat --socket --trust UID reads it" "[ $? -eq 0 ]"
+	stop "$server" INT || true
+elif [ "${MMSYNC_TEST_STRICT:-0}" = 1 ]; then
+	check "a squatter of another uid needs root (strict)" false
+fi
+
 rc=0; "$M" read --socket "$tmp/nothing" 2> "$tmp/none.err" || rc=$?
 check "no server: exit 1 with a message" "[ $rc -eq 1 ] && grep -q '^mmsync: $tmp/nothing: ' '$tmp/none.err'"
 rc=0; "$M" serve "$tmp/data" 2>/dev/null || rc=$?

@@ -178,7 +178,14 @@ static void test_hugetlb(void **unused)
 }
 
 /* Copies as files in a hugetlbfs mount (which cannot be sealed: readers
- * check the file system instead). */
+ * that trust the writer (MMSYNC_TRUST_UNSEALED) check the file system
+ * instead; others refuse them). */
+static void ignore_log(void *ctx, const char *msg)
+{
+	(void)ctx;
+	(void)msg;
+}
+
 static void test_hugetlbfs_dir(void **unused)
 {
 	(void)unused;
@@ -204,7 +211,11 @@ static void test_hugetlbfs_dir(void **unused)
 		struct mmsync_reader *r;
 		struct mmsync_view v;
 		uint64_t seq;
-		if (mmsync_reader_connect(&r, sock, NULL) || mmsync_read_begin(r, &v))
+		MMSYNC_OPTS(mmsync_reader_opts, quiet, .log = ignore_log);
+		if (mmsync_reader_connect(&r, sock, &quiet) != -EBADMSG)
+			_exit(2);
+		MMSYNC_OPTS(mmsync_reader_opts, ro, .flags = MMSYNC_TRUST_UNSEALED);
+		if (mmsync_reader_connect(&r, sock, &ro) || mmsync_read_begin(r, &v))
 			_exit(3);
 		bool ok = v.len == sizeof(buf) && payload_check(v.data, v.len, &seq) && seq == 9;
 		_exit(ok && mmsync_read_end(r, &v) == 0 ? 0 : 4);

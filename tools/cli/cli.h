@@ -32,7 +32,8 @@ int cmd_serve(int argc, char **argv);
 
 /* native.c: native readers (--socket) and the pinned figures (--all). */
 int cmd_read(int argc, char **argv);
-int stat_socket(const char *path, enum stat_format fmt);
+struct mmsync_reader_opts;
+int stat_socket(const char *path, const struct mmsync_reader_opts *o, enum stat_format fmt);
 int stat_all(enum stat_format fmt);
 
 #endif

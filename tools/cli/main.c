@@ -20,8 +20,8 @@ static const char usage_text[] =
 	"       mmsync stat PREFIX [--json] [--trust USER]\n"
 	"       mmsync serve --socket PATH [--name NAME] [--hugetlb] [--capacity BYTES]\n"
 	"                    [--allow-uid UID]... [--allow-gid GID]... [--grace-ms N] FILE\n"
-	"       mmsync read --socket PATH [--watch]\n"
-	"       mmsync stat --socket PATH [--json|--prom]\n"
+	"       mmsync read --socket PATH [--watch] [--trust USER] [--any-writer]\n"
+	"       mmsync stat --socket PATH [--json|--prom] [--trust USER] [--any-writer]\n"
 	"       mmsync stat --all [--json|--prom]\n"
 	"       mmsync bench [--quick] [--json FILE] [--rounds N]\n"
 	"\n"
@@ -44,7 +44,9 @@ static const char usage_text[] =
 	"PREFIX names the files PREFIX_state, PREFIX_data_0 and PREFIX_data_1\n"
 	"(the layout of the Rust crate mmap-sync). They are used only if they are\n"
 	"regular files (no symlink) owned by the caller, root or the --trust USER\n"
-	"(a name or a uid). PATH \"@name\" is an abstract socket.\n";
+	"(a name or a uid). PATH \"@name\" is an abstract socket; read and stat\n"
+	"--socket read only from a writer running as the caller, root or the --trust\n"
+	"USER, unless --any-writer says the path itself is trusted.\n";
 
 int usage(const char *why)
 {
@@ -132,7 +134,7 @@ void catch_signals(void)
  * (native.c). */
 static int cmd_stat(int argc, char **argv)
 {
-	bool json = false, prom = false, all = false;
+	bool json = false, prom = false, all = false, any = false;
 	const char *prefix = NULL, *sock = NULL;
 	uid_t trust = 0;
 
@@ -147,6 +149,8 @@ static int cmd_stat(int argc, char **argv)
 			sock = argv[++i];
 		else if (!strncmp(argv[i], "--socket=", 9))
 			sock = argv[i] + 9;
+		else if (!strcmp(argv[i], "--any-writer"))
+			any = true;
 		else if (!strcmp(argv[i], "--trust") && i + 1 < argc) {
 			if (parse_user(argv[++i], &trust))
 				return usage("--trust takes a user name or a uid");
@@ -160,8 +164,13 @@ static int cmd_stat(int argc, char **argv)
 	if ((sock != NULL) + (prefix != NULL) + all > 1 || (json && prom))
 		return usage("stat takes one of PREFIX, --socket PATH, --all, and --json or --prom");
 	enum stat_format fmt = json ? STAT_JSON : prom ? STAT_PROM : STAT_TEXT;
-	if (sock)
-		return stat_socket(sock, fmt);
+	if (sock) {
+		MMSYNC_OPTS(mmsync_reader_opts, o, .trust_uid = trust,
+			    .flags = any ? MMSYNC_ANY_WRITER : 0);
+		return stat_socket(sock, &o, fmt);
+	}
+	if (any)
+		return usage("--any-writer is for --socket");
 	if (all)
 		return stat_all(fmt);
 	if (!prefix)

@@ -15,9 +15,10 @@
 #include "mmsync.h"
 #include "cli.h"
 
-static int connect_reader(const char *sock, struct mmsync_reader **r)
+static int connect_reader(const char *sock, const struct mmsync_reader_opts *o,
+			  struct mmsync_reader **r)
 {
-	int err = mmsync_reader_connect(r, sock, NULL);
+	int err = mmsync_reader_connect(r, sock, o);
 	return err ? fail(sock, err) : 0;
 }
 
@@ -26,8 +27,11 @@ int cmd_read(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "watch", no_argument, NULL, 'w' },
+		{ "trust", required_argument, NULL, 't' },
+		{ "any-writer", no_argument, NULL, 'a' },
 		{ 0 },
 	};
+	MMSYNC_OPTS(mmsync_reader_opts, o);
 	const char *sock = NULL;
 	bool watch = false;
 	int c;
@@ -36,6 +40,11 @@ int cmd_read(int argc, char **argv)
 		switch (c) {
 		case 's': sock = optarg; break;
 		case 'w': watch = true; break;
+		case 't':
+			if (parse_user(optarg, &o.trust_uid))
+				return usage("--trust takes a user name or a uid");
+			break;
+		case 'a': o.flags |= MMSYNC_ANY_WRITER; break;
 		default: return usage(NULL);
 		}
 	}
@@ -45,7 +54,7 @@ int cmd_read(int argc, char **argv)
 	struct mmsync_reader *r;
 	struct mmsync_view v;
 	int err, rc;
-	if ((rc = connect_reader(sock, &r)))
+	if ((rc = connect_reader(sock, &o, &r)))
 		return rc;
 	if (!watch) {
 		if ((err = mmsync_read_begin(r, &v))) {
@@ -67,7 +76,7 @@ int cmd_read(int argc, char **argv)
 			fprintf(stderr, "mmsync: %s: the writer has gone; waiting for a new one\n", sock);
 			mmsync_reader_close(r);
 			r = NULL;
-			while (!stop && mmsync_reader_connect(&r, sock, NULL))
+			while (!stop && mmsync_reader_connect(&r, sock, &o))
 				usleep(100000);
 			if (!r)
 				break;
@@ -131,11 +140,11 @@ static int print_native_stat(const struct mmsync_stat *st, enum stat_format fmt,
 	return 0;
 }
 
-int stat_socket(const char *path, enum stat_format fmt)
+int stat_socket(const char *path, const struct mmsync_reader_opts *o, enum stat_format fmt)
 {
 	struct mmsync_reader *r;
 	struct mmsync_stat st = { .sz = sizeof(st) };
-	int rc = connect_reader(path, &r);
+	int rc = connect_reader(path, o, &r);
 	if (rc)
 		return rc;
 	int err = mmsync_reader_stat(r, &st);
