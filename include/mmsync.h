@@ -32,6 +32,14 @@
  * The read protocol, its steps and why they are enough, are written up in
  * docs/protocol.md of the source; tests/protocol.pml models it.
  *
+ * Trust (README, "Security model"): on the compat layout whoever can write
+ * the files is trusted, so they are used only when they are regular files
+ * (no symlink, one link) of the caller's uid, root or trust_uid. On the
+ * native layout readers trust the writer and no one else: a writer of the
+ * caller's uid, root or trust_uid (or any, with MMSYNC_ANY_WRITER), sealed
+ * copies (unsealed ones with MMSYNC_TRUST_UNSEALED). No descriptor the
+ * library opens is 0, 1 or 2.
+ *
  * Threads: a writer or reader handle is used by one thread at a time. Give
  * each reading thread its own reader handle; handles are cheap.
  */
@@ -281,12 +289,18 @@ static inline uint32_t mmsync_version_checksum(uint64_t v) { return (uint32_t)(v
  *          PREFIX_data_1, created (modes 0660 and 0640, less the umask) when
  *          absent. A state file of any size but 16 bytes is re-initialised,
  *          as mmap-sync does. An existing published version is kept: the
- *          next write goes to the other copy.
+ *          next write goes to the other copy. Files found in place must be
+ *          regular files with one link, owned by this process's uid, root or
+ *          @opts->trust_uid; symlinks are not followed.
  * @opts:   NULL for defaults
  *
- * Return: 0, or -EINVAL (NULL or empty argument, bad opts or flags),
- * -ENAMETOOLONG, -EBUSY (MMSYNC_SINGLE_WRITER and another writer holds the
- * lock), -ENOMEM, or the errno of open(2)/mmap(2) on the state file.
+ * Return: 0, or -EINVAL (NULL or empty argument, bad opts or flags; a file
+ * that is not a regular file), -ENAMETOOLONG, -EBUSY (MMSYNC_SINGLE_WRITER
+ * and another writer holds the lock), -ELOOP (a symlink), -EPERM (a file of
+ * another owner, or with more links), -ENOSPC (no room for the state
+ * file), -ENOMEM, or the errno of open(2)/mmap(2) on the state file. Refused
+ * files are logged, naming the file and its owner. mmsync_write() refuses
+ * a data file the same way.
  */
 MMSYNC_API int mmsync_writer_open(struct mmsync_writer **w, const char *prefix,
 				  const struct mmsync_writer_opts *opts);
@@ -467,7 +481,11 @@ MMSYNC_API int mmsync_writer_export_fds(struct mmsync_writer *w, int fds[MMSYNC_
  * mmsync_reader_open() - open a reader of a compat-layout segment
  * @r:      receives the handle
  * @prefix: the writer's prefix. The files need not exist yet: reads return
- *          -ENOENT until they do.
+ *          -ENOENT until they do. They are used only if they are regular
+ *          files with one link owned by this process's uid, root or
+ *          @opts->trust_uid (else mmsync_read_begin() returns -ELOOP for a
+ *          symlink, -EINVAL for another type, -EPERM for another owner, and
+ *          the refusal is logged).
  * @opts:   NULL for defaults
  *
  * Return: 0, or -EINVAL, -ENAMETOOLONG, -ENOMEM.
@@ -546,8 +564,10 @@ MMSYNC_API int mmsync_reader_from_fds(struct mmsync_reader **r, const int fds[MM
  * Return: 0, or -EINVAL, -EBUSY (this handle already holds a view), -ENOENT
  * (no state file yet), -ENODATA (nothing published yet), -EBADMSG (state
  * file of the wrong size, data file shorter than the version says, missing
- * data file, or with MMSYNC_VERIFY_CHECKSUM a hash mismatch), -EACCES, or the
- * errno of open(2)/mmap(2).
+ * data file, or with MMSYNC_VERIFY_CHECKSUM a hash mismatch), -EACCES,
+ * -ELOOP, -EINVAL, -EPERM (compat: a file refused, see mmsync_reader_open()),
+ * -ENOSPC (compat: a page of a sparse file cannot be had on a full file
+ * system), or the errno of open(2)/mmap(2).
  *
  * Inline (mmsync_read.h): on the native layout the common case is a few
  * loads and stores in the caller; the rest is mmsync_read_begin_call().
