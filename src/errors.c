@@ -22,7 +22,11 @@ const char *mmsync_strerror(int err)
 	case EPIPE: return "the writer has gone";
 	case ECONNREFUSED: return "no writer on this socket, or the writer refused this peer";
 	case EMSGSIZE: return "payload larger than the 39-bit size of a version word";
-	case EINVAL: return "invalid argument";
+	case EINVAL: return "invalid argument (or a segment file that is not a regular file)";
+	case EPERM: return "not trusted: a segment file of another owner or with more than one link, or a writer running as another uid (see trust_uid, --trust)";
+	case ELOOP: return "a segment file is a symbolic link: not followed";
+	case ENOSPC: return "no space left: the file system is full, or the copy cannot grow";
+	case ECONNRESET: return "the writer revoked this reader (its connection failed): make a new reader";
 	case ETIMEDOUT: return "timed out (no handshake from the writer in time; or, with MMSYNC_NO_RESET, readers held the copy past the grace period: nothing was published)";
 	}
 	const char *s = strerrordesc_np(err);

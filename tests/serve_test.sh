@@ -110,6 +110,9 @@ fi
 
 rc=0; "$M" read --socket "$tmp/nothing" 2> "$tmp/none.err" || rc=$?
 check "no server: exit 1 with a message" "[ $rc -eq 1 ] && grep -q '^mmsync: $tmp/nothing: ' '$tmp/none.err'"
+rc=0; "$M" serve --socket "$sock" --capacity $((1 << 40)) "$tmp/data" 2> "$tmp/cap.err" || rc=$?
+check "--capacity past the largest payload: a usage error that names it" \
+	"[ $rc -eq 2 ] && grep -q -- '--capacity is at most' '$tmp/cap.err'"
 rc=0; "$M" serve "$tmp/data" 2>/dev/null || rc=$?
 check "serve without --socket is a usage error" "[ $rc -eq 2 ]"
 

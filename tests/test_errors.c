@@ -373,6 +373,11 @@ static void test_strerror(void **unused)
 	assert_string_equal(mmsync_strerror(-ENODATA), "nothing published yet");
 	assert_non_null(strstr(mmsync_strerror(-EBADMSG), "damaged"));
 	assert_non_null(strstr(mmsync_strerror(ESTALE), "grace"));
+	/* The refusals of hostile files and writers name their cause. */
+	assert_non_null(strstr(mmsync_strerror(-EPERM), "trust"));
+	assert_non_null(strstr(mmsync_strerror(-ELOOP), "symbolic link"));
+	assert_non_null(strstr(mmsync_strerror(-ENOSPC), "full"));
+	assert_non_null(strstr(mmsync_strerror(-ECONNRESET), "revoked"));
 	assert_non_null(mmsync_strerror(-EIO));
 	assert_non_null(mmsync_strerror(-123456));
 	assert_non_null(mmsync_strerror(0));

@@ -97,6 +97,8 @@ int cmd_serve(int argc, char **argv)
 		case 'c':
 			if (parse_u64(optarg, &nopts.capacity) || !nopts.capacity)
 				return usage("--capacity takes a number of bytes");
+			if (nopts.capacity > MMSYNC_MAX_PAYLOAD + 1)
+				return usage("--capacity is at most 2^39 bytes (the largest payload)");
 			break;
 		case 'u':
 		case 'g':
