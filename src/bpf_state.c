@@ -7,16 +7,17 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/magic.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "fds.h"
 #include "mmsync_metrics.skel.h"
 #include "native_layout.h"
 
@@ -25,6 +26,7 @@ struct bpf_state {
 	struct bpf_link *link;
 	void *map;
 	char dir[PATH_MAX];
+	int dir_fd;		/* the pin directory, flock()ed while this writer lives */
 	bool pinned, keep;
 };
 
@@ -47,13 +49,12 @@ static void pin_paths(const char *dir, char *state, char *metrics)
 		abort();
 }
 
-static void unpin(const char *dir)
+static void unpin_files(const char *dir)
 {
 	char state[PATH_MAX], metrics[PATH_MAX];
 	pin_paths(dir, state, metrics);
 	unlink(metrics);
 	unlink(state);
-	rmdir(dir);
 }
 
 /* Reads the header pinned as @path. A read-only descriptor of a BPF map
@@ -71,16 +72,42 @@ static int read_pinned(const char *path, struct native_header *out)
 	return err;
 }
 
-/* The writer that pinned @dir, if it is still alive. */
-static bool pin_owner_alive(const char *dir)
+/*
+ * Takes the pin directory of @name: the writer that owns it holds an
+ * exclusive flock() on it for as long as it lives, which the kernel drops
+ * however it dies. A pid would not do: the one in the header is the
+ * writer's in its own pid namespace, where another process may have it
+ * (or none), as seen from here. Pins found in a directory nobody holds are
+ * a dead writer's (or one that kept them): replaced.
+ * Return: 0, -EEXIST (a live writer of that name holds it), or -errno.
+ */
+static int pin_dir_take(struct bpf_state *bs, const char *name)
 {
-	char state[PATH_MAX], metrics[PATH_MAX];
-	struct native_header h;
-	pin_paths(dir, state, metrics);
-	if (read_pinned(state, &h))
-		return false;
-	pid_t pid = (pid_t)h.writer_pid;
-	return pid > 0 && pid != getpid() && (kill(pid, 0) == 0 || errno == EPERM);
+	snprintf(bs->dir, sizeof(bs->dir), BPF_PIN_ROOT "/%s", name);
+	for (int tries = 0; tries < 8; tries++) {
+		if (mkdir(bs->dir, 0755) && errno != EEXIST)
+			return -errno;
+		int fd = fd_above_stdio(open(bs->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+		if (fd == -ENOENT)
+			continue; /* removed by its last owner meanwhile */
+		if (fd < 0)
+			return fd;
+		if (flock(fd, LOCK_EX | LOCK_NB)) {
+			int err = errno == EWOULDBLOCK ? -EEXIST : -errno;
+			close(fd);
+			return err;
+		}
+		/* Still the directory at that path (its owner may have removed
+		 * it between our open and its unlock)? */
+		struct stat a, b;
+		if (fstat(fd, &a) == 0 && stat(bs->dir, &b) == 0 && a.st_ino == b.st_ino &&
+		    a.st_dev == b.st_dev) {
+			bs->dir_fd = fd;
+			return 0;
+		}
+		close(fd);
+	}
+	return -EAGAIN;
 }
 
 static int pin(struct bpf_state *bs, const char *name)
@@ -89,17 +116,13 @@ static int pin(struct bpf_state *bs, const char *name)
 
 	if (mkdir(BPF_PIN_ROOT, 0755) && errno != EEXIST)
 		return -errno;
-	snprintf(bs->dir, sizeof(bs->dir), BPF_PIN_ROOT "/%s", name);
-	if (access(bs->dir, F_OK) == 0) {
-		if (pin_owner_alive(bs->dir))
-			return -EEXIST;
-		unpin(bs->dir); /* left by a writer that died */
-	}
-	if (mkdir(bs->dir, 0755))
-		return -errno;
+	int err = pin_dir_take(bs, name);
+	if (err)
+		return err;
+	unpin_files(bs->dir); /* a dead writer's, if any */
 	bs->pinned = true;
 	pin_paths(bs->dir, state, metrics);
-	int err = bpf_map__pin(bs->skel->maps.state, state);
+	err = bpf_map__pin(bs->skel->maps.state, state);
 	if (!err)
 		err = bpf_link__pin(bs->link, metrics);
 	return err;
@@ -115,6 +138,7 @@ int bpf_state_create(struct bpf_state **out, const char *name, bool keep_pins, v
 		return -ENOMEM;
 	bs->keep = keep_pins;
 	bs->map = MAP_FAILED;
+	bs->dir_fd = -1;
 	libbpf_set_print(NULL); /* errors come back as return values */
 	if ((err = bpffs_ready()))
 		goto fail;
@@ -157,8 +181,14 @@ void bpf_state_destroy(struct bpf_state *bs)
 {
 	if (!bs)
 		return;
-	if (bs->pinned && !bs->keep)
-		unpin(bs->dir);
+	/* Removed while still held: a writer starting meanwhile cannot take
+	 * the name between the unlink and the rmdir. */
+	if (bs->pinned && !bs->keep) {
+		unpin_files(bs->dir);
+		rmdir(bs->dir);
+	}
+	if (bs->dir_fd >= 0)
+		close(bs->dir_fd); /* drops the flock */
 	if (bs->map != MAP_FAILED)
 		munmap(bs->map, NATIVE_STATE_SIZE);
 	bpf_link__destroy(bs->link); /* a kept pin keeps the link alive */

@@ -14,6 +14,8 @@
 #include <linux/capability.h>
 #include <poll.h>
 #include <signal.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/syscall.h>
 
 #include "harness.h"
@@ -222,6 +224,107 @@ static void test_pins_lifecycle(void **unused)
 	assert_int_equal(mmsync_stat_pinned("no/such", &st), -EINVAL);
 }
 
+/* A writer in a pid namespace of its own, as pid @pid there (1: the
+ * namespace's init). Sends the host pid of the namespace's init on @ready,
+ * then a byte once the pins are up, and waits to be killed: killing that
+ * init ends the namespace. Runs in a child of the test, which exits when
+ * the init has (22: it was killed). */
+static void writer_in_pid_ns(const char *name, pid_t pid, int ready)
+{
+	if (unshare(CLONE_NEWPID))
+		_exit(20);
+	pid_t c = fork();
+	if (c < 0)
+		_exit(21);
+	if (c > 0) {
+		int status;
+		if (write(ready, &c, sizeof(c)) != sizeof(c))
+			kill(c, SIGKILL);
+		waitpid(c, &status, 0);
+		_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 22);
+	}
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* pid 1 of the namespace */
+	if (pid > 1) {
+		/* The next pid of this namespace: through its own /proc,
+		 * mounted in a mount namespace of its own (never over the
+		 * host's /proc). */
+		char last[32];
+		int n = snprintf(last, sizeof(last), "%d", (int)pid - 1);
+		if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+		    mount("proc", "/proc", "proc", 0, NULL))
+			_exit(23);
+		int fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY);
+		if (fd < 0 || write(fd, last, (size_t)n) != n)
+			_exit(24);
+		close(fd);
+		c = fork();
+		if (c > 0) {
+			int status;
+			waitpid(c, &status, 0);
+			_exit(0);
+		}
+		if (getpid() != pid)
+			_exit(25);
+	}
+	struct mmsync_writer *w;
+	MMSYNC_OPTS(mmsync_native_opts, o, .capacity = 4096, .flags = MMSYNC_BPF_REQUIRE);
+	if (mmsync_writer_create(&w, name, &o) || mmsync_write(w, "ns", 2, 0, NULL))
+		_exit(26);
+	if (write(ready, "r", 1) != 1)
+		_exit(27);
+	pause();
+	_exit(0);
+}
+
+/* Pins are owned across pid namespaces: a writer SIGKILLed as pid 1 of a
+ * namespace does not block the next writer of its name (the host's pid 1
+ * lives), and a live writer whose pid there is no pid here keeps its pins
+ * from a host writer of the same name. */
+static void test_pins_across_pid_namespaces(void **unused)
+{
+	(void)unused;
+	struct mmsync_writer *w;
+	struct mmsync_stat st = { .sz = sizeof(st) };
+	pid_t far = 4000000; /* a pid no process has here (pid_max is 4194304) */
+	while (kill(far, 0) == 0 || errno != ESRCH)
+		far++;
+
+	for (int round = 0; round < 2; round++) {
+		const char *name = uniq(round ? "bpf-ns-live" : "bpf-ns-dead");
+		int p[2];
+		assert_int_equal(pipe(p), 0);
+		pid_t pid = test_fork();
+		if (pid == 0) {
+			close(p[0]);
+			writer_in_pid_ns(name, round ? far : 1, p[1]);
+		}
+		close(p[1]);
+		pid_t init;
+		assert_true(fd_ready(p[0], TEST_DEADLINE_S * 1000));
+		assert_int_equal(read(p[0], &init, sizeof(init)), sizeof(init));
+		read_byte(p[0], "the writer in its pid namespace");
+		close(p[0]);
+		assert_int_equal(mmsync_stat_pinned(name, &st), 0);
+		assert_int_equal(st.writer_pid, round ? far : 1);
+		if (round == 0) {
+			kill(init, SIGKILL); /* the writer, its namespace's init */
+			assert_int_equal(wait_child(pid), 22);
+			w = bpf_writer(name, NULL, 0);
+			mmsync_writer_close(w);
+			continue;
+		}
+		MMSYNC_OPTS(mmsync_native_opts, o, .capacity = 4096, .flags = MMSYNC_BPF_REQUIRE);
+		assert_int_equal(mmsync_writer_create(&w, name, &o), -EEXIST);
+		assert_int_equal(mmsync_stat_pinned(name, &st), 0);
+		assert_int_equal(st.writer_pid, far); /* still its pins */
+		kill(init, SIGKILL); /* the namespace ends, and its writer with it */
+		assert_int_equal(wait_child(pid), 22);
+		w = bpf_writer(name, NULL, 0);
+		mmsync_writer_close(w);
+	}
+}
+
 /* Drops CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN from this process. */
 static int drop_bpf_caps(void)
 {
@@ -295,6 +398,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		test_case(test_metrics_follow_readers),
 		test_case(test_pins_lifecycle),
+		test_case(test_pins_across_pid_namespaces),
 		test_case(test_without_cap_bpf),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
