@@ -528,8 +528,9 @@ MMSYNC_API int mmsync_reader_connect(struct mmsync_reader **r, const char *path,
  * slot of the shared table (an OFD lock on it, so the writer sees when this
  * reader dies). The lock must sit on an open file description of the
  * reader's own: it reopens the table through /proc/self/fd, and where there
- * is no /proc it uses the one in @fds, so that each such reader needs a set
- * of its own from mmsync_writer_export_fds(). When the writer starts a new
+ * is no /proc, or the reader runs as another uid than the writer (the
+ * writer's objects are mode 0600), it uses the one in @fds, so that each
+ * such reader needs a set of its own from mmsync_writer_export_fds(). When the writer starts a new
  * generation, reads return -ESTALE: the descriptors are stale and the
  * reader must be made again.
  *

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -70,6 +71,14 @@ int segment_create(struct segment *seg, const char *name, enum segment_kind kind
 	seg->fd = object_open(name, kind, hugetlbfs_dir);
 	if (seg->fd < 0)
 		return seg->fd;
+	/* Only the writer's uid may open the object again (through
+	 * /proc/PID/fd): a reader of another uid keeps the read-only
+	 * description it was sent, and cannot reopen it for writing to take
+	 * the writer's lock or allocate a sparse copy whole. */
+	if (fchmod(seg->fd, 0600)) {
+		err = -errno;
+		goto fail;
+	}
 	if (ftruncate(seg->fd, (off_t)len)) {
 		err = -errno;
 		goto fail;
