@@ -56,6 +56,18 @@ int fdpass_send(int sock, const void *buf, size_t len, const int *fds, unsigned 
 	return (size_t)n == len ? 0 : -EMSGSIZE;
 }
 
+/* True when this process cannot open one more descriptor (@any_fd: one
+ * that is open, to duplicate). */
+static bool out_of_descriptors(int any_fd)
+{
+	int fd = fcntl(any_fd, F_DUPFD_CLOEXEC, 0);
+	if (fd >= 0) {
+		close(fd);
+		return false;
+	}
+	return errno == EMFILE;
+}
+
 long fdpass_recv(int sock, void *buf, size_t cap, int flags, int *fds, unsigned max, unsigned *nfds)
 {
 	union {
@@ -99,9 +111,13 @@ long fdpass_recv(int sock, void *buf, size_t cap, int flags, int *fds, unsigned 
 		}
 	}
 	if (bad || ngot > max) {
+		/* Descriptors dropped because this process had no room for
+		 * them (asked while those it got are still open): our
+		 * shortage, not a bad message. */
+		bool full = (msg.msg_flags & MSG_CTRUNC) && out_of_descriptors(sock);
 		for (unsigned i = 0; i < ngot; i++)
 			close(got[i]);
-		return -EBADMSG;
+		return full ? -EMFILE : -EBADMSG;
 	}
 	memcpy(fds, got, sizeof(int) * ngot);
 	*nfds = ngot;

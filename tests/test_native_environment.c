@@ -317,6 +317,44 @@ static void test_out_of_descriptors(void **unused)
 	assert_int_equal(wait_child(pid), 0);
 }
 
+/* A reader at its own descriptor limit when the handshake arrives: the
+ * kernel drops the descriptors it cannot install (MSG_CTRUNC). That is
+ * -EMFILE, this process's own shortage, not a damaged segment (-EBADMSG). */
+static void test_reader_out_of_descriptors(void **unused)
+{
+	(void)unused;
+	char sock[64];
+	struct mmsync_writer *w;
+	MMSYNC_OPTS(mmsync_native_opts, o, .capacity = 4096, .flags = MMSYNC_BPF_OFF);
+	assert_int_equal(mmsync_writer_create(&w, uniq("reader-nofd"), &o), 0);
+	sock_name(sock, sizeof(sock), "reader-nofd");
+	assert_int_equal(mmsync_writer_listen(w, sock, NULL), 0);
+	assert_int_equal(mmsync_write(w, "x", 1, 0, NULL), 0);
+	pid_t pid = test_fork();
+	if (pid == 0) {
+		int base = count_fds(), emfile = 0;
+		for (int extra = 1; extra < 8; extra++) {
+			struct rlimit rl = { (rlim_t)(base + extra), 1024 };
+			if (setrlimit(RLIMIT_NOFILE, &rl))
+				_exit(10);
+			struct mmsync_reader *r;
+			int err = mmsync_reader_connect(&r, sock, NULL);
+			if (err && err != -EMFILE)
+				_exit(20 + extra); /* -EBADMSG before */
+			emfile += err == -EMFILE;
+			if (!err)
+				mmsync_reader_close(r);
+			struct rlimit all = { 1024, 1024 };
+			setrlimit(RLIMIT_NOFILE, &all);
+			if (count_fds() != base)
+				_exit(11);
+		}
+		_exit(emfile > 0 ? 0 : 12);
+	}
+	assert_int_equal(dispatch_until_exit(w, pid), 0);
+	mmsync_writer_close(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -325,6 +363,7 @@ int main(void)
 		test_case(test_hugetlbfs_dir),
 		test_case(test_systemd_socket),
 		test_case(test_out_of_descriptors),
+		test_case(test_reader_out_of_descriptors),
 	};
 	return test_run(tests);
 }
