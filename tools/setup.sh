@@ -32,7 +32,10 @@ fi
 builddir=${1:-build}
 shift || true
 if [ -d "$builddir/meson-private" ]; then
-	meson configure "$builddir" "$@" >/dev/null
+	# Options given now change those of the existing directory (others
+	# stay as set before); --reconfigure, not `meson configure`, so that
+	# options added to meson_options.txt since it was set up are known.
+	meson setup --reconfigure "$builddir" "$@" >/dev/null
 else
 	meson setup "$builddir" "$@"
 fi

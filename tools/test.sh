@@ -3,6 +3,7 @@
 # suite again with a CPU hog on every core, then
 # AddressSanitizer+UndefinedBehaviorSanitizer and ThreadSanitizer builds,
 # then 60 s of each libFuzzer target (clang). Prints how long each stage took.
+# Every build is configured with -Dwerror=true.
 #
 #   tools/test.sh            all of it (what CI runs)
 #   tools/test.sh --loaded   the plain suite with a CPU hog on every core only
@@ -66,7 +67,7 @@ if [ "$(id -u)" -eq 0 ] && [ "$(cat /proc/sys/vm/nr_hugepages)" -lt 16 ]; then
 	echo 16 > /proc/sys/vm/nr_hugepages || true
 fi
 
-stage "plain build" tools/setup.sh build
+stage "plain build" tools/setup.sh build -Dwerror=true
 if ((loaded_only)); then
 	stage "plain suite, loaded" loaded_suite
 	echo "plain suite passed with a CPU hog on every core"
@@ -79,11 +80,11 @@ stage "plain suite, loaded" loaded_suite
 quiet() { "$@" > "$tmp_log" 2>&1 || { tail -n 60 "$tmp_log"; exit 1; }; }
 tmp_log=$(mktemp)
 
-stage "asan+ubsan build" quiet tools/setup.sh build-asan -Db_sanitize=address,undefined -Db_lundef=false
+stage "asan+ubsan build" quiet tools/setup.sh build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	stage "asan+ubsan suite" meson test -C build-asan --print-errorlogs
 
-stage "tsan build" quiet tools/setup.sh build-tsan -Db_sanitize=thread
+stage "tsan build" quiet tools/setup.sh build-tsan -Dwerror=true -Db_sanitize=thread
 TSAN_OPTIONS=halt_on_error=1 stage "tsan suite" meson test -C build-tsan --print-errorlogs
 
 # libFuzzer targets (tests/fuzz), built with clang: each runs for 60 s from
@@ -91,7 +92,7 @@ TSAN_OPTIONS=halt_on_error=1 stage "tsan suite" meson test -C build-tsan --print
 # to a temporary directory, never to the repository. A crash, a sanitizer
 # report or a broken property fails the run; its input is kept in
 # build-fuzz/fuzz-artifacts/.
-stage "fuzz build" quiet env CC=clang tools/setup.sh build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
+stage "fuzz build" quiet env CC=clang tools/setup.sh build-fuzz -Dwerror=true -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
 fuzz_tmp=$(mktemp -d)
 mkdir -p build-fuzz/fuzz-artifacts
 fuzz_t0=$SECONDS
