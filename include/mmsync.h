@@ -286,7 +286,9 @@ MMSYNC_API int mmsync_write(struct mmsync_writer *w, const void *data, size_t le
  *
  * Reads straight into the inactive copy, no bounce buffer: on the native
  * layout with io_uring (IORING_OP_READ, opts.chunk_size bytes a request,
- * opts.queue_depth in flight), on the compat layout with pread(2). Short
+ * opts.queue_depth in flight), on the compat layout with pread(2). The
+ * native layout reads with pread(2) too (read(2) for -1) where io_uring is
+ * refused or libmmsync was built without it (meson -Dio_uring). Short
  * reads are resumed. With O_DIRECT, @offset must be a multiple of 4096.
  * If anything fails, nothing is published: the current version stays.
  *
