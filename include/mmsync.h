@@ -81,10 +81,12 @@ enum {
 	MMSYNC_CHECKSUM = 1u << 1,
 	/* Keep the header in a memfd even where BPF is allowed. By default it
 	 * goes in a BPF_F_MMAPABLE array map when the writer may use BPF
-	 * (CAP_BPF), pinned with the metrics iterator under
-	 * /sys/fs/bpf/mmsync/NAME/ (`state`, `metrics`). */
+	 * (CAP_BPF) and libmmsync was built with BPF (meson -Dbpf), pinned
+	 * with the metrics iterator under /sys/fs/bpf/mmsync/NAME/ (`state`,
+	 * `metrics`). */
 	MMSYNC_BPF_OFF = 1u << 2,
-	/* Fail (-EPERM, logged) rather than fall back to a memfd header. */
+	/* Fail (-EPERM, logged) rather than fall back to a memfd header;
+	 * -ENOSYS if libmmsync was built without BPF. */
 	MMSYNC_BPF_REQUIRE = 1u << 3,
 	/* Leave the pins in place when the writer closes: the last figures
 	 * stay readable. A later writer of the same name replaces them. */
@@ -562,7 +564,8 @@ MMSYNC_API int mmsync_reader_stat(struct mmsync_reader *r, struct mmsync_stat *s
  * the header that the writer refreshes at each write and dispatch (and
  * that stays after the writer closed with MMSYNC_KEEP_PINS).
  *
- * Return: 0, or -EINVAL, -ENOENT (no such pin), -EBADMSG, -EPERM.
+ * Return: 0, or -EINVAL, -ENOENT (no such pin), -EBADMSG, -EPERM, -ENOSYS
+ * (libmmsync was built without BPF: there are no pins to read).
  */
 MMSYNC_API int mmsync_stat_pinned(const char *name, struct mmsync_stat *st);
 

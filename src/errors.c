@@ -23,6 +23,7 @@ const char *mmsync_strerror(int err)
 	case ECONNREFUSED: return "no writer on this socket, or the writer refused this peer";
 	case EMSGSIZE: return "payload larger than the 39-bit size of a version word";
 	case EINVAL: return "invalid argument";
+	case ENOSYS: return "not available: this libmmsync was built without it (BPF), or the kernel lacks it";
 	case ETIMEDOUT: return "timed out (no handshake from the writer in time; or, with MMSYNC_NO_RESET, readers held the copy past the grace period: nothing was published)";
 	}
 	const char *s = strerrordesc_np(err);

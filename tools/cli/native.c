@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "config.h"
 #include "mmsync.h"
 #include "cli.h"
 
@@ -150,9 +151,15 @@ int stat_all(enum stat_format fmt)
 {
 	const char *root = "/sys/fs/bpf/mmsync";
 	struct dirent **names;
-	int n = scandir(root, &names, NULL, alphasort), rc = 0;
+	int n, rc = 0;
 	size_t count = 0;
 
+	if (!MMSYNC_HAVE_BPF) { /* the library reads no pins: say why, not "none" */
+		fprintf(stderr, "mmsync: stat --all: this mmsync was built without BPF (meson "
+				"-Dbpf=disabled); stat --socket PATH asks a writer\n");
+		return 1;
+	}
+	n = scandir(root, &names, NULL, alphasort);
 	if (n < 0) {
 		if (errno != ENOENT)
 			return fail_sys(root, -errno);
