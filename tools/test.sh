@@ -91,8 +91,8 @@ TSAN_OPTIONS=halt_on_error=1 stage "tsan suite" meson test -C build-tsan --print
 # its seed corpus (and any crash-* reproducer there), writing what it finds
 # to a temporary directory, never to the repository. A crash, a sanitizer
 # report or a broken property fails the run; its input is kept in
-# build-fuzz/fuzz-artifacts/.
-stage "fuzz build" quiet env CC=clang tools/setup.sh build-fuzz -Dwerror=true -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
+# build-fuzz/fuzz-artifacts/. (The build compiles the rest with clang too.)
+stage "fuzz build" quiet env CC=clang tools/setup.sh build-fuzz -Dwerror=true -Dfuzzers=enabled -Db_sanitize=address,undefined -Db_lundef=false
 fuzz_tmp=$(mktemp -d)
 mkdir -p build-fuzz/fuzz-artifacts
 fuzz_t0=$SECONDS
