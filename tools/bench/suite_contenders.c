@@ -221,6 +221,16 @@ static inline __attribute__((always_inline)) unsigned rwlock_read(struct rctx *c
 	return first;
 }
 
+/* A spinning reader's pause, as the library's (src/native_slots.c). */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
 static inline __attribute__((always_inline)) unsigned seqlock_read(struct rctx *c)
 {
 	const struct seq_hdr *h = (const struct seq_hdr *)c->region;
@@ -228,7 +238,7 @@ static inline __attribute__((always_inline)) unsigned seqlock_read(struct rctx *
 	for (;;) {
 		s = atomic_load_explicit(&h->seq, memory_order_acquire);
 		if (__builtin_expect(s & 1, 0)) {
-			__builtin_ia32_pause();
+			cpu_relax();
 			continue;
 		}
 		len = atomic_load_explicit(&h->len, memory_order_relaxed);
