@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs the whole test suite: a plain build, the plain
 # suite again with a CPU hog on every core, a build with every optional part
-# left out (meson_options.txt) and its suite, then
+# left out (meson_options.txt) and its suite, an arm64 cross build (two of
+# its tests run under qemu-user), then
 # AddressSanitizer+UndefinedBehaviorSanitizer and ThreadSanitizer builds,
 # then 60 s of each libFuzzer target (clang). Prints how long each stage took.
 # Every build is configured with -Dwerror=true.
@@ -101,6 +102,19 @@ minimal_suite() {
 stage "minimal build" quiet tools/setup.sh build-minimal -Dwerror=true -Dauto_features=disabled
 stage "minimal suite" minimal_suite
 
+# arm64: Debian's cross gcc, the arm64 libraries fetched into
+# build-aarch64-libs/ (tools/cross/arm64-libs.sh: the machine's dpkg is left
+# alone), every part built but the fuzzers. The layout and error tests then
+# run under qemu-user; the others need what qemu-user does not emulate
+# (io_uring, seccomp filters) or assert timings that emulation stretches.
+cross_build() {
+	tools/cross/arm64-libs.sh build-aarch64-libs
+	tools/setup.sh build-aarch64 --cross-file tools/cross/aarch64-linux-gnu.ini \
+		--cross-file build-aarch64-libs/libs.ini "${gcc_full[@]}"
+}
+stage "arm64 cross build" quiet cross_build
+stage "arm64 tests under qemu" meson test -C build-aarch64 --print-errorlogs layout errors
+
 stage "asan+ubsan build" quiet tools/setup.sh build-asan "${gcc_full[@]}" -Db_sanitize=address,undefined -Db_lundef=false
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	stage "asan+ubsan suite" meson test -C build-asan --print-errorlogs
@@ -131,4 +145,4 @@ for t in handshake server compat_files native_header; do
 done
 echo "test.sh: stage 'fuzzers' took $((SECONDS - fuzz_t0)) s"
 
-echo "all tests passed (plain, plain under load, minimal, address+undefined, thread, fuzz) in $SECONDS s"
+echo "all tests passed (plain, plain under load, minimal, arm64, address+undefined, thread, fuzz) in $SECONDS s"
