@@ -565,7 +565,9 @@ MMSYNC_API int mmsync_reader_stat(struct mmsync_reader *r, struct mmsync_stat *s
  * that stays after the writer closed with MMSYNC_KEEP_PINS).
  *
  * Return: 0, or -EINVAL, -ENOENT (no such pin), -EBADMSG, -EPERM, -ENOSYS
- * (libmmsync was built without BPF: there are no pins to read).
+ * (libmmsync was built without BPF: there are no pins to read). -ENOSYS
+ * comes before any argument is looked at: mmsync_stat_pinned(NULL, NULL)
+ * returns it without BPF and -EINVAL with it.
  */
 MMSYNC_API int mmsync_stat_pinned(const char *name, struct mmsync_stat *st);
 

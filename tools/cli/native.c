@@ -12,7 +12,6 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "config.h"
 #include "mmsync.h"
 #include "cli.h"
 
@@ -154,9 +153,10 @@ int stat_all(enum stat_format fmt)
 	int n, rc = 0;
 	size_t count = 0;
 
-	if (!MMSYNC_HAVE_BPF) { /* the library reads no pins: say why, not "none" */
-		fprintf(stderr, "mmsync: stat --all: this mmsync was built without BPF (meson "
-				"-Dbpf=disabled); stat --socket PATH asks a writer\n");
+	/* A library without BPF reads no pins: say so, rather than "none". */
+	if (mmsync_stat_pinned(NULL, NULL) == -ENOSYS) {
+		fprintf(stderr, "mmsync: stat --all: this libmmsync was built without BPF (meson option "
+				"bpf); stat --socket PATH asks a writer\n");
 		return 1;
 	}
 	n = scandir(root, &names, NULL, alphasort);
