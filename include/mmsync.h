@@ -105,10 +105,12 @@ enum {
 	MMSYNC_CHECKSUM = 1u << 9,
 	/* Keep the header in a memfd even where BPF is allowed. By default it
 	 * goes in a BPF_F_MMAPABLE array map when the writer may use BPF
-	 * (CAP_BPF), pinned with the metrics iterator under
-	 * /sys/fs/bpf/mmsync/NAME/ (`state`, `metrics`). */
+	 * (CAP_BPF) and libmmsync was built with BPF (meson -Dbpf), pinned
+	 * with the metrics iterator under /sys/fs/bpf/mmsync/NAME/ (`state`,
+	 * `metrics`). */
 	MMSYNC_BPF_OFF = 1u << 10,
-	/* Fail (-EPERM, logged) rather than fall back to a memfd header. */
+	/* Fail (-EPERM, logged) rather than fall back to a memfd header;
+	 * -ENOSYS if libmmsync was built without BPF. */
 	MMSYNC_BPF_REQUIRE = 1u << 11,
 	/* Leave the pins in place when the writer closes: the last figures
 	 * stay readable. A later writer of the same name replaces them. */
@@ -354,7 +356,9 @@ MMSYNC_API int mmsync_write(struct mmsync_writer *w, const void *data, size_t le
  *
  * Reads straight into the inactive copy, no bounce buffer: on the native
  * layout with io_uring (IORING_OP_READ, opts.chunk_size bytes a request,
- * opts.queue_depth in flight), on the compat layout with pread(2). Short
+ * opts.queue_depth in flight), on the compat layout with pread(2). The
+ * native layout reads with pread(2) too (read(2) for -1) where io_uring is
+ * refused or libmmsync was built without it (meson -Dio_uring). Short
  * reads are resumed. With O_DIRECT, @offset must be a multiple of 4096.
  * If anything fails, nothing is published: the current version stays.
  *
@@ -418,9 +422,11 @@ MMSYNC_API void mmsync_writer_close(struct mmsync_writer *w);
  * mmsync_write() publishes into them; readers get them through
  * mmsync_writer_listen() or mmsync_writer_export_fds().
  *
- * Return: 0, or -EINVAL (bad name or opts), -ENOMEM (-ENOMEM also when no
- * huge page is free for MMSYNC_HUGETLB), or the errno of memfd_create(2),
- * open(2) or mmap(2).
+ * Return: 0, or -EINVAL (bad name or opts), -EEXIST (with BPF: a live
+ * writer of this name, in any pid namespace, holds its pins; a dead
+ * writer's pins are replaced), -ENOMEM (-ENOMEM also when no huge page is
+ * free for MMSYNC_HUGETLB), or the errno of memfd_create(2), open(2) or
+ * mmap(2).
  */
 MMSYNC_API int mmsync_writer_create(struct mmsync_writer **w, const char *name,
 				    const struct mmsync_native_opts *opts);
@@ -637,7 +643,10 @@ MMSYNC_API int mmsync_reader_stat(struct mmsync_reader *r, struct mmsync_stat *s
  * the header that the writer refreshes at each write and dispatch (and
  * that stays after the writer closed with MMSYNC_KEEP_PINS).
  *
- * Return: 0, or -EINVAL, -ENOENT (no such pin), -EBADMSG, -EPERM.
+ * Return: 0, or -EINVAL, -ENOENT (no such pin), -EBADMSG, -EPERM, -ENOSYS
+ * (libmmsync was built without BPF: there are no pins to read). -ENOSYS
+ * comes before any argument is looked at: mmsync_stat_pinned(NULL, NULL)
+ * returns it without BPF and -EINVAL with it.
  */
 MMSYNC_API int mmsync_stat_pinned(const char *name, struct mmsync_stat *st);
 

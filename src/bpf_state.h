@@ -21,7 +21,8 @@ struct bpf_state;
  * *@map (NATIVE_STATE_SIZE bytes), attaches the iterator and pins both.
  * A pin left by a writer that died is replaced; one of a live writer is not.
  * Return: 0, -EPERM (no CAP_BPF, or BPF refused), -EEXIST (a live writer of
- * that name), or another -errno. */
+ * that name), -ENOSYS (built without BPF: bpf_state_none.c), or another
+ * -errno. */
 int bpf_state_create(struct bpf_state **out, const char *name, bool keep_pins, void **map);
 
 /* Unpins (unless kept), detaches, unmaps. */
@@ -30,7 +31,8 @@ void bpf_state_destroy(struct bpf_state *bs);
 struct native_header;
 
 /* Reads the header pinned for segment @name (a copy, by lookup).
- * Return: 0, -ENOENT (no such pin), -EBADMSG, or -errno. */
+ * Return: 0, -ENOENT (no such pin), -EBADMSG, -ENOSYS (built without BPF),
+ * or -errno. */
 int bpf_state_read(const char *name, struct native_header *out);
 
 #endif

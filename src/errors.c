@@ -27,6 +27,7 @@ const char *mmsync_strerror(int err)
 	case ELOOP: return "a segment file is a symbolic link: not followed";
 	case ENOSPC: return "no space left: the file system is full, or the copy cannot grow";
 	case ECONNRESET: return "the writer revoked this reader (its connection failed): make a new reader";
+	case ENOSYS: return "not available: this libmmsync was built without it (BPF), or the kernel lacks it";
 	case ETIMEDOUT: return "timed out (no handshake from the writer in time; or, with MMSYNC_NO_RESET, readers held the copy past the grace period: nothing was published)";
 	}
 	const char *s = strerrordesc_np(err);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "bpf_state.h"
+#include "config.h"
 #include "native_layout.h"
 #include "metrics.h"
 
@@ -167,6 +168,8 @@ int mmsync_stat_pinned(const char *name, struct mmsync_stat *st)
 {
 	struct native_header h;
 
+	if (!MMSYNC_HAVE_BPF)
+		return -ENOSYS; /* before the arguments: a caller may probe with NULLs */
 	if (!name || !st || st->sz < offsetof(struct mmsync_stat, readers) + sizeof(st->readers))
 		return -EINVAL;
 	int err = bpf_state_read(name, &h);

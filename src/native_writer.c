@@ -321,8 +321,10 @@ static int state_create(struct native_writer *nw, unsigned flags)
 	if (!err)
 		return 0;
 	if (flags & MMSYNC_BPF_REQUIRE) {
-		logf_(nw, "no BPF state map: %s%s", strerror(-err),
-		      err == -EPERM ? " (needs CAP_BPF and CAP_PERFMON, or root)" : "");
+		const char *why = err == -EPERM ? " (needs CAP_BPF and CAP_PERFMON, or root)"
+				  : err == -ENOSYS ? " (this libmmsync was built without BPF)"
+				  : "";
+		logf_(nw, "no BPF state map: %s%s", strerror(-err), why);
 		return err;
 	}
 	if (err == -EEXIST) {

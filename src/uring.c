@@ -61,16 +61,8 @@ int uring_prefault(struct uring *u, int fd, void *map, uint64_t off, uint64_t le
 {
 	if (!len)
 		return 0;
-	if (!u->ok) {
-		int err = posix_fallocate(fd, (off_t)off, (off_t)len);
-		if (err)
-			return -err;
-		for (uint64_t o = 0; o < len; o += MADVISE_STEP)
-			if (madvise((char *)map + off + o, len - o < MADVISE_STEP ? len - o : MADVISE_STEP,
-				    MADV_POPULATE_WRITE))
-				return -errno;
-		return 0;
-	}
+	if (!u->ok)
+		return uring_prefault_plain(fd, map, off, len);
 	/* fallocate, then the madvise steps, linked: one submission. */
 	unsigned n = 0;
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
@@ -113,26 +105,6 @@ static void queue_read(struct uring *u, int fd, int64_t offset, char *dst, struc
 		n = (uint32_t)((n + align - 1) / align * align);
 	io_uring_prep_read(sqe, fd, dst + p->pos, n, offset < 0 ? (uint64_t)-1 : (uint64_t)offset + p->pos);
 	io_uring_sqe_set_data(sqe, p);
-}
-
-int uring_read_plain(int fd, int64_t offset, void *dstv, uint64_t len, size_t chunk, bool direct,
-		     size_t align)
-{
-	char *dst = dstv;
-	for (uint64_t pos = 0; pos < len;) {
-		size_t n = len - pos < chunk ? len - pos : chunk;
-		if (direct)
-			n = (n + align - 1) / align * align;
-		ssize_t r = offset < 0 ? read(fd, dst + pos, n) : pread(fd, dst + pos, n, offset + (off_t)pos);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			return -ENODATA;
-		pos += (uint64_t)r;
-	}
-	return 0;
 }
 
 int uring_read_into(struct uring *u, int fd, int64_t offset, void *dst, uint64_t len,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Tests of the mmsync command and the hello examples.
 # usage: tests/cli_test.sh BUILD_TOOLS_DIR VECTORS_DIR
+# MMSYNC_BUILT_WITH_BPF=0 (from meson): the build has no BPF (-Dbpf=disabled).
 # The hello examples use the fixed prefix /tmp/hello_world: do not run this
 # test in parallel with anything else that uses it.
 # shellcheck disable=SC2016 # single-quoted eval strings expand when the check runs
@@ -152,6 +153,12 @@ check "put of a missing FILE: exit 1" expect 1
 check "put of a missing FILE: stderr starts 'mmsync: FILE: '" err_starts "mmsync: $T/no-such-file: "
 run "$MMSYNC" --help
 check "--help: exit 0, usage on stdout" eval 'expect 0 && grep -q "^usage: mmsync" "$T/out"'
+# With BPF, stat --all is bpf_test.sh's; without, it fails saying why.
+if [[ ${MMSYNC_BUILT_WITH_BPF:-1} == 0 ]]; then
+	run "$MMSYNC" stat --all
+	check "stat --all in a build without BPF: exit 1, says so" \
+		eval 'expect 1 "" && grep -q "built without BPF" "$T/err"'
+fi
 
 # 6. hostile surroundings
 run "$MMSYNC" put "$T/closed" "$T/in36"

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # `meson install` gives a library that a program finds with pkg-config, and
 # the shared object exports the public API and nothing else.
-#   tests/install_test.sh BUILDDIR SOURCEDIR
+#   tests/install_test.sh BUILDDIR SOURCEDIR "REQUIRES..."
+# REQUIRES: the packages mmsync.pc must list in Requires.private, those of
+# the optional parts in this build (none in a build without them).
 set -euo pipefail
 build=$(cd "$1" && pwd)
 src=$(cd "$2" && pwd)
+want_requires=$(tr ' ' '\n' <<<"${3:-}" | sed '/^$/d' | sort)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -14,6 +17,12 @@ pc=$(dirname "$(find "$tmp/root" -name mmsync.pc | head -n1)")
 export PKG_CONFIG_PATH=$pc PKG_CONFIG_SYSROOT_DIR=$tmp/root
 flags=$(pkg-config --cflags --libs mmsync)
 echo "ok - pkg-config --cflags --libs mmsync: $flags"
+requires=$(pkg-config --print-requires-private mmsync | awk '{print $1}' | sort)
+if [ "$requires" != "$want_requires" ]; then
+	echo "not ok - Requires.private: '$(echo $requires)', this build links '$(echo $want_requires)'"
+	exit 1
+fi
+echo "ok - Requires.private lists what this build links: '$(echo $requires)'"
 
 cc -Wall -Wextra -Werror -o "$tmp/hello_writer" "$src/tools/examples/hello_writer.c" $flags
 cc -Wall -Wextra -Werror -o "$tmp/hello_reader" "$src/tools/examples/hello_reader.c" $flags

@@ -11,7 +11,8 @@ head -c 3000 /dev/urandom > "$tmp/data"
 "$M" serve --socket "$sock" --capacity 4096 --name demo "$tmp/data" > "$tmp/serve.out" 2> "$tmp/serve.err" &
 server=$!; pids+=("$server")
 check "serve publishes the file" "wait_for 'grep -q \"published seq=1 bytes=3000\" $tmp/serve.out'"
-check "serve made the socket" "[ -S '$sock' ]"
+# serve listens once the first version is published (and said so): wait.
+check "serve made the socket" "wait_for '[ -S $sock ]'"
 "$M" read --socket "$sock" > "$tmp/read1"
 check "read gives the file byte for byte" "cmp -s '$tmp/data' '$tmp/read1'"
 

@@ -4,6 +4,9 @@
 # already there are not fetched again. Run as root (or with sudo).
 #
 #   tools/setup.sh [BUILDDIR [MESON OPTIONS...]]
+#
+# With a --cross-file among the options, the arm64 cross compiler and
+# qemu-user are installed too (the arm64 libraries: tools/cross/arm64-libs.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +16,12 @@ packages=(
 	libcmocka-dev libxxhash-dev liblmdb-dev
 	spin xxhash prometheus python3 util-linux procps strace
 )
+for a in "$@"; do
+	case $a in --cross-file*) cross=1 ;; esac
+done
+if ((${cross:-0})); then
+	packages+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -32,7 +41,10 @@ fi
 builddir=${1:-build}
 shift || true
 if [ -d "$builddir/meson-private" ]; then
-	meson configure "$builddir" "$@" >/dev/null
+	# Options given now change those of the existing directory (others
+	# stay as set before); --reconfigure, not `meson configure`, so that
+	# options added to meson_options.txt since it was set up are known.
+	meson setup --reconfigure "$builddir" "$@" >/dev/null
 else
 	meson setup "$builddir" "$@"
 fi

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs the whole test suite: a plain build, the plain
-# suite again with a CPU hog on every core, then
+# suite again with a CPU hog on every core, a build with every optional part
+# left out (meson_options.txt) and its suite, an arm64 cross build (two of
+# its tests run under qemu-user), then
 # AddressSanitizer+UndefinedBehaviorSanitizer and ThreadSanitizer builds,
 # then 60 s of each libFuzzer target (clang). Prints how long each stage took.
+# Every build is configured with -Dwerror=true.
 #
 #   tools/test.sh            all of it (what CI runs)
 #   tools/test.sh --loaded   the plain suite with a CPU hog on every core only
@@ -50,7 +53,7 @@ loaded_suite() {
 	done
 	echo "test.sh: plain suite under load: $n CPU hogs (pids ${hogs[*]})"
 	local tests=()
-	for t in $(meson test -C build --list 2>/dev/null); do
+	for t in $(meson test -C build --list --no-rebuild 2>/dev/null); do
 		[ "$t" = spin ] || tests+=("$t")
 	done
 	local rc=0
@@ -66,7 +69,13 @@ if [ "$(id -u)" -eq 0 ] && [ "$(cat /proc/sys/vm/nr_hugepages)" -lt 16 ]; then
 	echo 16 > /proc/sys/vm/nr_hugepages || true
 fi
 
-stage "plain build" tools/setup.sh build
+# The optional parts: all of them in every build but build-minimal, which has
+# none. Enabled, not auto: a part whose needs are missing fails the build
+# instead of leaving its tests out. libFuzzer needs clang: the fuzz build's.
+full=(-Dwerror=true -Dauto_features=enabled)
+gcc_full=("${full[@]}" -Dfuzzers=disabled)
+
+stage "plain build" tools/setup.sh build "${gcc_full[@]}"
 if ((loaded_only)); then
 	stage "plain suite, loaded" loaded_suite
 	echo "plain suite passed with a CPU hog on every core"
@@ -79,19 +88,46 @@ stage "plain suite, loaded" loaded_suite
 quiet() { "$@" > "$tmp_log" 2>&1 || { tail -n 60 "$tmp_log"; exit 1; }; }
 tmp_log=$(mktemp)
 
-stage "asan+ubsan build" quiet tools/setup.sh build-asan -Db_sanitize=address,undefined -Db_lundef=false
+# Without the optional parts: BPF, io_uring and LMDB compiled out, their
+# fallbacks always taken, their tests not built. The spin model checks and
+# the benchmarks' smoke test are left out here: neither touches these parts
+# (the plain suite runs them), and they are most of the suite's time.
+minimal_suite() {
+	local tests=() t
+	for t in $(meson test -C build-minimal --list --no-rebuild 2>/dev/null); do
+		case $t in spin | spin-compat | bench-quick) ;; *) tests+=("$t") ;; esac
+	done
+	meson test -C build-minimal --print-errorlogs "${tests[@]}"
+}
+stage "minimal build" quiet tools/setup.sh build-minimal -Dwerror=true -Dauto_features=disabled
+stage "minimal suite" minimal_suite
+
+# arm64: Debian's cross gcc, the arm64 libraries fetched into
+# build-aarch64-libs/ (tools/cross/arm64-libs.sh: the machine's dpkg is left
+# alone), every part built but the fuzzers. The layout and error tests then
+# run under qemu-user; the others need what qemu-user does not emulate
+# (io_uring, seccomp filters) or assert timings that emulation stretches.
+cross_build() {
+	tools/cross/arm64-libs.sh build-aarch64-libs
+	tools/setup.sh build-aarch64 --cross-file tools/cross/aarch64-linux-gnu.ini \
+		--cross-file build-aarch64-libs/libs.ini "${gcc_full[@]}"
+}
+stage "arm64 cross build" quiet cross_build
+stage "arm64 tests under qemu" meson test -C build-aarch64 --print-errorlogs layout errors
+
+stage "asan+ubsan build" quiet tools/setup.sh build-asan "${gcc_full[@]}" -Db_sanitize=address,undefined -Db_lundef=false
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	stage "asan+ubsan suite" meson test -C build-asan --print-errorlogs
 
-stage "tsan build" quiet tools/setup.sh build-tsan -Db_sanitize=thread
+stage "tsan build" quiet tools/setup.sh build-tsan "${gcc_full[@]}" -Db_sanitize=thread
 TSAN_OPTIONS=halt_on_error=1 stage "tsan suite" meson test -C build-tsan --print-errorlogs
 
 # libFuzzer targets (tests/fuzz), built with clang: each runs for 60 s from
 # its seed corpus (and any crash-* reproducer there), writing what it finds
 # to a temporary directory, never to the repository. A crash, a sanitizer
 # report or a broken property fails the run; its input is kept in
-# build-fuzz/fuzz-artifacts/.
-stage "fuzz build" quiet env CC=clang tools/setup.sh build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
+# build-fuzz/fuzz-artifacts/. (The build compiles the rest with clang too.)
+stage "fuzz build" quiet env CC=clang tools/setup.sh build-fuzz "${full[@]}" -Db_sanitize=address,undefined -Db_lundef=false
 fuzz_tmp=$(mktemp -d)
 mkdir -p build-fuzz/fuzz-artifacts
 fuzz_t0=$SECONDS
@@ -109,4 +145,4 @@ for t in handshake server compat_files native_header; do
 done
 echo "test.sh: stage 'fuzzers' took $((SECONDS - fuzz_t0)) s"
 
-echo "all tests passed (plain, plain under load, address+undefined, thread, fuzz) in $SECONDS s"
+echo "all tests passed (plain, plain under load, minimal, arm64, address+undefined, thread, fuzz) in $SECONDS s"

@@ -94,14 +94,16 @@ static inline void part_end(void)
 	printf("%.1f s\n", (double)(now_ns() - part_t0) / 1e9);
 }
 
-/* A segment name of this run: two runs side by side (a developer's and
- * a test's) must not take each other's BPF pins. */
+/* A segment name of its own: two runs side by side (a developer's and a
+ * test's), and two writers of one run, each hold their own BPF pins (a
+ * name belongs to one live writer). */
 static inline const char *run_name(const char *base)
 {
 	static char names[4][64];
 	static unsigned k;
-	char *n = names[k++ % 4];
-	snprintf(n, 64, "%s-%d", base, (int)getpid());
+	char *n = names[k % 4];
+	snprintf(n, 64, "%s-%d-%u", base, (int)getpid(), k);
+	k++;
 	return n;
 }
 

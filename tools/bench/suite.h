@@ -6,7 +6,6 @@
 #define MMSYNC_BENCH_SUITE_H
 
 #include <linux/futex.h>
-#include <lmdb.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -18,6 +17,7 @@
 #include <unistd.h>
 
 #include "bench_figures.h"
+#include "config.h"
 #include "mmsync.h"
 
 #define PAYLOAD 36		/* the small payload of figures a, b and d */
@@ -116,8 +116,6 @@ extern char native_name[2][64], native_sock[2][80];
 struct wctx {
 	struct mmsync_writer *mw;
 	int wfd;		/* native: mmsync_writer_fd(), polled while idle */
-	MDB_env *env;
-	MDB_dbi dbi;
 	unsigned char *region;	/* rwlock and seqlock: the mapped region */
 	size_t region_len;
 	unsigned char *src;	/* MAX_PAYLOAD bytes, prefaulted */
@@ -127,9 +125,6 @@ struct wctx {
 
 struct rctx {
 	struct mmsync_reader *mr;
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
 	unsigned char *region;
 	size_t region_len;
 	unsigned char *buf;	/* seqlock: where reads copy to */
@@ -158,6 +153,41 @@ void cfail_(int kind, const char *fmt, ...) __attribute__((format(printf, 2, 3),
 uint64_t calibrate(uint64_t target_ns, uint64_t max_n, void (*op)(uint64_t, uint64_t),
 		   uint64_t arg);
 void child_main(enum kind k, enum role role) __attribute__((noreturn));
+
+/* suite_lmdb.c: the LMDB contender's open, write, reads and close. A build
+ * without LMDB (meson -Dlmdb=disabled) has these stand-ins instead: its
+ * children report the contender unavailable at open, and the run goes on
+ * without it, as with any contender that cannot run. */
+#if MMSYNC_HAVE_LMDB
+void lmdb_writer_open(void);
+void lmdb_write(const void *src, size_t len);
+void lmdb_reader_open(void);
+unsigned lmdb_reads(struct rctx *c, uint64_t n);
+void lmdb_close(void);
+#else
+static inline void lmdb_writer_open(void)
+{
+	cfail_(ERR_UNAVAILABLE, "not built (meson -Dlmdb=disabled)");
+}
+static inline void lmdb_reader_open(void)
+{
+	lmdb_writer_open();
+}
+static inline void lmdb_write(const void *src, size_t len)
+{
+	(void)src;
+	(void)len;
+}
+static inline unsigned lmdb_reads(struct rctx *c, uint64_t n)
+{
+	(void)c;
+	(void)n;
+	return 0;
+}
+static inline void lmdb_close(void)
+{
+}
+#endif
 
 /* ---- the parent ---- */
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The six contenders, as the child processes run them: each one's writer
  * and reader set-up, its write, its read (inlined into a loop of its own)
- * and its close. The rest of a child is in suite_child.c. */
+ * and its close; LMDB's are in suite_lmdb.c. The rest of a child is in
+ * suite_child.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -39,31 +40,21 @@ void child_close(void)
 	opened = false;
 	if (is_writer) {
 		mmsync_writer_close(W.mw); /* removes the socket and the BPF pins */
-		if (W.env)
-			mdb_env_close(W.env);
 		if (W.region)
 			munmap(W.region, W.region_len);
 	} else {
 		mmsync_reader_close(R.mr);
-		if (R.txn)
-			mdb_txn_abort(R.txn);
-		if (R.env)
-			mdb_env_close(R.env);
 		if (R.region)
 			munmap(R.region, R.region_len);
 	}
+	if (my_kind == K_LMDB)
+		lmdb_close();
 }
 
 static void check_mm(int err, const char *what)
 {
 	if (err)
 		cfail("%s: %s", what, mmsync_strerror(err));
-}
-
-static void check_mdb(int err, const char *what)
-{
-	if (err)
-		cfail("%s: %s", what, mdb_strerror(err));
 }
 
 static void *map_shm(const char *name, int oflag, int prot, size_t *len)
@@ -89,8 +80,6 @@ static void *map_shm(const char *name, int oflag, int prot, size_t *len)
 
 /* -- writes -- */
 
-static const MDB_val lmdb_key = { 7, "payload" };
-
 static inline void seq_write(unsigned char *region, const void *src, size_t len)
 {
 	struct seq_hdr *h = (struct seq_hdr *)region;
@@ -107,9 +96,6 @@ static inline void seq_write(unsigned char *region, const void *src, size_t len)
 
 void do_write(const void *src, size_t len)
 {
-	MDB_txn *txn;
-	MDB_val v = { len, (void *)src };
-
 	switch (my_kind) {
 	case K_FENCELESS:
 	case K_FENCED:
@@ -117,9 +103,7 @@ void do_write(const void *src, size_t len)
 		check_mm(mmsync_write(W.mw, src, len, GRACE_NS, NULL), "mmsync_write");
 		break;
 	case K_LMDB:
-		check_mdb(mdb_txn_begin(W.env, NULL, 0, &txn), "mdb_txn_begin");
-		check_mdb(mdb_put(txn, W.dbi, (MDB_val *)&lmdb_key, &v, 0), "mdb_put");
-		check_mdb(mdb_txn_commit(txn), "mdb_txn_commit");
+		lmdb_write(src, len);
 		break;
 	case K_RWLOCK: {
 		struct rw_hdr *h = (struct rw_hdr *)W.region;
@@ -161,23 +145,9 @@ void writer_open(void)
 	case K_COMPAT:
 		check_mm(mmsync_writer_open(&W.mw, compat_prefix, NULL), compat_prefix);
 		break;
-	case K_LMDB: {
-		MDB_txn *txn;
-		check_mdb(mdb_env_create(&W.env), "mdb_env_create");
-		check_mdb(mdb_env_set_mapsize(W.env, LMDB_MAPSIZE), "mdb_env_set_mapsize");
-		/* MDB_NOSYNC: durability is not what is compared (mmsync does
-		 * not sync, and on tmpfs a sync has nothing to do anyway).
-		 * MDB_WRITEMAP: mdb_put copies the value once, straight into
-		 * the map, as the others do; without it each commit mallocs
-		 * the value's pages and write()s them, and a 64 MiB value
-		 * would be an mmap, faults and a munmap per write. */
-		err = mdb_env_open(W.env, lmdb_path, MDB_NOSUBDIR | MDB_WRITEMAP | MDB_NOSYNC, 0600);
-		check_mdb(err, lmdb_path);
-		check_mdb(mdb_txn_begin(W.env, NULL, 0, &txn), "mdb_txn_begin");
-		check_mdb(mdb_dbi_open(txn, NULL, 0, &W.dbi), "mdb_dbi_open");
-		check_mdb(mdb_txn_commit(txn), "mdb_txn_commit");
+	case K_LMDB:
+		lmdb_writer_open();
 		break;
-	}
 	case K_RWLOCK: {
 		W.region_len = SHM_DATA_OFF + MAX_PAYLOAD;
 		W.region = map_shm(shm_rw, O_RDWR | O_CREAT | O_EXCL, PROT_READ | PROT_WRITE, &W.region_len);
@@ -217,7 +187,7 @@ static void read_failed(int err, const char *what) __attribute__((noreturn, cold
 
 static void read_failed(int err, const char *what)
 {
-	cfail("%s: %s", what, err < 0 ? mmsync_strerror(err) : mdb_strerror(err));
+	cfail("%s: %s", what, mmsync_strerror(err));
 }
 
 static inline __attribute__((always_inline)) unsigned mm_read(struct rctx *c)
@@ -240,21 +210,6 @@ static inline __attribute__((always_inline)) unsigned mm_read(struct rctx *c)
 	}
 }
 
-static inline __attribute__((always_inline)) unsigned lmdb_read(struct rctx *c)
-{
-	MDB_val v;
-	int err;
-	if ((err = mdb_txn_renew(c->txn)))
-		read_failed(err, "mdb_txn_renew");
-	if ((err = mdb_get(c->txn, c->dbi, (MDB_val *)&lmdb_key, &v)))
-		read_failed(err, "mdb_get");
-	const unsigned char *p = v.mv_data;
-	unsigned first = p[0], last = p[v.mv_size - 1];
-	mdb_txn_reset(c->txn);
-	c->torn += first != last;
-	return first;
-}
-
 static inline __attribute__((always_inline)) unsigned rwlock_read(struct rctx *c)
 {
 	struct rw_hdr *h = (struct rw_hdr *)c->region;
@@ -266,6 +221,16 @@ static inline __attribute__((always_inline)) unsigned rwlock_read(struct rctx *c
 	return first;
 }
 
+/* A spinning reader's pause, as the library's (src/native_slots.c). */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
 static inline __attribute__((always_inline)) unsigned seqlock_read(struct rctx *c)
 {
 	const struct seq_hdr *h = (const struct seq_hdr *)c->region;
@@ -273,7 +238,7 @@ static inline __attribute__((always_inline)) unsigned seqlock_read(struct rctx *
 	for (;;) {
 		s = atomic_load_explicit(&h->seq, memory_order_acquire);
 		if (__builtin_expect(s & 1, 0)) {
-			__builtin_ia32_pause();
+			cpu_relax();
 			continue;
 		}
 		len = atomic_load_explicit(&h->len, memory_order_relaxed);
@@ -299,7 +264,6 @@ static inline __attribute__((always_inline)) unsigned seqlock_read(struct rctx *
 	}
 READ_LOOP(native_reads, mm_read)
 READ_LOOP(compat_reads, mm_read)
-READ_LOOP(lmdb_reads, lmdb_read)
 READ_LOOP(rwlock_reads, rwlock_read)
 READ_LOOP(seqlock_reads, seqlock_read)
 
@@ -351,11 +315,7 @@ void reader_open(void)
 		check_mm(mmsync_reader_open(&R.mr, compat_prefix, NULL), compat_prefix);
 		break;
 	case K_LMDB:
-		check_mdb(mdb_env_create(&R.env), "mdb_env_create");
-		check_mdb(mdb_env_open(R.env, lmdb_path, MDB_NOSUBDIR | MDB_RDONLY, 0600), lmdb_path);
-		check_mdb(mdb_txn_begin(R.env, NULL, MDB_RDONLY, &R.txn), "mdb_txn_begin");
-		check_mdb(mdb_dbi_open(R.txn, NULL, 0, &R.dbi), "mdb_dbi_open");
-		mdb_txn_reset(R.txn); /* each read renews it */
+		lmdb_reader_open();
 		break;
 	case K_RWLOCK: /* read-write: taking the read lock writes the lock word */
 		R.region = map_shm(shm_rw, O_RDWR, PROT_READ | PROT_WRITE, &R.region_len);

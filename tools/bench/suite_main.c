@@ -54,7 +54,7 @@
  *
  * The files: suite_main.c (this one: options, the processes, the order of
  * the parts, clean-up), suite_contenders.c (each contender's open, write
- * and read), suite_child.c (a child's command loop and timed commands),
+ * and read; LMDB's in suite_lmdb.c, built with LMDB only), suite_child.c (a child's command loop and timed commands),
  * suite_parts.c (the parts a to d, from the parent), suite_report.c
  * (targets, tables, JSON), suite.h (what they share).
  */

@@ -39,6 +39,7 @@ static const char usage_text[] =
 	"         seq, size and XXH3 of each new version until interrupted\n"
 	"  stat --all  every segment pinned under /sys/fs/bpf/mmsync/, from its pin;\n"
 	"         --prom prints Prometheus text, as cat /sys/fs/bpf/mmsync/NAME/metrics\n"
+	"         (in a build with BPF: meson -Dbpf)\n"
 	"  bench  run the benchmark suite (mmsync-bench-suite, beside this program):\n"
 	"         mmsync native and compat against LMDB, an rwlock and a seqlock\n"
 	"PREFIX names the files PREFIX_state, PREFIX_data_0 and PREFIX_data_1\n"

@@ -159,9 +159,16 @@ int stat_all(enum stat_format fmt)
 {
 	const char *root = "/sys/fs/bpf/mmsync";
 	struct dirent **names;
-	int n = scandir(root, &names, NULL, alphasort), rc = 0;
+	int n, rc = 0;
 	size_t count = 0;
 
+	/* A library without BPF reads no pins: say so, rather than "none". */
+	if (mmsync_stat_pinned(NULL, NULL) == -ENOSYS) {
+		fprintf(stderr, "mmsync: stat --all: this libmmsync was built without BPF (meson option "
+				"bpf); stat --socket PATH asks a writer\n");
+		return 1;
+	}
+	n = scandir(root, &names, NULL, alphasort);
 	if (n < 0) {
 		if (errno != ENOENT)
 			return fail_sys(root, -errno);
