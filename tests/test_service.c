@@ -1,0 +1,992 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The native writer's service thread (mmsync_writer_listen() with
+ * MMSYNC_LISTEN_SERVE), across processes:
+ *  - it serves readers, takes back the slots of readers that left and
+ *    refreshes the figures, while the program never dispatches;
+ *  - a reader connecting while a write waits out its grace period for a
+ *    holder is served at once;
+ *  - a write with no connection pending takes no lock: writes go on while
+ *    the handshakes' lock is held (which does hold a connect up);
+ *  - a reader connecting while a new generation is published gets the old
+ *    generation and then its message, or the new one: never neither;
+ *  - a connect to a writer that does not dispatch times out with a message
+ *    that says so;
+ *  - fork(): a child serves itself from its parent's thread, and closing
+ *    the writer it inherited disturbs nothing of its parent's; a writer
+ *    without the thread passes to a child that uses it;
+ *  - close stops and joins the thread.
+ *
+ * Readers run in processes (test_fork()), driven step by step through
+ * pipes; a step that does not come within TEST_DEADLINE_S fails the test,
+ * whose teardown kills the children. Payloads are harness.h's
+ * self-verifying ones.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+
+#include "harness.h"
+#include "mmsync.h"
+/* test_write_takes_no_lock holds the writer's locks; the library's now_ns()
+ * takes a clock, harness.h's does not. */
+#define now_ns native_now_ns
+#include "native_writer.h"
+#undef now_ns
+#include "writer.h"
+
+#define STEP_MS (TEST_DEADLINE_S * 1000) /* a step that takes longer has failed */
+#define GRACE_NS 50000000ull		 /* 50 ms: where a write's grace does not matter */
+
+/* ---- children and the pipes that drive them ---- */
+
+struct link {
+	int cmd[2]; /* test -> child */
+	int ack[2]; /* child -> test */
+};
+
+static pid_t spawn(struct link *l)
+{
+	assert_int_equal(pipe(l->cmd), 0);
+	assert_int_equal(pipe(l->ack), 0);
+	pid_t pid = test_fork();
+	if (pid == 0) {
+		close(l->cmd[1]);
+		close(l->ack[0]);
+		return 0;
+	}
+	close(l->cmd[0]);
+	close(l->ack[1]);
+	return pid;
+}
+
+static void link_close(struct link *l)
+{
+	close(l->cmd[1]);
+	close(l->ack[0]);
+}
+
+static void say(int fd, char c)
+{
+	if (write(fd, &c, 1) != 1)
+		_exit(90); /* the other side is gone */
+}
+
+/* The next byte on @fd within @ms. Return: the byte, or -1 (time is up, or
+ * end of file: the other side died). */
+static int hear_within(int fd, int ms)
+{
+	char c;
+	if (!fd_ready(fd, ms))
+		return -1;
+	return read(fd, &c, 1) == 1 ? c : -1;
+}
+
+static int hear(int fd)
+{
+	return hear_within(fd, STEP_MS);
+}
+
+static void sock_name(char *buf, size_t n, const char *what)
+{
+	static int k;
+	snprintf(buf, n, "@mmsync-svc-%d-%s-%d", (int)getpid(), what, k++);
+}
+
+static struct mmsync_writer *writer_new(const char *name, uint64_t capacity, unsigned flags,
+					void (*log)(void *, const char *), void *log_ctx)
+{
+	struct mmsync_writer *w;
+	MMSYNC_OPTS(mmsync_native_opts, o, .capacity = capacity, .flags = flags, .log = log,
+		    .log_ctx = log_ctx);
+	assert_int_equal(mmsync_writer_create(&w, uniq(name), &o), 0);
+	return w;
+}
+
+static int listen_serving(struct mmsync_writer *w, const char *sock)
+{
+	MMSYNC_OPTS(mmsync_listen_opts, lo, .flags = MMSYNC_LISTEN_SERVE);
+	return mmsync_writer_listen(w, sock, &lo);
+}
+
+/* A writer served by its thread, with a memfd header (no BPF pins). */
+static struct mmsync_writer *serving(const char *name, const char *sock, uint64_t capacity)
+{
+	struct mmsync_writer *w = writer_new(name, capacity, MMSYNC_BPF_OFF, NULL, NULL);
+	assert_int_equal(listen_serving(w, sock), 0);
+	return w;
+}
+
+static int publish(struct mmsync_writer *w, size_t len, uint64_t seq, uint64_t grace_ns,
+		   struct mmsync_write_info *info)
+{
+	static uint8_t *buf;
+	static size_t cap;
+	if (len > cap) {
+		free(buf);
+		buf = malloc(len);
+		cap = buf ? len : 0;
+		if (!buf)
+			return -ENOMEM;
+	}
+	payload_fill(buf, len, seq);
+	return mmsync_write(w, buf, len, grace_ns, info);
+}
+
+/* Reads once: 0 if the version is @seq, @len bytes, whole. */
+static int read_is(struct mmsync_reader *r, uint64_t seq, size_t len)
+{
+	struct mmsync_view v;
+	uint64_t got;
+	int err = mmsync_read_begin(r, &v);
+	if (err)
+		return err;
+	bool ok = v.len == len && payload_check(v.data, v.len, &got) && got == seq && v.seq == seq;
+	err = mmsync_read_end(r, &v);
+	return err ? err : ok ? 0 : -EILSEQ;
+}
+
+/* Reads until the version is @seq (any older one read must be whole too),
+ * for up to STEP_MS. Return: as read_is(). */
+static int read_until(struct mmsync_reader *r, uint64_t seq, size_t len)
+{
+	uint64_t until = now_ns() + STEP_MS * 1000000ull;
+	for (;;) {
+		struct mmsync_view v;
+		uint64_t got;
+		int err = mmsync_read_begin(r, &v);
+		if (err)
+			return err;
+		bool whole = payload_check(v.data, v.len, &got) && (v.len < 8 || got == v.seq);
+		uint64_t at = v.seq;
+		if ((err = mmsync_read_end(r, &v)))
+			return err;
+		if (!whole)
+			return -EILSEQ;
+		if (at == seq)
+			return read_is(r, seq, len);
+		if (now_ns() > until)
+			return -ETIMEDOUT;
+		sleep_ns(1000000);
+	}
+}
+
+/* A reader in this process from exported descriptors: the writer's figures. */
+static struct mmsync_reader *table_reader(struct mmsync_writer *w)
+{
+	struct mmsync_reader *r;
+	int fds[MMSYNC_NR_FDS];
+	assert_int_equal(mmsync_writer_export_fds(w, fds), 0);
+	assert_int_equal(mmsync_reader_from_fds(&r, fds, NULL), 0);
+	for (int i = 0; i < MMSYNC_NR_FDS; i++)
+		close(fds[i]);
+	return r;
+}
+
+/* Waits, without dispatching, until the figures @r reads show @live slots
+ * and @reclaimed slots taken back (the service thread refreshes them).
+ * Return: whether they did within STEP_MS; *st holds the last read. */
+static bool figures_reach(struct mmsync_reader *r, uint32_t live, uint64_t reclaimed,
+			  struct mmsync_stat *st)
+{
+	uint64_t until = now_ns() + STEP_MS * 1000000ull;
+	do {
+		*st = (struct mmsync_stat){ .sz = sizeof(*st) };
+		if (mmsync_reader_stat(r, st))
+			return false;
+		if (st->live_slots == live && st->reclaimed == reclaimed)
+			return true;
+		sleep_ns(5000000);
+	} while (now_ns() < until);
+	return false;
+}
+
+/* The reader's connection: its one connected socket. */
+static int own_socket(void)
+{
+	for (int fd = 3; fd < 1024; fd++) {
+		struct stat st;
+		struct sockaddr_un sa;
+		socklen_t len = sizeof(sa);
+		if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) &&
+		    getpeername(fd, (struct sockaddr *)&sa, &len) == 0)
+			return fd;
+	}
+	return -1;
+}
+
+/* ---- 1. serving without a dispatch ---- */
+
+/* A reader child: connects, reads @len bytes of seq 1, says 'c'; at 'n'
+ * reads until seq 2 and says 'r'; at 'q' leaves. Exit: 0, or the step
+ * that failed. */
+static __attribute__((noreturn)) void plain_reader(struct link *l, const char *sock, size_t len)
+{
+	struct mmsync_reader *r;
+	MMSYNC_OPTS(mmsync_reader_opts, o, .timeout_ms = STEP_MS);
+	if (mmsync_reader_connect(&r, sock, &o))
+		_exit(3);
+	if (read_is(r, 1, len))
+		_exit(4);
+	say(l->ack[1], 'c');
+	if (hear(l->cmd[0]) != 'n')
+		_exit(5);
+	if (read_until(r, 2, len))
+		_exit(6);
+	say(l->ack[1], 'r');
+	if (hear(l->cmd[0]) != 'q')
+		_exit(7);
+	mmsync_reader_close(r);
+	_exit(0);
+}
+
+static void test_serves_without_dispatch(void **unused)
+{
+	(void)unused;
+	char sock[64];
+	struct link l[3];
+	pid_t pid[3];
+	struct mmsync_stat st;
+
+	sock_name(sock, sizeof(sock), "plain");
+	struct mmsync_writer *w = serving("plain", sock, 4096);
+	/* The caller has nothing to dispatch, and is told so. */
+	assert_int_equal(mmsync_writer_dispatch(w), -EBUSY);
+	assert_int_equal(mmsync_writer_fd(w), -EBUSY);
+	assert_int_equal(listen_serving(w, sock), -EBUSY);
+	assert_int_equal(publish(w, 1000, 1, GRACE_NS, NULL), 0);
+	struct mmsync_reader *t = table_reader(w);
+
+	for (int i = 0; i < 3; i++)
+		if ((pid[i] = spawn(&l[i])) == 0)
+			plain_reader(&l[i], sock, 1000);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(hear(l[i].ack[0]), 'c');
+	/* Figures refreshed by the thread: three readers and this one. */
+	assert_true(figures_reach(t, 4, 0, &st));
+	assert_int_equal(publish(w, 1000, 2, GRACE_NS, NULL), 0);
+	for (int i = 0; i < 3; i++)
+		say(l[i].cmd[1], 'n');
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(hear(l[i].ack[0]), 'r');
+	for (int i = 0; i < 3; i++) {
+		say(l[i].cmd[1], 'q');
+		assert_int_equal(wait_child(pid[i]), 0);
+		link_close(&l[i]);
+	}
+	/* Their slots come back with no write and no dispatch from here. */
+	if (!figures_reach(t, 1, 3, &st))
+		fail_msg("live %u reclaimed %lu: the thread did not take back the slots", st.live_slots,
+			 (unsigned long)st.reclaimed);
+	assert_int_equal(read_is(t, 2, 1000), 0);
+	mmsync_reader_close(t);
+	mmsync_writer_close(w);
+}
+
+/* ---- 2. a connect during a write's grace period ---- */
+
+/* The writer's main thread is sleeping in a wait for its readers (the waits
+ * sleep in 20 µs naps once past their spin): its current system call. */
+static bool in_nanosleep(pid_t pid)
+{
+	char path[64], buf[128];
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	long nr = strtol(buf, NULL, 10);
+	return (buf[0] >= '0' && buf[0] <= '9') && (nr == SYS_clock_nanosleep || nr == SYS_nanosleep);
+}
+
+static void test_connect_during_grace_wait(void **unused)
+{
+	(void)unused;
+	const uint64_t grace = 10ull * 1000000000u; /* the write below waits this long */
+	char sock[64];
+	struct link lw, la, lb;
+
+	sock_name(sock, sizeof(sock), "grace");
+	/* The writer: publishes at each 'p' with a 10 s grace, saying 'b'
+	 * before the write and 'o' (no eviction), 'e' or 'x' after. */
+	pid_t writer = spawn(&lw);
+	if (writer == 0) {
+		struct mmsync_writer *w = serving("grace", sock, 4096);
+		struct mmsync_write_info info;
+		uint64_t seq = 1;
+		if (publish(w, 1000, seq, grace, NULL))
+			_exit(3);
+		say(lw.ack[1], 'w');
+		int c;
+		while ((c = hear(lw.cmd[0])) == 'p') {
+			say(lw.ack[1], 'b');
+			int err = publish(w, 1000, ++seq, grace, &info);
+			say(lw.ack[1], err ? 'x' : info.evicted ? 'e' : 'o');
+		}
+		mmsync_writer_close(w);
+		_exit(c == 'q' ? 0 : 4);
+	}
+	assert_int_equal(hear(lw.ack[0]), 'w');
+
+	/* The holder: a view of seq 1, held until told. */
+	pid_t holder = spawn(&la);
+	if (holder == 0) {
+		struct mmsync_reader *r;
+		struct mmsync_view v;
+		uint64_t got;
+		if (mmsync_reader_connect(&r, sock, NULL) || mmsync_read_begin(r, &v))
+			_exit(3);
+		if (!payload_check(v.data, v.len, &got) || got != 1)
+			_exit(4);
+		say(la.ack[1], 'h');
+		if (hear(la.cmd[0]) != 'e')
+			_exit(5);
+		say(la.ack[1], mmsync_read_end(r, &v) ? 'x' : 'o');
+		mmsync_reader_close(r);
+		_exit(0);
+	}
+	assert_int_equal(hear(la.ack[0]), 'h');
+
+	say(lw.cmd[1], 'p'); /* seq 2 fills the other copy: no wait */
+	assert_int_equal(hear(lw.ack[0]), 'b');
+	assert_int_equal(hear(lw.ack[0]), 'o');
+	say(lw.cmd[1], 'p'); /* seq 3 fills the holder's: waits for it */
+	assert_int_equal(hear(lw.ack[0]), 'b');
+	uint64_t until = now_ns() + STEP_MS * 1000000ull;
+	while (!in_nanosleep(writer)) {
+		if (fd_ready(lw.ack[0], 0))
+			fail_msg("the write ended (%c) before it was seen waiting for the holder",
+				 hear(lw.ack[0]));
+		if (now_ns() > until) {
+			if (access("/proc/self/syscall", R_OK))
+				test_skip_or_fail("no /proc/PID/syscall to see the writer wait");
+			fail_msg("the writer was never seen waiting");
+		}
+		sleep_ns(200000);
+	}
+
+	/* A newcomer, meanwhile: served at once, well before the grace ends
+	 * (its own timeout is half of it: a connect that waited for the write
+	 * would fail). */
+	pid_t newcomer = spawn(&lb);
+	if (newcomer == 0) {
+		struct mmsync_reader *r;
+		MMSYNC_OPTS(mmsync_reader_opts, o, .timeout_ms = (unsigned)(grace / 2000000));
+		int err = mmsync_reader_connect(&r, sock, &o);
+		if (err) {
+			fprintf(stderr, "newcomer: %s\n", mmsync_strerror(err));
+			_exit(3);
+		}
+		if (read_is(r, 2, 1000))
+			_exit(4);
+		say(lb.ack[1], 'o');
+		mmsync_reader_close(r);
+		_exit(0);
+	}
+	assert_int_equal(hear(lb.ack[0]), 'o');
+	/* ... while the write still waits. */
+	assert_false(fd_ready(lw.ack[0], 0));
+	assert_int_equal(wait_child(newcomer), 0);
+	link_close(&lb);
+
+	/* The holder leaves: the write ends, having evicted no one. */
+	say(la.cmd[1], 'e');
+	assert_int_equal(hear(la.ack[0]), 'o');
+	assert_int_equal(hear(lw.ack[0]), 'o');
+	assert_int_equal(wait_child(holder), 0);
+	link_close(&la);
+	say(lw.cmd[1], 'q');
+	assert_int_equal(wait_child(writer), 0);
+	link_close(&lw);
+}
+
+/* ---- 3. a write with no connection pending takes no lock ---- */
+
+struct holder {
+	struct native_writer *nw;
+	atomic_int state; /* 1: locks held; 2: let go; 3: released */
+};
+
+/* Holds the handshakes' lock and the sections' mutex until told, or for
+ * TEST_DEADLINE_S: then a write is blocked on one of them, and the test
+ * process ends at once (its children die with it). */
+static void *hold_locks(void *arg)
+{
+	struct holder *h = arg;
+	pthread_mutex_lock(&h->nw->section_mx);
+	pthread_mutex_lock(&h->nw->lock);
+	atomic_store(&h->state, 1);
+	uint64_t until = now_ns() + TEST_DEADLINE_S * 1000000000ull;
+	while (atomic_load(&h->state) != 2) {
+		if (now_ns() > until) {
+			fprintf(stderr, "test_write_takes_no_lock: writes still blocked after %d s\n",
+				TEST_DEADLINE_S);
+			_exit(1);
+		}
+		sleep_ns(1000000);
+	}
+	pthread_mutex_unlock(&h->nw->lock);
+	pthread_mutex_unlock(&h->nw->section_mx);
+	atomic_store(&h->state, 3);
+	return NULL;
+}
+
+static void test_write_takes_no_lock(void **unused)
+{
+	(void)unused;
+	char sock[64];
+	struct link lr;
+	struct mmsync_write_info info;
+
+	sock_name(sock, sizeof(sock), "nolock");
+	struct mmsync_writer *w = serving("nolock", sock, 4096);
+	assert_int_equal(publish(w, 36, 1, GRACE_NS, NULL), 0);
+
+	/* A reader reading flat out until told to stop: the writes below wait
+	 * for it as for any reader. */
+	_Atomic uint64_t *reads = shared_map(sizeof(*reads));
+	pid_t reader = spawn(&lr);
+	if (reader == 0) {
+		struct mmsync_reader *r;
+		if (mmsync_reader_connect(&r, sock, NULL) || read_is(r, 1, 36))
+			_exit(3);
+		say(lr.ack[1], 'c');
+		while (!fd_ready(lr.cmd[0], 0)) {
+			struct mmsync_view v;
+			uint64_t got;
+			if (mmsync_read_begin(r, &v))
+				_exit(4);
+			bool whole = payload_check(v.data, v.len, &got) && got == v.seq;
+			int err = mmsync_read_end(r, &v);
+			if (err && err != -ESTALE)
+				_exit(5);
+			if (!err && !whole)
+				_exit(6);
+			atomic_fetch_add(reads, 1);
+		}
+		mmsync_reader_close(r);
+		_exit(0);
+	}
+	assert_int_equal(hear(lr.ack[0]), 'c');
+	assert_int_equal(publish(w, 36, 2, GRACE_NS, NULL), 0); /* the reader is adopted */
+
+	struct holder h = { .nw = w->native };
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, hold_locks, &h), 0);
+	while (atomic_load(&h.state) != 1)
+		sleep_ns(100000);
+
+	/* The lock held is the handshakes': a connect now times out. */
+	pid_t late = test_fork();
+	if (late == 0) {
+		struct mmsync_reader *r;
+		MMSYNC_OPTS(mmsync_reader_opts, o, .timeout_ms = 300);
+		_exit(mmsync_reader_connect(&r, sock, &o) == -ETIMEDOUT ? 0 : 3);
+	}
+	assert_int_equal(wait_child(late), 0);
+
+	/* Writes, meanwhile, go on: none takes either lock. */
+	uint64_t reads0 = atomic_load(reads);
+	for (uint64_t seq = 3; seq < 203; seq++) {
+		assert_int_equal(publish(w, 36, seq, GRACE_NS, &info), 0);
+		assert_int_equal(info.seq, seq);
+	}
+	atomic_store(&h.state, 2);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(atomic_load(&h.state), 3);
+	print_message("200 writes while the locks were held; the reader read %lu times meanwhile\n",
+		      (unsigned long)(atomic_load(reads) - reads0));
+
+	/* Connects are served again. */
+	pid_t after = test_fork();
+	if (after == 0) {
+		struct mmsync_reader *r;
+		if (mmsync_reader_connect(&r, sock, NULL))
+			_exit(3);
+		_exit(read_is(r, 202, 36) ? 4 : 0);
+	}
+	assert_int_equal(wait_child(after), 0);
+	say(lr.cmd[1], 'q');
+	assert_int_equal(wait_child(reader), 0);
+	link_close(&lr);
+	munmap(reads, sizeof(*reads));
+	mmsync_writer_close(w);
+}
+
+/* ---- 4. generations and handshakes ---- */
+
+/* The writer child's log: a reader that could not be sent a generation is
+ * reported with the generation's lock held (native_service.c, rule 4).
+ * The test holds the writer there, at 'g', until it says 'c'. */
+static struct link gen_link;
+
+static void pause_in_commit(void *ctx, const char *msg)
+{
+	(void)ctx;
+	if (!strstr(msg, "could not be sent a generation"))
+		return;
+	say(gen_link.ack[1], 'g');
+	if (hear(gen_link.cmd[0]) != 'c')
+		_exit(20);
+}
+
+static void test_generation_during_handshake(void **unused)
+{
+	(void)unused;
+	char sock[64];
+	struct link lc, lb;
+
+	sock_name(sock, sizeof(sock), "gen");
+	/* The writer: seq 1 (1000 bytes in copies of 4096), then at 'p' seq 2
+	 * of 8000 bytes: a new generation. */
+	pid_t writer = spawn(&gen_link);
+	if (writer == 0) {
+		struct mmsync_writer *w = writer_new("gen", 4096, MMSYNC_BPF_OFF, pause_in_commit, NULL);
+		if (listen_serving(w, sock) || publish(w, 1000, 1, GRACE_NS, NULL))
+			_exit(3);
+		say(gen_link.ack[1], 'w');
+		if (hear(gen_link.cmd[0]) != 'p')
+			_exit(4);
+		say(gen_link.ack[1], publish(w, 8000, 2, GRACE_NS, NULL) ? 'x' : 'o');
+		if (hear(gen_link.cmd[0]) != 'q')
+			_exit(5);
+		mmsync_writer_close(w);
+		_exit(0);
+	}
+	struct link *lw = &gen_link;
+	assert_int_equal(hear(lw->ack[0]), 'w');
+
+	/* A reader that stops receiving: the generation cannot be sent to it
+	 * (the writer sees no event for it before). */
+	pid_t deaf = spawn(&lc);
+	if (deaf == 0) {
+		struct mmsync_reader *r;
+		struct mmsync_view v;
+		if (mmsync_reader_connect(&r, sock, NULL) || read_is(r, 1, 1000))
+			_exit(3);
+		int s = own_socket();
+		if (s < 0 || shutdown(s, SHUT_RD))
+			_exit(4);
+		say(lc.ack[1], 'c');
+		if (hear(lc.cmd[0]) != 'e')
+			_exit(5);
+		_exit(mmsync_read_begin(r, &v) == -ECONNRESET ? 0 : 6); /* revoked, and told */
+	}
+	assert_int_equal(hear(lc.ack[0]), 'c');
+
+	/* The growing write: the writer stops inside the commit. */
+	say(lw->cmd[1], 'p');
+	int c = hear(lw->ack[0]);
+	if (c == 'o')
+		fail_msg("the generation was sent to a reader that stopped receiving");
+	assert_int_equal(c, 'g');
+
+	/* A reader connecting now: either it is handed generation 1 and then
+	 * sent generation 2, or it is handed generation 2. */
+	pid_t newcomer = spawn(&lb);
+	if (newcomer == 0) {
+		struct mmsync_reader *r;
+		struct mmsync_stat st = { .sz = sizeof(st) };
+		MMSYNC_OPTS(mmsync_reader_opts, o, .timeout_ms = STEP_MS);
+		int err = mmsync_reader_connect(&r, sock, &o);
+		if (err) {
+			fprintf(stderr, "newcomer: %s\n", mmsync_strerror(err));
+			_exit(3);
+		}
+		say(lb.ack[1], 'c');
+		if (hear(lb.cmd[0]) != 'r')
+			_exit(4);
+		if ((err = read_is(r, 2, 8000))) {
+			fprintf(stderr, "newcomer: %s\n", mmsync_strerror(err));
+			_exit(5);
+		}
+		if (mmsync_reader_stat(r, &st) || st.generation != 2)
+			_exit(6);
+		mmsync_reader_close(r);
+		_exit(0);
+	}
+	/* Time for the thread to hand the newcomer a hello, if it would. */
+	c = hear_within(lb.ack[0], 1000);
+	print_message("the newcomer %s while the commit was held\n",
+		      c == 'c' ? "connected" : "waited");
+	say(lw->cmd[1], 'c');
+	assert_int_equal(hear(lw->ack[0]), 'o');
+	if (c != 'c')
+		assert_int_equal(hear(lb.ack[0]), 'c');
+	say(lb.cmd[1], 'r');
+	assert_int_equal(wait_child(newcomer), 0);
+	link_close(&lb);
+	say(lc.cmd[1], 'e');
+	assert_int_equal(wait_child(deaf), 0);
+	link_close(&lc);
+	say(lw->cmd[1], 'q');
+	assert_int_equal(wait_child(writer), 0);
+	link_close(lw);
+}
+
+/* Readers connecting, reading and leaving in a loop while the writer makes
+ * a new generation at every write: each read whole, each reader following
+ * every generation it was connected through. */
+struct churn {
+	atomic_int stop;
+	_Atomic uint64_t connects, reads, last_seq;
+	struct reader_err {
+		int err, step;
+	} reader[3];
+};
+
+static __attribute__((noreturn)) void churn_reader(struct churn *ch, int k, const char *sock)
+{
+	MMSYNC_OPTS(mmsync_reader_opts, o, .timeout_ms = STEP_MS);
+	while (!atomic_load(&ch->stop)) {
+		struct mmsync_reader *r;
+		int err = mmsync_reader_connect(&r, sock, &o);
+		if (err) {
+			ch->reader[k] = (struct reader_err){ err, 1 };
+			_exit(3);
+		}
+		atomic_fetch_add(&ch->connects, 1);
+		for (int i = 0; i < 20; i++) {
+			struct mmsync_view v;
+			uint64_t got;
+			if ((err = mmsync_read_begin(r, &v)) == -ENODATA)
+				continue;
+			if (err) {
+				ch->reader[k] = (struct reader_err){ err, 2 };
+				_exit(4);
+			}
+			bool whole = v.len == mmsync_version_size(v.version) &&
+				     payload_check(v.data, v.len, &got) && got == v.seq;
+			if ((err = mmsync_read_end(r, &v)) || !whole) {
+				ch->reader[k] = (struct reader_err){ err ? err : -EILSEQ, 3 };
+				_exit(5);
+			}
+			atomic_fetch_add(&ch->reads, 1);
+			sleep_ns(200000);
+		}
+		mmsync_reader_close(r);
+	}
+	_exit(0);
+}
+
+static void test_generations_while_connecting(void **unused)
+{
+	(void)unused;
+	char sock[64];
+	struct churn *ch = shared_map(sizeof(*ch));
+	pid_t readers[3];
+
+	sock_name(sock, sizeof(sock), "churn");
+	struct mmsync_writer *w = serving("churn", sock, 4096);
+	assert_int_equal(publish(w, 100, 1, GRACE_NS, NULL), 0);
+	for (int k = 0; k < 3; k++)
+		if ((readers[k] = test_fork()) == 0)
+			churn_reader(ch, k, sock);
+	while (atomic_load(&ch->connects) < 3)
+		sleep_ns(1000000);
+	/* Copies double at each write, from 4 KiB to 8 MiB: 12 generations,
+	 * with the readers' connects in between. */
+	struct mmsync_stat st = { .sz = sizeof(st) };
+	struct mmsync_reader *t = table_reader(w);
+	uint64_t seq = 1, gen0;
+	assert_int_equal(mmsync_reader_stat(t, &st), 0);
+	gen0 = st.generation;
+	mmsync_reader_close(t); /* exported descriptors go stale with the generation */
+	uint64_t capacity = 4096;
+	for (int g = 0; g < 12; g++) {
+		uint64_t c0 = atomic_load(&ch->connects);
+		/* A grace no descheduled reader reaches: no eviction, no -ESTALE. */
+		assert_int_equal(publish(w, capacity + 1, ++seq, 60ull * 1000000000u, NULL), 0);
+		capacity *= 2;
+		for (uint64_t until = now_ns() + STEP_MS * 1000000ull;
+		     atomic_load(&ch->connects) < c0 + 2 && now_ns() < until;)
+			sleep_ns(1000000);
+	}
+	atomic_store(&ch->stop, 1);
+	for (int k = 0; k < 3; k++) {
+		int status = wait_child(readers[k]);
+		if (status)
+			fail_msg("reader %d: step %d: %s", k, ch->reader[k].step,
+				 mmsync_strerror(ch->reader[k].err));
+	}
+	t = table_reader(w);
+	assert_int_equal(mmsync_reader_stat(t, &st), 0);
+	assert_int_equal(st.generation, gen0 + 12);
+	print_message("%lu connects, %lu reads through 12 generations\n",
+		      (unsigned long)ch->connects, (unsigned long)ch->reads);
+	assert_true(ch->connects >= 3 + 12);
+	mmsync_reader_close(t);
+	munmap(ch, sizeof(*ch));
+	mmsync_writer_close(w);
+}
+
+/* ---- 5. a writer that does not dispatch ---- */
+
+static void test_timeout_says_dispatch(void **unused)
+{
+	(void)unused;
+	char sock[64];
+
+	sock_name(sock, sizeof(sock), "nodispatch");
+	struct mmsync_writer *w = writer_new("nodispatch", 4096, MMSYNC_BPF_OFF, NULL, NULL);
+	assert_int_equal(mmsync_writer_listen(w, sock, NULL), 0); /* no thread, never dispatched */
+	assert_int_equal(publish(w, 100, 1, GRACE_NS, NULL), 0);
+	pid_t pid = test_fork();
+	if (pid == 0) {
+		struct mmsync_reader *r;
+		MMSYNC_OPTS(mmsync_reader_opts, o, .timeout_ms = 300);
+		_exit(mmsync_reader_connect(&r, sock, &o) == -ETIMEDOUT ? 0 : 3);
+	}
+	assert_int_equal(wait_child(pid), 0);
+	/* What the reader is told says what to check. */
+	const char *why = mmsync_strerror(-ETIMEDOUT);
+	print_message("-ETIMEDOUT: %s\n", why);
+	assert_non_null(strstr(why, "does not dispatch"));
+	assert_non_null(strstr(why, "mmsync_writer_dispatch()"));
+	assert_non_null(strstr(why, "MMSYNC_LISTEN_SERVE"));
+	mmsync_writer_close(w);
+}
+
+/* ---- 6. fork() ---- */
+
+static bool is_socket(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+static bool has_pins(const char *name)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "/sys/fs/bpf/mmsync/%s/state", name);
+	return access(path, F_OK) == 0;
+}
+
+/* A parent serving with its thread forks: the child connects a reader of
+ * its own and reads; the parent goes on publishing and serving; the child
+ * cannot use the writer it inherited, and closing that copy (and the
+ * reader it inherited, which held no view) changes nothing of the
+ * parent's: the socket file, the pins, the header, the connections. */
+static void test_fork_child_closes_copy(void **unused)
+{
+	(void)unused;
+	struct tmp_prefix tmp;
+	char sock[192];
+	const char *name = uniq("forked");
+	struct link l;
+	struct mmsync_writer *w;
+
+	tmp_prefix_make(&tmp, "sock");
+	snprintf(sock, sizeof(sock), "%s", tmp.prefix);
+	assert_int_equal(mmsync_writer_create(&w, name, NULL), 0); /* BPF pins where allowed */
+	assert_int_equal(listen_serving(w, sock), 0);
+	assert_int_equal(publish(w, 1000, 1, GRACE_NS, NULL), 0);
+	bool pins = has_pins(name);
+	struct mmsync_reader *r, *t = table_reader(w);
+	assert_int_equal(mmsync_reader_connect(&r, sock, NULL), 0); /* served by the thread */
+	assert_int_equal(read_is(r, 1, 1000), 0);
+	struct mmsync_stat st;
+	assert_true(figures_reach(t, 2, 0, &st));
+
+	pid_t child = spawn(&l);
+	if (child == 0) {
+		struct mmsync_reader *mine;
+		int fd_before = count_fds();
+		/* The inherited writer: its thread is the parent's. */
+		if (mmsync_write(w, "x", 1, GRACE_NS, NULL) != -ECHILD ||
+		    mmsync_writer_dispatch(w) != -ECHILD || mmsync_writer_fd(w) != -ECHILD)
+			_exit(3);
+		if (mmsync_reader_connect(&mine, sock, NULL) || read_is(mine, 1, 1000))
+			_exit(4);
+		say(l.ack[1], 'c');
+		if (hear(l.cmd[0]) != 'n' || read_until(mine, 2, 1000))
+			_exit(5);
+		mmsync_writer_close(w);
+		mmsync_reader_close(r);
+		mmsync_reader_close(t);
+		if (count_fds() >= fd_before)
+			_exit(6); /* the copies' descriptors were let go */
+		say(l.ack[1], 'd');
+		if (hear(l.cmd[0]) != 'q' || read_is(mine, 3, 1000))
+			_exit(7);
+		mmsync_reader_close(mine);
+		_exit(0);
+	}
+	assert_int_equal(hear(l.ack[0]), 'c');
+	assert_int_equal(publish(w, 1000, 2, GRACE_NS, NULL), 0);
+	say(l.cmd[1], 'n');
+	assert_int_equal(hear(l.ack[0]), 'd');
+
+	/* Nothing of the parent's moved. */
+	assert_true(is_socket(sock));
+	assert_int_equal(has_pins(name), pins);
+	assert_true(figures_reach(t, 3, 0, &st)); /* r, t and the child's own reader */
+	assert_int_equal(st.writer_pid, getpid());
+	assert_int_equal(mmsync_reader_check(r), 0);
+	assert_int_equal(read_is(r, 2, 1000), 0);
+	assert_int_equal(publish(w, 1000, 3, GRACE_NS, NULL), 0);
+	assert_int_equal(read_is(r, 3, 1000), 0);
+	say(l.cmd[1], 'q');
+	assert_int_equal(wait_child(child), 0);
+	link_close(&l);
+	/* A new reader is served, and r's departure is still seen: its
+	 * connection is in the parent's epoll set. */
+	pid_t late = test_fork();
+	if (late == 0) {
+		struct mmsync_reader *x;
+		_exit(mmsync_reader_connect(&x, sock, NULL) ? 3 : read_is(x, 3, 1000) ? 4 : 0);
+	}
+	assert_int_equal(wait_child(late), 0);
+	mmsync_reader_close(r);
+	assert_true(figures_reach(t, 1, 3, &st));
+	mmsync_reader_close(t);
+	mmsync_writer_close(w);
+	assert_false(is_socket(sock)); /* the writer's process removes it */
+	assert_false(has_pins(name));
+	tmp_prefix_remove(&tmp);
+}
+
+/* Without a service thread a writer passes to a child that uses it (a
+ * daemon's fork): the child becomes the writer's process; the parent
+ * closing its copy meanwhile removes nothing. */
+static void test_fork_child_takes_over(void **unused)
+{
+	(void)unused;
+	struct tmp_prefix tmp;
+	char sock[192];
+	struct link l;
+
+	tmp_prefix_make(&tmp, "sock");
+	snprintf(sock, sizeof(sock), "%s", tmp.prefix);
+	struct mmsync_writer *w = writer_new("daemon", 4096, MMSYNC_BPF_OFF, NULL, NULL);
+	assert_int_equal(mmsync_writer_listen(w, sock, NULL), 0);
+	assert_int_equal(publish(w, 1000, 1, GRACE_NS, NULL), 0);
+
+	pid_t child = spawn(&l);
+	if (child == 0) {
+		if (publish(w, 1000, 2, GRACE_NS, NULL))
+			_exit(3);
+		say(l.ack[1], 'w');
+		uint64_t until = now_ns() + STEP_MS * 1000000ull;
+		while (!fd_ready(l.cmd[0], 1)) { /* serves until told */
+			if (mmsync_writer_dispatch(w) || now_ns() > until)
+				_exit(4);
+		}
+		if (hear(l.cmd[0]) != 'q')
+			_exit(5);
+		mmsync_writer_close(w);
+		_exit(is_socket(sock) ? 6 : 0); /* the writer's process removes it */
+	}
+	assert_int_equal(hear(l.ack[0]), 'w');
+	mmsync_writer_close(w); /* the parent's copy: the child is the writer now */
+	assert_true(is_socket(sock));
+	pid_t reader = test_fork();
+	if (reader == 0) {
+		struct mmsync_reader *r;
+		struct mmsync_stat st = { .sz = sizeof(st) };
+		if (mmsync_reader_connect(&r, sock, NULL) || read_is(r, 2, 1000))
+			_exit(3);
+		if (mmsync_reader_stat(r, &st) || st.writer_pid != child)
+			_exit(4);
+		_exit(0);
+	}
+	assert_int_equal(wait_child(reader), 0);
+	say(l.cmd[1], 'q');
+	assert_int_equal(wait_child(child), 0);
+	link_close(&l);
+	assert_false(is_socket(sock));
+	tmp_prefix_remove(&tmp);
+}
+
+/* ---- 7. close ---- */
+
+/* Threads of this process named @comm. */
+static int count_threads(const char *comm)
+{
+	DIR *d = opendir("/proc/self/task");
+	int n = 0;
+	struct dirent *e;
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		char path[300], buf[32] = "";
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t k = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		if (k > 0 && buf[k - 1] == '\n')
+			buf[k - 1] = 0;
+		n += k > 0 && !strcmp(buf, comm);
+	}
+	closedir(d);
+	return n;
+}
+
+static void test_close_joins_thread(void **unused)
+{
+	(void)unused;
+	char sock[64];
+	struct link l;
+
+	sock_name(sock, sizeof(sock), "close");
+	/* The reader is forked first: a child holding a copy of the writer's
+	 * descriptors would keep the header's lock, and the writer alive to
+	 * mmsync_reader_check(), until it closed them too. */
+	pid_t pid = spawn(&l);
+	if (pid == 0) {
+		struct mmsync_reader *r;
+		if (hear(l.cmd[0]) != 'g')
+			_exit(2);
+		if (mmsync_reader_connect(&r, sock, NULL) || read_is(r, 1, 100))
+			_exit(3);
+		say(l.ack[1], 'c');
+		if (hear(l.cmd[0]) != 'x')
+			_exit(4);
+		/* The writer has gone; the last version stays readable. */
+		_exit(mmsync_reader_check(r) != -EPIPE ? 5 : read_is(r, 1, 100) ? 6 : 0);
+	}
+	assert_int_equal(count_threads("mmsync-serve"), 0);
+	struct mmsync_writer *w = serving("close", sock, 4096);
+	assert_int_equal(count_threads("mmsync-serve"), 1);
+	assert_int_equal(publish(w, 100, 1, GRACE_NS, NULL), 0);
+	say(l.cmd[1], 'g');
+	assert_int_equal(hear(l.ack[0]), 'c');
+	mmsync_writer_close(w);
+	assert_int_equal(count_threads("mmsync-serve"), 0); /* joined, not left running */
+	say(l.cmd[1], 'x');
+	assert_int_equal(wait_child(pid), 0);
+	link_close(&l);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		test_case(test_serves_without_dispatch),
+		test_case(test_connect_during_grace_wait),
+		test_case(test_write_takes_no_lock),
+		test_case(test_generation_during_handshake),
+		test_case(test_generations_while_connecting),
+		test_case(test_timeout_says_dispatch),
+		test_case(test_fork_child_closes_copy),
+		test_case(test_fork_child_takes_over),
+		test_case(test_close_joins_thread),
+	};
+	return test_run(tests);
+}
