@@ -41,7 +41,13 @@
  *                  it inherited changes nothing of its parent's, which goes
  *                  on serving and publishing. With a service thread running
  *                  at the fork, the child's copies of reader connections
- *                  stay open until it exits or execs (close-on-exec).
+ *                  stay open until it exits or execs (close-on-exec). A
+ *                  fork() in any thread of a process with a listening
+ *                  writer waits for a handshake under way (the library's
+ *                  pthread_atfork() handlers take the lock handshakes
+ *                  hold): no child holds a copy of the lock a new reader's
+ *                  liveness rests on, which would make that reader look
+ *                  alive, when it left, for as long as the child lived.
  *   compat writer  the child's copy writes the parent's files: used in both
  *                  processes it is two writers. Closing it releases the
  *                  child's descriptors and mappings only (an flock taken
@@ -173,8 +179,9 @@ struct mmsync_native_opts {
 				    * instead of memfds [NULL] */
 	/* Refused peers and dropped readers are reported here [stderr]. With
 	 * the service thread (MMSYNC_LISTEN_SERVE) it is called from that
-	 * thread too, at times with a lock held that handshakes take: it must
-	 * be thread-safe, quick, and call no function of this writer. */
+	 * thread too, and at times with the lock held that handshakes take
+	 * (and fork() does, see fork() at the top): it must be thread-safe,
+	 * quick, call no function of this writer and not call fork(). */
 	void (*log)(void *ctx, const char *msg);
 	void *log_ctx;
 	/* mmsync_write_from_fd(): bytes a read request asks for [1 MiB], and

@@ -47,9 +47,11 @@ static void refuse(struct native_writer *nw, int conn, int error)
 
 /* Under nw->lock: a free own slot for @p, which joins the pending readers
  * (adoption is announced before the hello: native_service.c, rule 3), and
- * the hello with the generation of now. Return: 0, -EUSERS, or the error
- * of the send (then nothing is left of it in the lists). */
-static int handshake_locked(struct native_writer *nw, struct pending_reader *p, int theirs)
+ * the hello with the generation of now, carrying a description of the slot
+ * object read-locked for the reader alone, open here only under the lock
+ * (rule 5). Return: 0, -EUSERS, or an error (then nothing is left of it
+ * in the lists). */
+static int handshake_locked(struct native_writer *nw, struct pending_reader *p)
 {
 	unsigned i;
 	for (i = nw->max_readers; i < nr_slots(nw); i++)
@@ -57,9 +59,21 @@ static int handshake_locked(struct native_writer *nw, struct pending_reader *p, 
 			break;
 	if (i == nr_slots(nw))
 		return -EUSERS;
+	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
+	int theirs = segment_reopen(p->obj.fd, O_RDWR);
+	if (theirs < 0)
+		return theirs;
+	if (fcntl(theirs, F_OFD_SETLK, &fl)) {
+		int err = -errno;
+		close(theirs);
+		return err;
+	}
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.u32 = i };
-	if (epoll_ctl(nw->epoll, EPOLL_CTL_ADD, p->conn, &ev))
-		return -errno;
+	if (epoll_ctl(nw->epoll, EPOLL_CTL_ADD, p->conn, &ev)) {
+		int err = -errno;
+		close(theirs);
+		return err;
+	}
 	p->i = i;
 	nw->taken[i] = true;
 	nw->pend[nw->n_pend++] = *p;
@@ -70,6 +84,7 @@ static int handshake_locked(struct native_writer *nw, struct pending_reader *p, 
 	m.slot_index = i - nw->max_readers;
 	int fds[4] = { nw->state_ro, nw->cur.ro[0], nw->cur.ro[1], theirs };
 	int err = fdpass_send(p->conn, &m, sizeof(m), fds, 4);
+	close(theirs); /* the reader holds the only other reference now */
 	if (err) {
 		nw->n_pend--;
 		nw->taken[i] = false;
@@ -100,21 +115,13 @@ bool accept_reader(struct native_writer *nw)
 
 	/* The slot object before the lock: the lock's section stays short. */
 	struct pending_reader p = { .conn = conn, .obj = { .fd = -1 } };
-	int theirs = -1;
-	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
 	int err = segment_create(&p.obj, nw->name, SEG_MEMFD, NULL, sysconf(_SC_PAGESIZE),
 				 NATIVE_SEALS_SIZE);
-	if (!err && (theirs = segment_reopen(p.obj.fd, O_RDWR)) < 0)
-		err = theirs;
-	if (!err && fcntl(theirs, F_OFD_SETLK, &fl))
-		err = -errno;
 	if (!err) {
 		pthread_mutex_lock(&nw->lock);
-		err = handshake_locked(nw, &p, theirs);
+		err = handshake_locked(nw, &p);
 		pthread_mutex_unlock(&nw->lock);
 	}
-	if (theirs >= 0)
-		close(theirs); /* the reader holds the only other reference now */
 	if (err) {
 		segment_destroy(&p.obj);
 		if (err == -EUSERS) {
@@ -303,9 +310,12 @@ int mmsync_writer_listen(struct mmsync_writer *w, const char *path,
 	if (!(flags & MMSYNC_LISTEN_SERVE) && epoll_ctl(nw->epoll, EPOLL_CTL_ADD, fd, &ev))
 		err = -errno;
 	nw->listen_fd = fd;
+	if (!err)
+		listening_add(nw); /* before the first handshake (rule 5) */
 	if (!err && (flags & MMSYNC_LISTEN_SERVE))
 		err = service_start(nw);
 	if (err) { /* as before the call: not listening */
+		listening_remove(nw);
 		close(fd);
 		nw->listen_fd = -1;
 		if (nw->sock_path)

@@ -40,9 +40,18 @@
  *     publishes the generation's first version happen under one hold of the
  *     lock: a reader connecting meanwhile gets the old generation's hello
  *     before (and then the message) or the new one's after, once li names it.
- *  5. Order: a section or a call first, then nw->lock; nobody waits for a
- *     section or a call while holding the lock. logf_() runs in both
- *     threads, in generation commits with the lock held.
+ *  5. fork(). A handshake opens the description that carries the new
+ *     reader's lock, sends it and closes it under nw->lock; fork handlers
+ *     take the lock of every listening writer around fork(), in the
+ *     caller's dispatch as with the service thread. No child inherits such a
+ *     description: it would keep that reader alive in the writer's eyes
+ *     (revoked, not taken back, when it leaves) for as long as the child
+ *     lives. The log callback runs under nw->lock at times (rule 4): it
+ *     must not fork().
+ *  6. Order: a section or a call first, then nw->lock; the fork handlers
+ *     take registry_mx, then each writer's lock. Nobody waits for a section
+ *     or a call while holding a lock. logf_() runs in both threads, in
+ *     generation commits with the lock held.
  */
 #include <errno.h>
 #include <poll.h>
@@ -242,6 +251,61 @@ void service_fini(struct native_writer *nw)
 	free(nw->pend);
 	nw->taken = NULL;
 	nw->pend = NULL;
+}
+
+/* ---- rule 5: the listening writers, locked around fork() ---- */
+
+static pthread_mutex_t registry_mx = PTHREAD_MUTEX_INITIALIZER;
+static struct native_writer *registry;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&registry_mx);
+	for (struct native_writer *nw = registry; nw; nw = nw->listening_next)
+		pthread_mutex_lock(&nw->lock);
+}
+
+/* In the parent and in the child alike: the forking thread took them. */
+static void fork_done(void)
+{
+	for (struct native_writer *nw = registry; nw; nw = nw->listening_next)
+		pthread_mutex_unlock(&nw->lock);
+	pthread_mutex_unlock(&registry_mx);
+}
+
+static void atfork_register(void)
+{
+	pthread_atfork(fork_prepare, fork_done, fork_done);
+}
+
+/* Into the list, before the first handshake (the caller's dispatch or the
+ * service thread). */
+void listening_add(struct native_writer *nw)
+{
+	pthread_once(&atfork_once, atfork_register);
+	pthread_mutex_lock(&registry_mx);
+	nw->listening_next = registry;
+	registry = nw;
+	nw->listening = true;
+	pthread_mutex_unlock(&registry_mx);
+}
+
+/* Out of the list: the writer no longer handshakes (it closes, or listen
+ * failed), or a forked child lets its copy go; the fork handlers must not
+ * find it freed. */
+void listening_remove(struct native_writer *nw)
+{
+	if (!nw->listening)
+		return;
+	pthread_mutex_lock(&registry_mx);
+	for (struct native_writer **p = &registry; *p; p = &(*p)->listening_next)
+		if (*p == nw) {
+			*p = nw->listening_next;
+			break;
+		}
+	nw->listening = false;
+	pthread_mutex_unlock(&registry_mx);
 }
 
 /* Starts the thread, all signals blocked in it (they are the program's). */

@@ -416,10 +416,11 @@ static bool owns_shared(struct native_writer *nw)
  * go of this process's references (descriptors, mappings, memory) and
  * touches nothing the writer's process uses: no socket unlinked, no pin
  * removed, nothing stored in the header, no connection taken off the epoll
- * set both share, no lock taken (the parent's service thread may have held
- * one at the fork). With that thread running at the fork, slots and
- * connections may have been mid-change in this copy: their descriptors are
- * left, close-on-exec, for the process's exit or exec to drop.
+ * set both share, no lock of the writer's taken (the parent's service
+ * thread may have been in a section at the fork). With that thread running
+ * at the fork, slots and connections may have been mid-change in this copy:
+ * their descriptors are left, close-on-exec, for the process's exit or exec
+ * to drop.
  */
 static void release_copy(struct native_writer *nw)
 {
@@ -434,6 +435,7 @@ static void release_copy(struct native_writer *nw)
 		close(nw->pend[k].conn);
 		segment_destroy(&nw->pend[k].obj);
 	}
+	listening_remove(nw); /* this process's fork handlers must not find it freed */
 	if (nw->listen_fd >= 0)
 		close(nw->listen_fd);
 	if (nw->epoll >= 0)
@@ -464,6 +466,7 @@ void native_writer_close(struct native_writer *nw)
 		return;
 	}
 	service_stop(nw);
+	listening_remove(nw); /* no handshake from here on */
 	if (nw->lock_ok)
 		adopt(nw); /* readers served but not adopted: taken back below */
 	if (nw->slots)

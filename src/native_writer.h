@@ -121,6 +121,8 @@ struct native_writer {
 	atomic_uint adopt;	/* raised under the lock before a hello: pend
 				 * is not empty */
 	bool serving;		/* a service thread runs */
+	bool listening;		/* in the fork handlers' list (rule 5) */
+	struct native_writer *listening_next;
 	pthread_t thread;
 	int stop_fd;		/* eventfd: the thread stops when it reads 1 */
 	pthread_mutex_t section_mx; /* held by the thread in a section */
@@ -215,6 +217,8 @@ int service_init(struct native_writer *nw);
 void service_fini(struct native_writer *nw);
 int service_start(struct native_writer *nw);
 void service_stop(struct native_writer *nw);
+void listening_add(struct native_writer *nw);
+void listening_remove(struct native_writer *nw);
 void adopt_locked(struct native_writer *nw);
 void adopt(struct native_writer *nw);
 void own_release(struct native_writer *nw, unsigned i);

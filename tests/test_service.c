@@ -31,6 +31,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -119,10 +120,23 @@ static int listen_serving(struct mmsync_writer *w, const char *sock)
 	return mmsync_writer_listen(w, sock, &lo);
 }
 
+/* The log of the writers serving(), from both of their threads: readers
+ * revoked. A reader the test does not make fail is never revoked; one whose
+ * slot's lock a forked child inherited would be, when it left. */
+static atomic_int revoked;
+
+static void count_revoked(void *ctx, const char *msg)
+{
+	(void)ctx;
+	fprintf(stderr, "writer: %s\n", msg);
+	if (strstr(msg, "revoked"))
+		atomic_fetch_add(&revoked, 1);
+}
+
 /* A writer served by its thread, with a memfd header (no BPF pins). */
 static struct mmsync_writer *serving(const char *name, const char *sock, uint64_t capacity)
 {
-	struct mmsync_writer *w = writer_new(name, capacity, MMSYNC_BPF_OFF, NULL, NULL);
+	struct mmsync_writer *w = writer_new(name, capacity, MMSYNC_BPF_OFF, count_revoked, NULL);
 	assert_int_equal(listen_serving(w, sock), 0);
 	return w;
 }
@@ -259,6 +273,7 @@ static void test_serves_without_dispatch(void **unused)
 	struct mmsync_stat st;
 
 	sock_name(sock, sizeof(sock), "plain");
+	atomic_store(&revoked, 0);
 	struct mmsync_writer *w = serving("plain", sock, 4096);
 	/* The caller has nothing to dispatch, and is told so. */
 	assert_int_equal(mmsync_writer_dispatch(w), -EBUSY);
@@ -289,6 +304,7 @@ static void test_serves_without_dispatch(void **unused)
 		fail_msg("live %u reclaimed %lu: the thread did not take back the slots", st.live_slots,
 			 (unsigned long)st.reclaimed);
 	assert_int_equal(read_is(t, 2, 1000), 0);
+	assert_int_equal(atomic_load(&revoked), 0); /* each was seen dead as it left */
 	mmsync_reader_close(t);
 	mmsync_writer_close(w);
 }
@@ -445,11 +461,31 @@ static void *hold_locks(void *arg)
 	return NULL;
 }
 
+/* A child that connects at 'g' with @timeout_ms: exit 0 if the result is
+ * @want (0: and it reads version @seq of @len bytes whole). Forked before
+ * the test holds the locks: fork() itself waits for the handshakes' lock. */
+static pid_t connect_later(struct link *l, const char *sock, unsigned timeout_ms, int want,
+			   uint64_t seq, size_t len)
+{
+	pid_t pid = spawn(l);
+	if (pid == 0) {
+		struct mmsync_reader *r;
+		MMSYNC_OPTS(mmsync_reader_opts, o, .timeout_ms = timeout_ms);
+		if (hear(l->cmd[0]) != 'g')
+			_exit(2);
+		int err = mmsync_reader_connect(&r, sock, &o);
+		if (err != want)
+			_exit(3);
+		_exit(!err && read_is(r, seq, len) ? 4 : 0);
+	}
+	return pid;
+}
+
 static void test_write_takes_no_lock(void **unused)
 {
 	(void)unused;
 	char sock[64];
-	struct link lr;
+	struct link lr, llate, lafter;
 	struct mmsync_write_info info;
 
 	sock_name(sock, sizeof(sock), "nolock");
@@ -483,6 +519,8 @@ static void test_write_takes_no_lock(void **unused)
 	}
 	assert_int_equal(hear(lr.ack[0]), 'c');
 	assert_int_equal(publish(w, 36, 2, GRACE_NS, NULL), 0); /* the reader is adopted */
+	pid_t late = connect_later(&llate, sock, 300, -ETIMEDOUT, 0, 0);
+	pid_t after = connect_later(&lafter, sock, STEP_MS, 0, 202, 36);
 
 	struct holder h = { .nw = w->native };
 	pthread_t th;
@@ -491,13 +529,9 @@ static void test_write_takes_no_lock(void **unused)
 		sleep_ns(100000);
 
 	/* The lock held is the handshakes': a connect now times out. */
-	pid_t late = test_fork();
-	if (late == 0) {
-		struct mmsync_reader *r;
-		MMSYNC_OPTS(mmsync_reader_opts, o, .timeout_ms = 300);
-		_exit(mmsync_reader_connect(&r, sock, &o) == -ETIMEDOUT ? 0 : 3);
-	}
+	say(llate.cmd[1], 'g');
 	assert_int_equal(wait_child(late), 0);
+	link_close(&llate);
 
 	/* Writes, meanwhile, go on: none takes either lock. */
 	uint64_t reads0 = atomic_load(reads);
@@ -512,14 +546,9 @@ static void test_write_takes_no_lock(void **unused)
 		      (unsigned long)(atomic_load(reads) - reads0));
 
 	/* Connects are served again. */
-	pid_t after = test_fork();
-	if (after == 0) {
-		struct mmsync_reader *r;
-		if (mmsync_reader_connect(&r, sock, NULL))
-			_exit(3);
-		_exit(read_is(r, 202, 36) ? 4 : 0);
-	}
+	say(lafter.cmd[1], 'g');
 	assert_int_equal(wait_child(after), 0);
+	link_close(&lafter);
 	say(lr.cmd[1], 'q');
 	assert_int_equal(wait_child(reader), 0);
 	link_close(&lr);
@@ -639,8 +668,9 @@ static void test_generation_during_handshake(void **unused)
 }
 
 /* Readers connecting, reading and leaving in a loop while the writer makes
- * a new generation at every write: each read whole, each reader following
- * every generation it was connected through. */
+ * a new generation at every write, then while it writes small payloads
+ * flat out: each read whole, each reader following every generation it
+ * was connected through. */
 struct churn {
 	atomic_int stop;
 	_Atomic uint64_t connects, reads, last_seq;
@@ -691,6 +721,7 @@ static void test_generations_while_connecting(void **unused)
 	pid_t readers[3];
 
 	sock_name(sock, sizeof(sock), "churn");
+	atomic_store(&revoked, 0);
 	struct mmsync_writer *w = serving("churn", sock, 4096);
 	assert_int_equal(publish(w, 100, 1, GRACE_NS, NULL), 0);
 	for (int k = 0; k < 3; k++)
@@ -716,6 +747,15 @@ static void test_generations_while_connecting(void **unused)
 		     atomic_load(&ch->connects) < c0 + 2 && now_ns() < until;)
 			sleep_ns(1000000);
 	}
+	/* Then small writes flat out while readers come and go: the thread's
+	 * sections (their departures, adoption, the figures) fall between
+	 * writes, and handshakes in the middle of them. */
+	uint64_t c0 = atomic_load(&ch->connects), writes = 0;
+	for (uint64_t until = now_ns() + STEP_MS * 1000000ull;
+	     atomic_load(&ch->connects) < c0 + 20 && now_ns() < until; writes++) {
+		seq++;
+		assert_int_equal(publish(w, 100 + seq % 900, seq, 60ull * 1000000000u, NULL), 0);
+	}
 	atomic_store(&ch->stop, 1);
 	for (int k = 0; k < 3; k++) {
 		int status = wait_child(readers[k]);
@@ -726,9 +766,12 @@ static void test_generations_while_connecting(void **unused)
 	t = table_reader(w);
 	assert_int_equal(mmsync_reader_stat(t, &st), 0);
 	assert_int_equal(st.generation, gen0 + 12);
-	print_message("%lu connects, %lu reads through 12 generations\n",
-		      (unsigned long)ch->connects, (unsigned long)ch->reads);
-	assert_true(ch->connects >= 3 + 12);
+	print_message("%lu connects, %lu reads through 12 generations and %lu small writes\n",
+		      (unsigned long)ch->connects, (unsigned long)ch->reads, (unsigned long)writes);
+	assert_true(ch->connects >= 3 + 12 + 20);
+	/* Every reader was seen dead as it left: none kept alive by a copy of
+	 * its slot's lock in a reader forked during its handshake. */
+	assert_int_equal(atomic_load(&revoked), 0);
 	mmsync_reader_close(t);
 	munmap(ch, sizeof(*ch));
 	mmsync_writer_close(w);
@@ -912,6 +955,251 @@ static void test_fork_child_takes_over(void **unused)
 	tmp_prefix_remove(&tmp);
 }
 
+/*
+ * fork() while a handshake is under way in another thread. The handshake
+ * opens the description that carries the new reader's liveness lock, sends
+ * it and closes it; a child forked in between would hold that lock for as
+ * long as it lived, and the writer would take the reader, once it left,
+ * for a live one whose connection failed (revoked) instead of taking its
+ * slot back.
+ *
+ * The test puts the fork in that window. It runs in a process of its own
+ * (the lab), where a seccomp filter hands every sendmsg(2) to a supervisor
+ * thread (SECCOMP_RET_USER_NOTIF): the handshaker (the service thread, or a
+ * thread dispatching) stops in the send of the hello, with the description
+ * open. Only then does the lab's main thread fork, and the send goes on
+ * once the fork has returned or the main thread is seen waiting in it. With
+ * the library's fork handlers the fork waits for the handshake; without
+ * them it lands in it.
+ */
+
+/* Whether thread @tid of this process sleeps in futex(2). */
+static bool task_in_futex(pid_t tid)
+{
+	char path[64], buf[128];
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	return buf[0] >= '0' && buf[0] <= '9' && strtol(buf, NULL, 10) == SYS_futex;
+}
+
+struct send_gate {
+	int listener;	   /* the filter's notification descriptor */
+	pid_t main_tid;
+	atomic_int held;   /* a sendmsg is held */
+	atomic_int forking; /* the main thread is about to fork */
+	atomic_int forked; /* its fork() returned */
+	atomic_int stop;
+	atomic_int error;
+};
+
+/* Holds the first sendmsg until the main thread has forked or waits in
+ * fork(); lets every other one through at once. */
+static void *send_supervisor(void *arg)
+{
+	struct send_gate *g = arg;
+	bool first = true;
+	while (!atomic_load(&g->stop)) {
+		struct pollfd p = { .fd = g->listener, .events = POLLIN };
+		if (poll(&p, 1, 10) <= 0)
+			continue;
+		struct seccomp_notif req;
+		memset(&req, 0, sizeof(req));
+		if (ioctl(g->listener, SECCOMP_IOCTL_NOTIF_RECV, &req)) {
+			if (errno == EINTR || errno == ENOENT)
+				continue;
+			atomic_store(&g->error, errno);
+			return NULL;
+		}
+		if (first) {
+			first = false;
+			atomic_store(&g->held, 1);
+			uint64_t until = now_ns() + 2 * STEP_MS * 1000000ull;
+			while (!atomic_load(&g->forking) ||
+			       !(atomic_load(&g->forked) || task_in_futex(g->main_tid))) {
+				if (now_ns() > until)
+					_exit(40); /* the lab's main thread is stuck */
+				sleep_ns(1000000);
+			}
+		}
+		struct seccomp_notif_resp resp = {
+			.id = req.id, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE,
+		};
+		if (ioctl(g->listener, SECCOMP_IOCTL_NOTIF_SEND, &resp) && errno != ENOENT) {
+			atomic_store(&g->error, errno);
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+/* The caller's loop, in a thread: dispatches until told to stop. */
+struct dispatcher {
+	struct mmsync_writer *w;
+	atomic_int stop;
+};
+
+static void *dispatch_loop(void *arg)
+{
+	struct dispatcher *d = arg;
+	struct pollfd p = { .fd = mmsync_writer_fd(d->w), .events = POLLIN };
+	while (!atomic_load(&d->stop)) {
+		poll(&p, 1, 10);
+		if (mmsync_writer_dispatch(d->w))
+			return (void *)1;
+	}
+	return NULL;
+}
+
+#define LAB_CHECK(cond, code)                                                   \
+	do {                                                                    \
+		if (!(cond)) {                                                  \
+			fprintf(stderr, "fork lab: %s: failed (%d)\n", #cond, code); \
+			_exit(code);                                            \
+		}                                                               \
+	} while (0)
+
+/* The lab: exit 0, 77 where seccomp cannot notify, or the failed step. */
+static __attribute__((noreturn)) void fork_lab(bool serve, const char *sock)
+{
+	struct link lr, lc;
+	struct mmsync_writer *w;
+	struct mmsync_stat st;
+
+	/* The reader: connects at 'g', says 'c' once it read, leaves at 'q'. */
+	pid_t reader = spawn(&lr);
+	if (reader == 0) {
+		struct mmsync_reader *r;
+		MMSYNC_OPTS(mmsync_reader_opts, o, .timeout_ms = STEP_MS);
+		if (hear(lr.cmd[0]) != 'g')
+			_exit(2);
+		if (mmsync_reader_connect(&r, sock, &o) || read_is(r, 1, 100))
+			_exit(3);
+		say(lr.ack[1], 'c');
+		if (hear(lr.cmd[0]) != 'q')
+			_exit(4);
+		mmsync_reader_close(r);
+		_exit(0);
+	}
+
+	/* sendmsg(2) to the supervisor, in this thread and those made after. */
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_sendmsg, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+	struct send_gate g = { .main_tid = getpid() };
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+	    (g.listener = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+				       SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog)) < 0) {
+		fprintf(stderr, "fork lab: seccomp user notification: %s\n", strerror(errno));
+		_exit(77);
+	}
+	pthread_t sup;
+	LAB_CHECK(pthread_create(&sup, NULL, send_supervisor, &g) == 0, 10);
+
+	MMSYNC_OPTS(mmsync_native_opts, no, .capacity = 4096, .flags = MMSYNC_BPF_OFF,
+		    .log = count_revoked);
+	MMSYNC_OPTS(mmsync_listen_opts, lo, .flags = serve ? MMSYNC_LISTEN_SERVE : 0);
+	LAB_CHECK(mmsync_writer_create(&w, uniq("forkhs"), &no) == 0, 11);
+	LAB_CHECK(mmsync_writer_listen(w, sock, &lo) == 0, 12);
+	LAB_CHECK(publish(w, 100, 1, GRACE_NS, NULL) == 0, 13);
+	struct mmsync_reader *t;
+	int fds[MMSYNC_NR_FDS];
+	LAB_CHECK(mmsync_writer_export_fds(w, fds) == 0, 14);
+	LAB_CHECK(mmsync_reader_from_fds(&t, fds, NULL) == 0, 15);
+	for (int i = 0; i < MMSYNC_NR_FDS; i++)
+		close(fds[i]);
+	/* From here on the writer belongs to its handshaker. */
+	struct dispatcher d = { .w = w };
+	pthread_t dt;
+	if (!serve)
+		LAB_CHECK(pthread_create(&dt, NULL, dispatch_loop, &d) == 0, 16);
+
+	say(lr.cmd[1], 'g');
+	uint64_t until = now_ns() + STEP_MS * 1000000ull;
+	while (!atomic_load(&g.held)) {
+		LAB_CHECK(now_ns() < until, 17); /* the hello was never sent */
+		LAB_CHECK(!atomic_load(&g.error), 18);
+		sleep_ns(1000000);
+	}
+
+	/* The fork, in the middle of the handshake; the child lives on until
+	 * told, after the reader has left. */
+	atomic_store(&g.forking, 1);
+	pid_t child = spawn(&lc);
+	if (child == 0)
+		_exit(hear(lc.cmd[0]) == 'q' ? 0 : 2);
+	atomic_store(&g.forked, 1);
+	LAB_CHECK(hear(lr.ack[0]) == 'c', 19);
+
+	/* The reader leaves: taken back, not revoked, while the child lives. */
+	say(lr.cmd[1], 'q');
+	LAB_CHECK(wait_child(reader) == 0, 20);
+	until = now_ns() + STEP_MS * 1000000ull;
+	do {
+		st = (struct mmsync_stat){ .sz = sizeof(st) };
+		LAB_CHECK(mmsync_reader_stat(t, &st) == 0, 21);
+		if (st.reclaimed >= 1 || atomic_load(&revoked))
+			break;
+		sleep_ns(5000000);
+	} while (now_ns() < until);
+	if (atomic_load(&revoked)) {
+		fprintf(stderr, "fork lab: the reader that left was revoked: the child forked "
+				"during its handshake holds its lock\n");
+		_exit(30);
+	}
+	LAB_CHECK(st.reclaimed == 1, 31);
+	say(lc.cmd[1], 'q');
+	LAB_CHECK(wait_child(child) == 0, 32);
+	if (!serve) {
+		void *ret;
+		atomic_store(&d.stop, 1);
+		LAB_CHECK(pthread_join(dt, &ret) == 0 && !ret, 33);
+	}
+	atomic_store(&g.stop, 1);
+	LAB_CHECK(pthread_join(sup, NULL) == 0 && !atomic_load(&g.error), 34);
+	mmsync_reader_close(t);
+	mmsync_writer_close(w);
+	_exit(0);
+}
+
+static void fork_during_handshake(bool serve)
+{
+	char sock[64];
+	sock_name(sock, sizeof(sock), "forkhs");
+	atomic_store(&revoked, 0);
+	pid_t lab = test_fork();
+	if (lab == 0)
+		fork_lab(serve, sock);
+	int status = wait_child(lab);
+	if (status == 77)
+		test_skip_or_fail("no seccomp user notification here");
+	if (status)
+		fail_msg("the fork lab failed at step %d (see its stderr)", status);
+}
+
+static void test_fork_during_handshake(void **unused)
+{
+	(void)unused;
+	fork_during_handshake(true);
+}
+
+/* The same with the caller's own loop dispatching in another thread. */
+static void test_fork_during_dispatch_handshake(void **unused)
+{
+	(void)unused;
+	fork_during_handshake(false);
+}
+
 /* ---- 7. close ---- */
 
 /* Threads of this process named @comm. */
@@ -986,6 +1274,8 @@ int main(void)
 		test_case(test_timeout_says_dispatch),
 		test_case(test_fork_child_closes_copy),
 		test_case(test_fork_child_takes_over),
+		test_case(test_fork_during_handshake),
+		test_case(test_fork_during_dispatch_handshake),
 		test_case(test_close_joins_thread),
 	};
 	return test_run(tests);
