@@ -190,7 +190,7 @@ struct mmsync_native_opts {
 	unsigned queue_depth;
 };
 
-/* mmsync_listen_opts.flags */
+/* mmsync_listen_opts.flags (mmsync_writer_listen()): bits 24-31 */
 enum {
 	/* Serve readers from a thread of the writer's own ("mmsync-serve",
 	 * all signals blocked): it accepts connections and hands readers their
@@ -198,12 +198,13 @@ enum {
 	 * refreshes the header's figures every 100 ms, as a loop calling
 	 * mmsync_writer_dispatch() would; the program needs no event loop. A
 	 * reader connecting while a write waits out its grace period is served
-	 * at once, and a write takes no lock for it unless a reader is being
-	 * taken into its slots or a new generation is published.
+	 * at once: no lock is held across a write's waits. A write takes no
+	 * lock unless a reader served meanwhile is taken into its slots, a dead
+	 * reader's slot freed, or a new generation published.
 	 * mmsync_writer_dispatch() and mmsync_writer_fd() then return -EBUSY;
-	 * mmsync_writer_close() stops and joins the thread. (1u << 6: no flag
-	 * of any family uses it.) */
-	MMSYNC_LISTEN_SERVE = 1u << 6,
+	 * mmsync_writer_close() stops and joins the thread. See fork() at the
+	 * top for what a fork does to it. */
+	MMSYNC_LISTEN_SERVE = 1u << 24,
 };
 
 /* Options of mmsync_writer_listen(). */
@@ -446,7 +447,8 @@ MMSYNC_API int mmsync_writer_create(struct mmsync_writer **w, const char *name,
  * does neither serves no reader: their connects end in -ETIMEDOUT. The
  * socket file is removed at close.
  *
- * Return: 0, or -EINVAL (bad opts or flags), -EBUSY (already listening),
+ * Return: 0, or -EINVAL (bad opts, or a flag other than MMSYNC_LISTEN_SERVE,
+ * such as another options struct's), -EBUSY (already listening),
  * -EADDRINUSE, -ENAMETOOLONG, -ENOTSOCK (no usable LISTEN_FDS socket),
  * -ECHILD (as mmsync_write()), -EAGAIN (no thread could be started;
  * then nothing listens), or the errno of socket(2)/bind(2)/eventfd(2).

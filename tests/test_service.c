@@ -239,6 +239,31 @@ static int own_socket(void)
 	return -1;
 }
 
+/* Threads of this process named @comm. */
+static int count_threads(const char *comm)
+{
+	DIR *d = opendir("/proc/self/task");
+	int n = 0;
+	struct dirent *e;
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		char path[300], buf[32] = "";
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t k = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		if (k > 0 && buf[k - 1] == '\n')
+			buf[k - 1] = 0;
+		n += k > 0 && !strcmp(buf, comm);
+	}
+	closedir(d);
+	return n;
+}
+
 /* ---- 1. serving without a dispatch ---- */
 
 /* A reader child: connects, reads @len bytes of seq 1, says 'c'; at 'n'
@@ -777,7 +802,7 @@ static void test_generations_while_connecting(void **unused)
 	mmsync_writer_close(w);
 }
 
-/* ---- 5. a writer that does not dispatch ---- */
+/* ---- 5. a writer that does not dispatch; listen's flags ---- */
 
 static void test_timeout_says_dispatch(void **unused)
 {
@@ -801,6 +826,38 @@ static void test_timeout_says_dispatch(void **unused)
 	assert_non_null(strstr(why, "does not dispatch"));
 	assert_non_null(strstr(why, "mmsync_writer_dispatch()"));
 	assert_non_null(strstr(why, "MMSYNC_LISTEN_SERVE"));
+	mmsync_writer_close(w);
+}
+
+/* Listen flags sit on bits 24-31, apart from every other options struct's;
+ * anything but MMSYNC_LISTEN_SERVE is refused, and leaves the writer as it
+ * was: not listening. */
+static void test_listen_flags(void **unused)
+{
+	(void)unused;
+	char sock[64];
+	static const unsigned others[] = {
+		MMSYNC_SINGLE_WRITER, MMSYNC_NO_RESET,					/* writer_opts */
+		MMSYNC_HUGETLB, MMSYNC_CHECKSUM, MMSYNC_BPF_OFF, MMSYNC_BPF_REQUIRE,	/* native_opts */
+		MMSYNC_KEEP_PINS,
+		MMSYNC_VERIFY_CHECKSUM, MMSYNC_FENCED, MMSYNC_FENCELESS,		/* reader_opts */
+		1u << 25, 1u << 31,							/* unused */
+	};
+
+	assert_true(MMSYNC_LISTEN_SERVE >= 1u << 24);
+	assert_int_equal(MMSYNC_LISTEN_SERVE & (MMSYNC_LISTEN_SERVE - 1), 0); /* one bit */
+	sock_name(sock, sizeof(sock), "flags");
+	struct mmsync_writer *w = writer_new("flags", 4096, MMSYNC_BPF_OFF, NULL, NULL);
+	for (size_t k = 0; k < sizeof(others) / sizeof(others[0]); k++) {
+		MMSYNC_OPTS(mmsync_listen_opts, lo, .flags = others[k]);
+		MMSYNC_OPTS(mmsync_listen_opts, both, .flags = others[k] | MMSYNC_LISTEN_SERVE);
+		if (mmsync_writer_listen(w, sock, &lo) != -EINVAL ||
+		    mmsync_writer_listen(w, sock, &both) != -EINVAL)
+			fail_msg("listen flag 0x%x was not refused", others[k]);
+	}
+	assert_int_equal(count_threads("mmsync-serve"), 0);
+	assert_int_equal(listen_serving(w, sock), 0); /* nothing was left listening */
+	assert_int_equal(count_threads("mmsync-serve"), 1);
 	mmsync_writer_close(w);
 }
 
@@ -1202,31 +1259,6 @@ static void test_fork_during_dispatch_handshake(void **unused)
 
 /* ---- 7. close ---- */
 
-/* Threads of this process named @comm. */
-static int count_threads(const char *comm)
-{
-	DIR *d = opendir("/proc/self/task");
-	int n = 0;
-	struct dirent *e;
-	if (!d)
-		return -1;
-	while ((e = readdir(d))) {
-		char path[300], buf[32] = "";
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		ssize_t k = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-		if (fd >= 0)
-			close(fd);
-		if (k > 0 && buf[k - 1] == '\n')
-			buf[k - 1] = 0;
-		n += k > 0 && !strcmp(buf, comm);
-	}
-	closedir(d);
-	return n;
-}
-
 static void test_close_joins_thread(void **unused)
 {
 	(void)unused;
@@ -1272,6 +1304,7 @@ int main(void)
 		test_case(test_generation_during_handshake),
 		test_case(test_generations_while_connecting),
 		test_case(test_timeout_says_dispatch),
+		test_case(test_listen_flags),
 		test_case(test_fork_child_closes_copy),
 		test_case(test_fork_child_takes_over),
 		test_case(test_fork_during_handshake),
