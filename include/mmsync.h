@@ -527,12 +527,13 @@ MMSYNC_API int mmsync_reader_open(struct mmsync_reader **r, const char *prefix,
  * descriptor of the wrong type, size or seals), -EOPNOTSUPP
  * (MMSYNC_VERIFY_CHECKSUM on a segment published without checksums),
  * -ENOTSUP (MMSYNC_FENCELESS where this process may not register for
- * membarriers or the writer cannot issue them), -ETIMEDOUT (a writer's
- * socket took the connection, but no handshake came within
- * @opts->timeout_ms: the writer does not dispatch. It serves connections
- * only in mmsync_writer_dispatch(), called when mmsync_writer_fd() polls
- * readable, or from its service thread, MMSYNC_LISTEN_SERVE: check that it
- * does one or the other, and that its own loop is not held by a long write),
+ * membarriers or the writer cannot issue them), -ETIMEDOUT (the writer
+ * accepted no connection in time: within @opts->timeout_ms no handshake
+ * came, or its socket's queue, full, took no more. Does it call
+ * mmsync_writer_dispatch(), when mmsync_writer_fd() polls readable and
+ * between writes, or run the service thread (MMSYNC_LISTEN_SERVE)? A loop
+ * that dispatches only between writes leaves a connect waiting for as
+ * long as a write waits for its readers, up to twice its grace period.),
  * or the errno of socket(2)/connect(2)/mmap(2).
  */
 MMSYNC_API int mmsync_reader_connect(struct mmsync_reader **r, const char *path,

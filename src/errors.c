@@ -23,7 +23,7 @@ const char *mmsync_strerror(int err)
 	case ECONNREFUSED: return "no writer on this socket, or the writer refused this peer";
 	case EMSGSIZE: return "payload larger than the 39-bit size of a version word";
 	case EINVAL: return "invalid argument";
-	case ETIMEDOUT: return "timed out (connect: the writer's socket took the connection but sent no handshake in time: the writer does not dispatch; does it call mmsync_writer_dispatch() or listen with MMSYNC_LISTEN_SERVE? Or, with MMSYNC_NO_RESET, readers held the copy past the grace period: nothing was published)";
+	case ETIMEDOUT: return "timed out (connect: the writer accepted no connection in time: does it call mmsync_writer_dispatch() or run the service thread (MMSYNC_LISTEN_SERVE)? Or, with MMSYNC_NO_RESET, readers held the copy past the grace period: nothing was published)";
 	case ECHILD: return "this writer handle was inherited across fork() from a process where its service thread runs: it is that process's; make this process's own";
 	}
 	const char *s = strerrordesc_np(err);

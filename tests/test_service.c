@@ -804,6 +804,9 @@ static void test_generations_while_connecting(void **unused)
 
 /* ---- 5. a writer that does not dispatch; listen's flags ---- */
 
+/* A writer that listens but never dispatches: a connect times out, within
+ * its timeout even once the socket's queue is full (connect(2) itself would
+ * block then), and what the reader is told says what to check. */
 static void test_timeout_says_dispatch(void **unused)
 {
 	(void)unused;
@@ -816,16 +819,40 @@ static void test_timeout_says_dispatch(void **unused)
 	pid_t pid = test_fork();
 	if (pid == 0) {
 		struct mmsync_reader *r;
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
 		MMSYNC_OPTS(mmsync_reader_opts, o, .timeout_ms = 300);
-		_exit(mmsync_reader_connect(&r, sock, &o) == -ETIMEDOUT ? 0 : 3);
+		if (mmsync_reader_connect(&r, sock, &o) != -ETIMEDOUT)
+			_exit(3);
+		/* Fill the queue (64 and one more) with connections nobody
+		 * takes, then connect again: a timeout, not a hang. */
+		snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "%s", sock + 1);
+		socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(sock));
+		int n = 0;
+		for (; n < 1000; n++) {
+			int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+			if (s < 0)
+				_exit(4);
+			if (connect(s, (struct sockaddr *)&sa, len)) {
+				if (errno != EAGAIN)
+					_exit(5);
+				close(s);
+				break;
+			}
+		}
+		if (n == 1000)
+			_exit(6); /* the queue never filled */
+		uint64_t t0 = now_ns();
+		if (mmsync_reader_connect(&r, sock, &o) != -ETIMEDOUT)
+			_exit(7);
+		/* It waited for its timeout, not for the writer. */
+		_exit(now_ns() - t0 >= 300000000ull ? 0 : 8);
 	}
 	assert_int_equal(wait_child(pid), 0);
-	/* What the reader is told says what to check. */
 	const char *why = mmsync_strerror(-ETIMEDOUT);
 	print_message("-ETIMEDOUT: %s\n", why);
-	assert_non_null(strstr(why, "does not dispatch"));
+	assert_non_null(strstr(why, "the writer accepted no connection in time"));
 	assert_non_null(strstr(why, "mmsync_writer_dispatch()"));
-	assert_non_null(strstr(why, "MMSYNC_LISTEN_SERVE"));
+	assert_non_null(strstr(why, "service thread (MMSYNC_LISTEN_SERVE)"));
 	mmsync_writer_close(w);
 }
 
