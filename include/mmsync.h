@@ -27,27 +27,32 @@
  * ones alone:
  *   native writer  fork() copies only the calling thread: the service
  *                  thread stays in the parent. With it running at the fork,
- *                  every function on the child's copy returns -ECHILD,
- *                  mmsync_writer_close() aside. Without it, the child may
- *                  take the writer over, as a daemon does after making it:
- *                  its first call makes it the writer's process (the
- *                  header's writer_pid), and the parent must then leave its
- *                  copy alone (two processes writing would break the
- *                  protocol). mmsync_writer_close() removes the socket file
- *                  and the BPF pins and marks the header only in the
- *                  writer's process, or once that process has gone; in any
- *                  other it releases that process's references only
- *                  (descriptors, mappings, memory): a child closing the copy
- *                  it inherited changes nothing of its parent's, which goes
- *                  on serving and publishing. With a service thread running
- *                  at the fork, the child's copies of reader connections
- *                  stay open until it exits or execs (close-on-exec). A
- *                  fork() in any thread of a process with a listening
- *                  writer waits for a handshake under way (the library's
- *                  pthread_atfork() handlers take the lock handshakes
- *                  hold): no child holds a copy of the lock a new reader's
- *                  liveness rests on, which would make that reader look
- *                  alive, when it left, for as long as the child lived.
+ *                  every function on the child's copy but
+ *                  mmsync_writer_close() fails with -ECHILD, once its
+ *                  arguments have passed their checks (a commit or abort
+ *                  with nothing begun is still -EINVAL). Without it, the
+ *                  child may take the writer over, as a daemon does after
+ *                  making it: its first call makes it the writer's process
+ *                  (the header's writer_pid), and the parent must then
+ *                  leave its copy alone (two processes writing would break
+ *                  the protocol). mmsync_writer_close() removes the socket
+ *                  file and the BPF pins and marks the header only in the
+ *                  writer's process (the one the header names: its maker,
+ *                  or the child that took it over), or in a process that
+ *                  used the writer before once that one has gone. In a
+ *                  child that did not take the writer over it releases the
+ *                  child's references only (descriptors, mappings,
+ *                  memory): a child closing the copy it inherited changes
+ *                  nothing of its parent's, which goes on serving and
+ *                  publishing. With a service thread running at the fork,
+ *                  the child's copies of reader connections stay open,
+ *                  close-on-exec, until it exits or execs. A fork() in any
+ *                  thread of a process with a listening writer waits for a
+ *                  handshake under way (the library's pthread_atfork()
+ *                  handlers take the lock handshakes hold): no child holds
+ *                  a copy of the lock a new reader's liveness rests on,
+ *                  which would make that reader look alive, when it left,
+ *                  for as long as the child lived.
  *   compat writer  the child's copy writes the parent's files: used in both
  *                  processes it is two writers. Closing it releases the
  *                  child's descriptors and mappings only (an flock taken
@@ -393,7 +398,8 @@ MMSYNC_API int mmsync_write_commit(struct mmsync_writer *w, size_t len,
 /**
  * mmsync_write_abort() - drop what was built since mmsync_write_begin()
  *
- * Return: 0, or -EINVAL (nothing begun).
+ * Return: 0, or -EINVAL (nothing begun), -ECHILD (as mmsync_write():
+ * nothing is dropped).
  */
 MMSYNC_API int mmsync_write_abort(struct mmsync_writer *w);
 

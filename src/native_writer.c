@@ -343,12 +343,14 @@ int native_write_commit(struct native_writer *nw, size_t len, struct mmsync_writ
 	return 0;
 }
 
-void native_write_abort(struct native_writer *nw)
+int native_write_abort(struct native_writer *nw)
 {
-	if (writer_enter(nw))
-		return; /* a forked child's copy: nothing of the parent's to drop */
+	int err = writer_enter(nw);
+	if (err)
+		return err; /* a forked child's copy: nothing of the parent's to drop */
 	drop_next(nw);
 	writer_exit(nw);
+	return 0;
 }
 
 /* ---- creation ---- */

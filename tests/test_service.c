@@ -903,6 +903,69 @@ static bool has_pins(const char *name)
 	return access(path, F_OK) == 0;
 }
 
+/* In a child forked while the parent's service thread runs: every function
+ * on the inherited writer is refused with -ECHILD, once its arguments have
+ * passed their checks. Return: 0, or which call was not refused. */
+static int copy_refused(struct mmsync_writer *w)
+{
+	struct mmsync_listen_opts lo = { .sz = sizeof(lo) };
+	int fds[MMSYNC_NR_FDS];
+	void *ptr;
+	int memfd = memfd_create("src", MFD_CLOEXEC);
+
+	if (memfd < 0 || write(memfd, "xyz", 3) != 3)
+		return 20;
+	if (mmsync_write(w, "x", 1, GRACE_NS, NULL) != -ECHILD)
+		return 21;
+	if (mmsync_write_from_fd(w, memfd, 0, 3, GRACE_NS, NULL) != -ECHILD)
+		return 22;
+	if (mmsync_write_begin(w, 1, GRACE_NS, &ptr) != -ECHILD)
+		return 23;
+	/* Nothing begun here: the argument checks come first. */
+	if (mmsync_write_commit(w, 1, NULL) != -EINVAL || mmsync_write_abort(w) != -EINVAL)
+		return 24;
+	if (mmsync_writer_dispatch(w) != -ECHILD || mmsync_writer_fd(w) != -ECHILD)
+		return 25;
+	if (mmsync_writer_listen(w, "@mmsync-svc-never", &lo) != -ECHILD)
+		return 26;
+	if (mmsync_writer_export_fds(w, fds) != -ECHILD)
+		return 27;
+	close(memfd);
+	return 0;
+}
+
+/* Descriptors an exec would keep: those this process had before the test
+ * began (from whoever started it), and those it makes since. */
+static bool kept_before[1024];
+
+static void note_kept_fds(void)
+{
+	for (int fd = 0; fd < 1024; fd++) {
+		int fl = fcntl(fd, F_GETFD);
+		kept_before[fd] = fl >= 0 && !(fl & FD_CLOEXEC);
+	}
+}
+
+/* Descriptors made since note_kept_fds(), but @keep_a and @keep_b, that an
+ * exec would keep. */
+static int fds_kept_across_exec(int keep_a, int keep_b)
+{
+	int n = 0;
+	for (int fd = 3; fd < 1024; fd++) {
+		int fl = fcntl(fd, F_GETFD);
+		if (fl >= 0 && !kept_before[fd] && fd != keep_a && fd != keep_b &&
+		    !(fl & FD_CLOEXEC)) {
+			char path[64], to[256] = "";
+			snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+			if (readlink(path, to, sizeof(to) - 1) < 0)
+				snprintf(to, sizeof(to), "?");
+			fprintf(stderr, "fd %d (%s) would stay open across an exec\n", fd, to);
+			n++;
+		}
+	}
+	return n;
+}
+
 /* A parent serving with its thread forks: the child connects a reader of
  * its own and reads; the parent goes on publishing and serving; the child
  * cannot use the writer it inherited, and closing that copy (and the
@@ -917,6 +980,7 @@ static void test_fork_child_closes_copy(void **unused)
 	struct link l;
 	struct mmsync_writer *w;
 
+	note_kept_fds();
 	tmp_prefix_make(&tmp, "sock");
 	snprintf(sock, sizeof(sock), "%s", tmp.prefix);
 	assert_int_equal(mmsync_writer_create(&w, name, NULL), 0); /* BPF pins where allowed */
@@ -934,9 +998,9 @@ static void test_fork_child_closes_copy(void **unused)
 		struct mmsync_reader *mine;
 		int fd_before = count_fds();
 		/* The inherited writer: its thread is the parent's. */
-		if (mmsync_write(w, "x", 1, GRACE_NS, NULL) != -ECHILD ||
-		    mmsync_writer_dispatch(w) != -ECHILD || mmsync_writer_fd(w) != -ECHILD)
-			_exit(3);
+		int step = copy_refused(w);
+		if (step)
+			_exit(step);
 		if (mmsync_reader_connect(&mine, sock, NULL) || read_is(mine, 1, 1000))
 			_exit(4);
 		say(l.ack[1], 'c');
@@ -947,6 +1011,10 @@ static void test_fork_child_closes_copy(void **unused)
 		mmsync_reader_close(t);
 		if (count_fds() >= fd_before)
 			_exit(6); /* the copies' descriptors were let go */
+		/* What stays (connections the parent's thread may have been
+		 * changing at the fork) goes at an exec. */
+		if (fds_kept_across_exec(l.cmd[0], l.ack[1]))
+			_exit(8);
 		say(l.ack[1], 'd');
 		if (hear(l.cmd[0]) != 'q' || read_is(mine, 3, 1000))
 			_exit(7);
@@ -970,12 +1038,26 @@ static void test_fork_child_closes_copy(void **unused)
 	say(l.cmd[1], 'q');
 	assert_int_equal(wait_child(child), 0);
 	link_close(&l);
+	/* A write begun in the parent: a child can neither commit nor abort
+	 * it, and a refused call leaves it begun. */
+	void *ptr;
+	assert_int_equal(mmsync_write_begin(w, 1000, GRACE_NS, &ptr), 0);
+	payload_fill(ptr, 1000, 4);
+	pid_t second = test_fork();
+	if (second == 0)
+		_exit(mmsync_write_commit(w, 1000, NULL) != -ECHILD  ? 3
+		      : mmsync_write_abort(w) != -ECHILD	     ? 4
+		      : mmsync_write_commit(w, 1000, NULL) != -ECHILD ? 5
+								      : 0);
+	assert_int_equal(wait_child(second), 0);
+	assert_int_equal(mmsync_write_commit(w, 1000, NULL), 0);
+	assert_int_equal(read_is(r, 4, 1000), 0);
 	/* A new reader is served, and r's departure is still seen: its
 	 * connection is in the parent's epoll set. */
 	pid_t late = test_fork();
 	if (late == 0) {
 		struct mmsync_reader *x;
-		_exit(mmsync_reader_connect(&x, sock, NULL) ? 3 : read_is(x, 3, 1000) ? 4 : 0);
+		_exit(mmsync_reader_connect(&x, sock, NULL) ? 3 : read_is(x, 4, 1000) ? 4 : 0);
 	}
 	assert_int_equal(wait_child(late), 0);
 	mmsync_reader_close(r);
@@ -1036,6 +1118,99 @@ static void test_fork_child_takes_over(void **unused)
 	assert_int_equal(wait_child(child), 0);
 	link_close(&l);
 	assert_false(is_socket(sock));
+	tmp_prefix_remove(&tmp);
+}
+
+/* The child that took the writer over is gone (killed, it closed nothing):
+ * the parent's close then does what the writer's would have done, the
+ * socket file goes and the header says no writer is there. */
+static void test_fork_taken_over_writer_gone(void **unused)
+{
+	(void)unused;
+	struct tmp_prefix tmp;
+	char sock[192];
+	struct link l;
+	struct mmsync_stat st = { .sz = sizeof(st) };
+
+	tmp_prefix_make(&tmp, "sock");
+	snprintf(sock, sizeof(sock), "%s", tmp.prefix);
+	struct mmsync_writer *w = writer_new("orphan", 4096, MMSYNC_BPF_OFF, NULL, NULL);
+	assert_int_equal(mmsync_writer_listen(w, sock, NULL), 0);
+	assert_int_equal(publish(w, 1000, 1, GRACE_NS, NULL), 0);
+	struct mmsync_reader *t = table_reader(w);
+
+	pid_t child = spawn(&l);
+	if (child == 0) {
+		if (publish(w, 1000, 2, GRACE_NS, NULL))
+			_exit(3);
+		say(l.ack[1], 'w');
+		hear(l.cmd[0]); /* killed before a word comes */
+		_exit(4);
+	}
+	assert_int_equal(hear(l.ack[0]), 'w');
+	assert_int_equal(mmsync_reader_stat(t, &st), 0);
+	assert_int_equal(st.writer_pid, child);
+	assert_int_equal(st.seq, 2);
+	kill(child, SIGKILL);
+	assert_int_equal(wait_child(child), 128 + SIGKILL);
+	link_close(&l);
+	assert_true(is_socket(sock));
+	mmsync_writer_close(w);
+	assert_false(is_socket(sock));
+	assert_int_equal(mmsync_reader_stat(t, &st), 0);
+	assert_int_equal(st.writer_pid, 0);
+	assert_int_equal(mmsync_reader_check(t), -EPIPE);
+	mmsync_reader_close(t);
+	tmp_prefix_remove(&tmp);
+}
+
+/* A compat read: 0 if the version is @seq's payload of @len bytes, whole. */
+static int compat_read_is(struct mmsync_reader *r, uint64_t seq, size_t len)
+{
+	struct mmsync_view v;
+	uint64_t got;
+	int err = mmsync_read_begin(r, &v);
+	if (err)
+		return err;
+	bool ok = v.len == len && payload_check(v.data, v.len, &got) && got == seq;
+	err = mmsync_read_end(r, &v);
+	return err ? err : ok ? 0 : -EILSEQ;
+}
+
+/* Compat handles across fork(): a child closing the writer and the reader
+ * it inherited releases its own references only. The single-writer lock
+ * stays the parent's, the parent's reader reads on, no count is left. */
+static void test_fork_compat(void **unused)
+{
+	(void)unused;
+	struct tmp_prefix tmp;
+	struct mmsync_writer *w, *other;
+	struct mmsync_reader *r;
+	MMSYNC_OPTS(mmsync_writer_opts, o, .flags = MMSYNC_SINGLE_WRITER);
+
+	tmp_prefix_make(&tmp, "fork");
+	assert_int_equal(mmsync_writer_open(&w, tmp.prefix, &o), 0);
+	assert_int_equal(publish(w, 100, 1, GRACE_NS, NULL), 0);
+	assert_int_equal(mmsync_reader_open(&r, tmp.prefix, NULL), 0);
+	assert_int_equal(compat_read_is(r, 1, 100), 0); /* no view held at the fork */
+	pid_t child = test_fork();
+	if (child == 0) {
+		struct mmsync_writer *x;
+		mmsync_writer_close(w);
+		mmsync_reader_close(r);
+		/* The lock is still held: by the parent. */
+		_exit(mmsync_writer_open(&x, tmp.prefix, &o) == -EBUSY ? 0 : 3);
+	}
+	assert_int_equal(wait_child(child), 0);
+	assert_int_equal(mmsync_writer_open(&other, tmp.prefix, &o), -EBUSY);
+	assert_int_equal(publish(w, 100, 2, GRACE_NS, NULL), 0);
+	assert_int_equal(compat_read_is(r, 2, 100), 0);
+	struct mmsync_stat st = { .sz = sizeof(st) };
+	assert_int_equal(mmsync_reader_stat(r, &st), 0);
+	assert_int_equal(st.readers[0], 0);
+	assert_int_equal(st.readers[1], 0);
+	mmsync_reader_close(r);
+	mmsync_writer_close(w);
 	tmp_prefix_remove(&tmp);
 }
 
@@ -1334,6 +1509,8 @@ int main(void)
 		test_case(test_listen_flags),
 		test_case(test_fork_child_closes_copy),
 		test_case(test_fork_child_takes_over),
+		test_case(test_fork_taken_over_writer_gone),
+		test_case(test_fork_compat),
 		test_case(test_fork_during_handshake),
 		test_case(test_fork_during_dispatch_handshake),
 		test_case(test_close_joins_thread),
