@@ -1,20 +1,28 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The native writer's service thread (mmsync_writer_listen() with
- * MMSYNC_LISTEN_SERVE), across processes:
+ * MMSYNC_LISTEN_SERVE) and fork(), across processes:
  *  - it serves readers, takes back the slots of readers that left and
  *    refreshes the figures, while the program never dispatches;
  *  - a reader connecting while a write waits out its grace period for a
- *    holder is served at once;
+ *    holder is served while the write still waits (the holder is let go
+ *    only after); when that write starts a generation, the reader, handed
+ *    the old one, is sent the new one;
  *  - a write with no connection pending takes no lock: writes go on while
  *    the handshakes' lock is held (which does hold a connect up);
- *  - a reader connecting while a new generation is published gets the old
- *    generation and then its message, or the new one: never neither;
- *  - a connect to a writer that does not dispatch times out with a message
- *    that says so;
- *  - fork(): a child serves itself from its parent's thread, and closing
- *    the writer it inherited disturbs nothing of its parent's; a writer
- *    without the thread passes to a child that uses it;
+ *  - a reader connecting while a new generation is committed is not handed
+ *    anything in the middle: it gets the new one after;
+ *  - generations and small writes while readers churn: every read whole,
+ *    no reader revoked;
+ *  - a connect to a writer that does not dispatch times out, even with the
+ *    socket's queue full, with a message that says what to check;
+ *  - listen's flags are bits of their own; any other is refused;
+ *  - fork(): a child's copy of a serving writer refuses every call
+ *    (-ECHILD), and closing it, or an inherited reader, disturbs nothing of
+ *    the parent's; a writer without the thread passes to a child that uses
+ *    it, and back to the parent's close once that child is gone; compat
+ *    handles; a fork() never lands inside a handshake (the library's fork
+ *    handlers), with the service thread or a dispatching thread;
  *  - close stops and joins the thread.
  *
  * Readers run in processes (test_fork()), driven step by step through
@@ -354,16 +362,33 @@ static bool in_nanosleep(pid_t pid)
 	return (buf[0] >= '0' && buf[0] <= '9') && (nr == SYS_clock_nanosleep || nr == SYS_nanosleep);
 }
 
-static void test_connect_during_grace_wait(void **unused)
+/* Generation of the segment @r reads, or 0. */
+static uint64_t generation_of(struct mmsync_reader *r)
 {
-	(void)unused;
-	const uint64_t grace = 10ull * 1000000000u; /* the write below waits this long */
+	struct mmsync_stat st = { .sz = sizeof(st) };
+	return mmsync_reader_stat(r, &st) ? 0 : st.generation;
+}
+
+/*
+ * A writer (in a child) blocked in a write's wait by a holder's view, and a
+ * newcomer connecting meanwhile. The grace period is ten minutes: the write
+ * ends only when the test lets the holder go, so the newcomer is served
+ * "before the grace ends" by construction, whatever the scheduler does, and
+ * a connect that waited for the write would time out (STEP_MS) and fail.
+ * The blocked write publishes @blocked_len bytes into copies of 4096: 1000
+ * stays in generation 1, 8000 starts generation 2, which the newcomer,
+ * handed generation 1 while the write waited, must then be sent.
+ */
+static void connect_during_grace_wait(size_t blocked_len)
+{
+	const uint64_t grace = 600ull * 1000000000u;
 	char sock[64];
 	struct link lw, la, lb;
 
 	sock_name(sock, sizeof(sock), "grace");
-	/* The writer: publishes at each 'p' with a 10 s grace, saying 'b'
-	 * before the write and 'o' (no eviction), 'e' or 'x' after. */
+	/* The writer: publishes at each 'p' (seq 2: 1000 bytes, seq 3:
+	 * @blocked_len), saying 'b' before the write and 'o' (no eviction),
+	 * 'e' or 'x' after. */
 	pid_t writer = spawn(&lw);
 	if (writer == 0) {
 		struct mmsync_writer *w = serving("grace", sock, 4096);
@@ -375,7 +400,8 @@ static void test_connect_during_grace_wait(void **unused)
 		int c;
 		while ((c = hear(lw.cmd[0])) == 'p') {
 			say(lw.ack[1], 'b');
-			int err = publish(w, 1000, ++seq, grace, &info);
+			seq++;
+			int err = publish(w, seq == 3 ? blocked_len : 1000, seq, grace, &info);
 			say(lw.ack[1], err ? 'x' : info.evicted ? 'e' : 'o');
 		}
 		mmsync_writer_close(w);
@@ -420,29 +446,40 @@ static void test_connect_during_grace_wait(void **unused)
 		sleep_ns(200000);
 	}
 
-	/* A newcomer, meanwhile: served at once, well before the grace ends
-	 * (its own timeout is half of it: a connect that waited for the write
-	 * would fail). */
+	/* A newcomer, meanwhile: handed seq 2 in generation 1 while the
+	 * write waits; then, once the write is through, seq 3 (in generation
+	 * 2 for a growing write: the message came on its connection). */
+	_Atomic uint64_t *connect_ns = shared_map(sizeof(*connect_ns));
 	pid_t newcomer = spawn(&lb);
 	if (newcomer == 0) {
 		struct mmsync_reader *r;
-		MMSYNC_OPTS(mmsync_reader_opts, o, .timeout_ms = (unsigned)(grace / 2000000));
+		MMSYNC_OPTS(mmsync_reader_opts, o, .timeout_ms = STEP_MS);
+		uint64_t t0 = now_ns();
 		int err = mmsync_reader_connect(&r, sock, &o);
+		atomic_store(connect_ns, now_ns() - t0);
 		if (err) {
 			fprintf(stderr, "newcomer: %s\n", mmsync_strerror(err));
 			_exit(3);
 		}
-		if (read_is(r, 2, 1000))
+		if (read_is(r, 2, 1000) || generation_of(r) != 1)
 			_exit(4);
-		say(lb.ack[1], 'o');
+		say(lb.ack[1], 'c');
+		if (hear(lb.cmd[0]) != 'r')
+			_exit(5);
+		if ((err = read_until(r, 3, blocked_len))) {
+			fprintf(stderr, "newcomer: %s\n", mmsync_strerror(err));
+			_exit(6);
+		}
+		if (generation_of(r) != (blocked_len > 4096 ? 2 : 1))
+			_exit(7);
 		mmsync_reader_close(r);
 		_exit(0);
 	}
-	assert_int_equal(hear(lb.ack[0]), 'o');
-	/* ... while the write still waits. */
+	assert_int_equal(hear(lb.ack[0]), 'c');
+	/* ... while the write still waits: the holder has not been let go. */
 	assert_false(fd_ready(lw.ack[0], 0));
-	assert_int_equal(wait_child(newcomer), 0);
-	link_close(&lb);
+	print_message("the newcomer was served in %.1f ms while the write waited\n",
+		      (double)atomic_load(connect_ns) / 1e6);
 
 	/* The holder leaves: the write ends, having evicted no one. */
 	say(la.cmd[1], 'e');
@@ -450,9 +487,27 @@ static void test_connect_during_grace_wait(void **unused)
 	assert_int_equal(hear(lw.ack[0]), 'o');
 	assert_int_equal(wait_child(holder), 0);
 	link_close(&la);
+	say(lb.cmd[1], 'r');
+	assert_int_equal(wait_child(newcomer), 0);
+	link_close(&lb);
 	say(lw.cmd[1], 'q');
 	assert_int_equal(wait_child(writer), 0);
 	link_close(&lw);
+	munmap(connect_ns, sizeof(*connect_ns));
+}
+
+static void test_connect_during_grace_wait(void **unused)
+{
+	(void)unused;
+	connect_during_grace_wait(1000);
+}
+
+/* The write the newcomer connects during starts a generation: handed the
+ * old one, the newcomer is sent the new one when the write publishes. */
+static void test_connect_during_growing_write(void **unused)
+{
+	(void)unused;
+	connect_during_grace_wait(8000);
 }
 
 /* ---- 3. a write with no connection pending takes no lock ---- */
@@ -673,14 +728,16 @@ static void test_generation_during_handshake(void **unused)
 		mmsync_reader_close(r);
 		_exit(0);
 	}
-	/* Time for the thread to hand the newcomer a hello, if it would. */
+	/* Time for the thread to hand the newcomer a hello, if it would: it
+	 * must not, in the middle of the commit (the handshake waits for the
+	 * lock the commit holds). A slower wrong hello would get past this
+	 * check, never a right one fail it. */
 	c = hear_within(lb.ack[0], 1000);
-	print_message("the newcomer %s while the commit was held\n",
-		      c == 'c' ? "connected" : "waited");
+	if (c == 'c')
+		fail_msg("the newcomer was handed a hello in the middle of a generation's commit");
 	say(lw->cmd[1], 'c');
 	assert_int_equal(hear(lw->ack[0]), 'o');
-	if (c != 'c')
-		assert_int_equal(hear(lb.ack[0]), 'c');
+	assert_int_equal(hear(lb.ack[0]), 'c');
 	say(lb.cmd[1], 'r');
 	assert_int_equal(wait_child(newcomer), 0);
 	link_close(&lb);
@@ -1502,6 +1559,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		test_case(test_serves_without_dispatch),
 		test_case(test_connect_during_grace_wait),
+		test_case(test_connect_during_growing_write),
 		test_case(test_write_takes_no_lock),
 		test_case(test_generation_during_handshake),
 		test_case(test_generations_while_connecting),
