@@ -184,7 +184,27 @@ for k in $(seq 50); do # random records: the reader must reject or print, never 
 done
 check "hello_reader on 50 random records: exit 0 or 1" eq "$bad" 0
 
-# 7. a socket whose writer accepts nothing: the error says what to check
+# 7. the native hello examples: a writer served by the library's thread (it
+# has no event loop), its reader, and the CLI reading the same socket
+NSOCK=$T/hello.sock
+"$BIN/hello_native_writer" "$NSOCK" "hello-cli-$$" >"$T/nw_out" 2>"$T/nw_err" &
+nw=$!
+bg+=("$nw")
+check "hello_native_writer serves" wait_for grep -q "^serving 36 bytes (seq 1) on $NSOCK\$" "$T/nw_out"
+run "$BIN/hello_native_reader" "$NSOCK"
+check "hello_native_reader output" expect 0 'version: 7 messages: ["Hello", "World", "!"]'
+run "$BIN/hello_native_reader" "$NSOCK"
+check "hello_native_reader again (the thread serves every reader)" \
+	expect 0 'version: 7 messages: ["Hello", "World", "!"]'
+run "$MMSYNC" read --socket "$NSOCK"
+check "read --socket from hello_native_writer: the crate's HelloWorld payload" \
+	eval 'expect 0 && cmp -s "$T/out" "$VEC/hello36/payload.bin"'
+nrc=0
+kill -TERM "$nw" && wait "$nw" || nrc=$?
+check "hello_native_writer stops on SIGTERM: exit 0, socket removed" \
+	eval '[[ $nrc -eq 0 && ! -e $NSOCK ]] || { sed "s/^/#   stderr: /" "$T/nw_err"; false; }'
+
+# 8. a socket whose writer accepts nothing: the error says what to check
 python3 -c '
 import socket, sys, time
 s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
