@@ -41,7 +41,54 @@
  * library opens is 0, 1 or 2.
  *
  * Threads: a writer or reader handle is used by one thread at a time. Give
- * each reading thread its own reader handle; handles are cheap.
+ * each reading thread its own reader handle; handles are cheap. A native
+ * writer's service thread (MMSYNC_LISTEN_SERVE) is the library's own: it
+ * shares the handle with the caller's thread without the caller's help.
+ *
+ * fork(): a handle is used by one process. A child that needs a handle of
+ * its own makes it (a reader connects to the parent's socket, where the
+ * parent's service thread or dispatch serves it) and leaves the inherited
+ * ones alone:
+ *   native writer  fork() copies only the calling thread: the service
+ *                  thread stays in the parent. With it running at the fork,
+ *                  every function on the child's copy but
+ *                  mmsync_writer_close() fails with -ECHILD, once its
+ *                  arguments have passed their checks (a commit or abort
+ *                  with nothing begun is still -EINVAL). Without it, the
+ *                  child may take the writer over, as a daemon does after
+ *                  making it: its first call makes it the writer's process
+ *                  (the header's writer_pid), and the parent must then
+ *                  leave its copy alone (two processes writing would break
+ *                  the protocol). mmsync_writer_close() removes the socket
+ *                  file and the BPF pins and marks the header only in the
+ *                  writer's process (the one the header names: its maker,
+ *                  or the child that took it over), or in a process that
+ *                  used the writer before once that one has gone. In a
+ *                  child that did not take the writer over it releases the
+ *                  child's references only (descriptors, mappings,
+ *                  memory): a child closing the copy it inherited changes
+ *                  nothing of its parent's, which goes on serving and
+ *                  publishing. With a service thread running at the fork,
+ *                  the child's copies of reader connections stay open,
+ *                  close-on-exec, until it exits or execs. A fork() in any
+ *                  thread of a process with a listening writer waits for a
+ *                  handshake under way (the library's pthread_atfork()
+ *                  handlers take the lock handshakes hold): no child holds
+ *                  a copy of the lock a new reader's liveness rests on,
+ *                  which would make that reader look alive, when it left,
+ *                  for as long as the child lived.
+ *   compat writer  the child's copy writes the parent's files: used in both
+ *                  processes it is two writers. Closing it releases the
+ *                  child's descriptors and mappings only (an flock taken
+ *                  with MMSYNC_SINGLE_WRITER stays the parent's).
+ *   reader         the child's copy shares the parent's slot (native) or
+ *                  counts (compat): reads in both processes break the
+ *                  protocol, and the inline read path cannot refuse them.
+ *                  mmsync_reader_close() in the child releases the child's
+ *                  mappings and descriptors only, provided the parent held
+ *                  no view at the fork (close ends an open view, which is
+ *                  the parent's); the writer sees no departure. Exit or exec
+ *                  release them as well.
  */
 #ifndef MMSYNC_H
 #define MMSYNC_H
@@ -196,13 +243,34 @@ struct mmsync_native_opts {
 				 * generation of copies. */
 	const char *hugetlbfs_dir; /* copies as files in this hugetlbfs mount,
 				    * instead of memfds [NULL] */
-	/* Refused peers and dropped readers are reported here [stderr]. */
+	/* Refused peers and dropped readers are reported here [stderr]. With
+	 * the service thread (MMSYNC_LISTEN_SERVE) it is called from that
+	 * thread too, and at times with the lock held that handshakes take
+	 * (and fork() does, see fork() at the top): it must be thread-safe,
+	 * quick, call no function of this writer and not call fork(). */
 	void (*log)(void *ctx, const char *msg);
 	void *log_ctx;
 	/* mmsync_write_from_fd(): bytes a read request asks for [1 MiB], and
 	 * requests in flight [4] (the ring has that many entries, at least 8). */
 	size_t chunk_size;
 	unsigned queue_depth;
+};
+
+/* mmsync_listen_opts.flags (mmsync_writer_listen()): bits 24-31 */
+enum {
+	/* Serve readers from a thread of the writer's own ("mmsync-serve",
+	 * all signals blocked): it accepts connections and hands readers their
+	 * descriptors, takes back the slots of readers that left, and
+	 * refreshes the header's figures every 100 ms, as a loop calling
+	 * mmsync_writer_dispatch() would; the program needs no event loop. A
+	 * reader connecting while a write waits out its grace period is served
+	 * at once: no lock is held across a write's waits. A write takes no
+	 * lock unless a reader served meanwhile is taken into its slots, a dead
+	 * reader's slot freed, or a new generation published.
+	 * mmsync_writer_dispatch() and mmsync_writer_fd() then return -EBUSY;
+	 * mmsync_writer_close() stops and joins the thread. See fork() at the
+	 * top for what a fork does to it. */
+	MMSYNC_LISTEN_SERVE = 1u << 24,
 };
 
 /* Options of mmsync_writer_listen(). */
@@ -214,6 +282,7 @@ struct mmsync_listen_opts {
 				  * lists empty: the writer's own uid and root. */
 	size_t n_allow_gids;
 	unsigned mode;		/* socket file mode [0660]; not for abstract names */
+	unsigned flags;		/* MMSYNC_LISTEN_SERVE [0: the caller dispatches] */
 };
 
 /* Descriptors of a native segment, as mmsync_writer_export_fds() gives them
@@ -341,7 +410,9 @@ MMSYNC_API int mmsync_writer_open(struct mmsync_writer **w, const char *prefix,
  * Return: 0, or -EINVAL, -EMSGSIZE (@len above MMSYNC_MAX_PAYLOAD), -ENOSPC
  * (the copy cannot grow; nothing is published), -ENOMEM (no memory, or no
  * huge pages, for a new generation), -ETIMEDOUT (compat, MMSYNC_NO_RESET:
- * readers held the copy past @grace_ns), or the errno of
+ * readers held the copy past @grace_ns), -ECHILD (native: a forked child's
+ * copy of a writer whose service thread runs in the parent, see fork() at
+ * the top), or the errno of
  * open(2)/fallocate(2)/mmap(2). On error the published version is unchanged.
  */
 MMSYNC_API int mmsync_write(struct mmsync_writer *w, const void *data, size_t len,
@@ -363,8 +434,8 @@ MMSYNC_API int mmsync_write(struct mmsync_writer *w, const void *data, size_t le
  * If anything fails, nothing is published: the current version stays.
  *
  * Return: 0, or -EINVAL, -EBUSY (a write_begin() is open), -ENODATA (the
- * file ended before @len bytes), -EMSGSIZE, -ETIMEDOUT (as mmsync_write(),
- * before anything is read from @fd), or the errno of the read.
+ * file ended before @len bytes), -EMSGSIZE, -ETIMEDOUT, -ECHILD (as
+ * mmsync_write(), before anything is read from @fd), or the errno of the read.
  */
 MMSYNC_API int mmsync_write_from_fd(struct mmsync_writer *w, int fd, int64_t offset, size_t len,
 				    uint64_t grace_ns, struct mmsync_write_info *info);
@@ -381,7 +452,7 @@ MMSYNC_API int mmsync_write_from_fd(struct mmsync_writer *w, int fd, int64_t off
  * Readers go on reading the current version meanwhile.
  *
  * Return: 0, or -EINVAL, -EBUSY (already begun), -EMSGSIZE, -ENOMEM/-ENOSPC,
- * -ETIMEDOUT (as mmsync_write(): nothing is begun).
+ * -ETIMEDOUT, -ECHILD (as mmsync_write(): nothing is begun).
  */
 MMSYNC_API int mmsync_write_begin(struct mmsync_writer *w, size_t len, uint64_t grace_ns,
 				  void **ptr);
@@ -390,7 +461,8 @@ MMSYNC_API int mmsync_write_begin(struct mmsync_writer *w, size_t len, uint64_t 
  * mmsync_write_commit() - publish what was built since mmsync_write_begin()
  * @len: the payload's size, at most the @len given to begin
  *
- * Return: 0, or -EINVAL (nothing begun, or @len too large).
+ * Return: 0, or -EINVAL (nothing begun, or @len too large), -ECHILD (as
+ * mmsync_write(): nothing is published).
  */
 MMSYNC_API int mmsync_write_commit(struct mmsync_writer *w, size_t len,
 				   struct mmsync_write_info *info);
@@ -398,12 +470,20 @@ MMSYNC_API int mmsync_write_commit(struct mmsync_writer *w, size_t len,
 /**
  * mmsync_write_abort() - drop what was built since mmsync_write_begin()
  *
- * Return: 0, or -EINVAL (nothing begun).
+ * Return: 0, or -EINVAL (nothing begun), -ECHILD (as mmsync_write():
+ * nothing is dropped).
  */
 MMSYNC_API int mmsync_write_abort(struct mmsync_writer *w);
 
 /**
  * mmsync_writer_close() - unmap, close and free; the files stay. NULL is a no-op.
+ *
+ * Native: stops and joins the service thread first, if any; then readers
+ * still connected find the writer gone (-EPIPE from mmsync_reader_check())
+ * and read the last version on. Removes the socket file and, unless
+ * MMSYNC_KEEP_PINS, the BPF pins: in the writer's process only (see fork()
+ * at the top); a forked child closing the copy it inherited releases its
+ * own references and changes nothing of its parent's.
  */
 MMSYNC_API void mmsync_writer_close(struct mmsync_writer *w);
 
@@ -441,10 +521,17 @@ MMSYNC_API int mmsync_writer_create(struct mmsync_writer **w, const char *name,
  * peer gets one message: a versioned header and the descriptors of the
  * header (read-only), both copies (read-only) and a slot object of its own.
  * A refused peer is logged and gets no descriptor. Connections are handled
- * by mmsync_writer_dispatch(). The socket file is removed at close.
+ * by mmsync_writer_dispatch(), which the caller calls when
+ * mmsync_writer_fd() polls readable, or, with MMSYNC_LISTEN_SERVE in
+ * @opts->flags, by the writer's service thread, started here. A writer that
+ * does neither serves no reader: their connects end in -ETIMEDOUT. The
+ * socket file is removed at close.
  *
- * Return: 0, or -EINVAL, -EBUSY (already listening), -EADDRINUSE, -ENAMETOOLONG,
- * -ENOTSOCK (no usable LISTEN_FDS socket), or the errno of socket(2)/bind(2).
+ * Return: 0, or -EINVAL (bad opts, or a flag other than MMSYNC_LISTEN_SERVE,
+ * such as another options struct's), -EBUSY (already listening),
+ * -EADDRINUSE, -ENAMETOOLONG, -ENOTSOCK (no usable LISTEN_FDS socket),
+ * -ECHILD (as mmsync_write()), -EAGAIN (no thread could be started;
+ * then nothing listens), or the errno of socket(2)/bind(2)/eventfd(2).
  */
 MMSYNC_API int mmsync_writer_listen(struct mmsync_writer *w, const char *path,
 				    const struct mmsync_listen_opts *opts);
@@ -453,7 +540,9 @@ MMSYNC_API int mmsync_writer_listen(struct mmsync_writer *w, const char *path,
  * mmsync_writer_fd() - a descriptor that polls readable when
  * mmsync_writer_dispatch() has work (a reader connecting or leaving)
  *
- * Return: the descriptor (owned by the writer), or -EINVAL.
+ * Return: the descriptor (owned by the writer), or -EINVAL, -EBUSY (the
+ * service thread serves the socket: there is nothing to poll), -ECHILD (as
+ * mmsync_write()).
  */
 MMSYNC_API int mmsync_writer_fd(struct mmsync_writer *w);
 
@@ -463,9 +552,14 @@ MMSYNC_API int mmsync_writer_fd(struct mmsync_writer *w);
  *
  * Never blocks. Call it when mmsync_writer_fd() polls readable, and now and
  * then (the figures readers see in mmsync_reader_stat() are those of the
- * last dispatch or write).
+ * last dispatch or write). A reader connects only while its writer
+ * dispatches (or runs the service thread): a loop that calls this between
+ * writes leaves connecting readers waiting for as long as a write waits for
+ * its readers, up to twice its grace period.
  *
- * Return: 0, or -EINVAL.
+ * Return: 0, or -EINVAL, -EBUSY (the service thread dispatches,
+ * MMSYNC_LISTEN_SERVE: nothing was done, nothing needs doing), -ECHILD (as
+ * mmsync_write()).
  */
 MMSYNC_API int mmsync_writer_dispatch(struct mmsync_writer *w);
 
@@ -479,7 +573,8 @@ MMSYNC_API int mmsync_writer_dispatch(struct mmsync_writer *w);
  * socket instead, where each gets a slot object of its own. The descriptors
  * stay valid for the current generation only (see mmsync_reader_from_fds()).
  *
- * Return: 0, or -EINVAL, or the errno of open(2). The caller closes them.
+ * Return: 0, or -EINVAL, -ECHILD (as mmsync_write()), or the errno of
+ * open(2). The caller closes them.
  */
 MMSYNC_API int mmsync_writer_export_fds(struct mmsync_writer *w, int fds[MMSYNC_NR_FDS]);
 
@@ -518,8 +613,14 @@ MMSYNC_API int mmsync_reader_open(struct mmsync_reader **r, const char *prefix,
  * seals; unsealed copies without MMSYNC_TRUST_UNSEALED), -EOPNOTSUPP
  * (MMSYNC_VERIFY_CHECKSUM on a segment published without checksums),
  * -ENOTSUP (MMSYNC_FENCELESS where this process may not register for
- * membarriers or the writer cannot issue them), -ETIMEDOUT, or the
- * errno of socket(2)/connect(2)/mmap(2).
+ * membarriers or the writer cannot issue them), -ETIMEDOUT (the writer
+ * accepted no connection in time: within @opts->timeout_ms no handshake
+ * came, or its socket's queue, full, took no more. Does it call
+ * mmsync_writer_dispatch(), when mmsync_writer_fd() polls readable and
+ * between writes, or run the service thread (MMSYNC_LISTEN_SERVE)? A loop
+ * that dispatches only between writes leaves a connect waiting for as
+ * long as a write waits for its readers, up to twice its grace period.),
+ * or the errno of socket(2)/connect(2)/mmap(2).
  */
 MMSYNC_API int mmsync_reader_connect(struct mmsync_reader **r, const char *path,
 				     const struct mmsync_reader_opts *opts);

@@ -196,6 +196,14 @@ void bpf_state_destroy(struct bpf_state *bs)
 	free(bs);
 }
 
+void bpf_state_release(struct bpf_state *bs)
+{
+	if (!bs)
+		return;
+	bs->keep = true;
+	bpf_state_destroy(bs);
+}
+
 int bpf_state_read(const char *name, struct native_header *out)
 {
 	char path[PATH_MAX];

@@ -28,6 +28,10 @@ int bpf_state_create(struct bpf_state **out, const char *name, bool keep_pins, v
 /* Unpins (unless kept), detaches, unmaps. */
 void bpf_state_destroy(struct bpf_state *bs);
 
+/* This process's references only (descriptors, mappings), the pins left
+ * alone: for the copy a forked child inherited, whose pins are the parent's. */
+void bpf_state_release(struct bpf_state *bs);
+
 struct native_header;
 
 /* Reads the header pinned for segment @name (a copy, by lookup).

@@ -28,7 +28,8 @@ const char *mmsync_strerror(int err)
 	case ENOSPC: return "no space left: the file system is full, or the copy cannot grow";
 	case ECONNRESET: return "the writer revoked this reader (its connection failed): make a new reader";
 	case ENOSYS: return "not available: this libmmsync was built without it (BPF), or the kernel lacks it";
-	case ETIMEDOUT: return "timed out (no handshake from the writer in time; or, with MMSYNC_NO_RESET, readers held the copy past the grace period: nothing was published)";
+	case ETIMEDOUT: return "timed out (connect: the writer accepted no connection in time: does it call mmsync_writer_dispatch() or run the service thread (MMSYNC_LISTEN_SERVE)? Or, with MMSYNC_NO_RESET, readers held the copy past the grace period: nothing was published)";
+	case ECHILD: return "this writer handle was inherited across fork() from a process where its service thread runs: it is that process's; make this process's own";
 	}
 	const char *s = strerrordesc_np(err);
 	return s ? s : "unknown error";

@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -320,13 +321,23 @@ int mmsync_reader_connect(struct mmsync_reader **rp, const char *path,
 		err = n->conn;
 		goto fail;
 	}
+	timeout = timeout ? timeout : DEFAULT_TIMEOUT_MS;
+	/* A writer that accepts nothing fills its backlog, and then connect()
+	 * itself blocks: for as long as the socket's send timeout says. */
+	struct timeval tv = { .tv_sec = timeout / 1000, .tv_usec = (timeout % 1000) * 1000 };
+	int64_t start = now_ms();
+	if (setsockopt(n->conn, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv))) {
+		err = -errno;
+		goto fail;
+	}
 	if (connect(n->conn, (struct sockaddr *)&sa, salen)) {
-		err = errno == ENOENT ? -ECONNREFUSED : -errno;
+		err = errno == ENOENT ? -ECONNREFUSED : errno == EAGAIN ? -ETIMEDOUT : -errno;
 		goto fail;
 	}
 	if ((err = writer_trusted(r, path)))
 		goto fail;
-	if ((err = wait_readable(n->conn, timeout ? timeout : DEFAULT_TIMEOUT_MS)))
+	int64_t spent = now_ms() - start;
+	if ((err = wait_readable(n->conn, spent < timeout ? (unsigned)(timeout - spent) : 0)))
 		goto fail;
 	long len = fdpass_recv(n->conn, &m, sizeof(m), MSG_DONTWAIT, fds, 4, &nfds);
 	if (len <= 0) {

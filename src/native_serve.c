@@ -2,7 +2,9 @@
 /*
  * The native writer's socket: listening (a path, an abstract name, or
  * systemd's socket), the handshake that hands a reader its descriptors and
- * slot, and the connections, on which readers send nothing.
+ * slot, and the connections, on which readers send nothing. Handshakes run
+ * in the caller's dispatch or in the service thread, under the rule at the
+ * top of native_service.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,17 +37,69 @@ static bool peer_allowed(struct native_writer *nw, const struct ucred *cr)
 static void refuse(struct native_writer *nw, int conn, int error)
 {
 	struct native_msg m;
+	pthread_mutex_lock(&nw->lock);
 	fill_msg(nw, &m, NATIVE_MSG_HELLO);
+	pthread_mutex_unlock(&nw->lock);
 	m.error = error;
 	m.nr_fds = 0;
 	fdpass_send(conn, &m, sizeof(m), NULL, 0);
 	close(conn);
 }
 
+/* Under nw->lock: a free own slot for @p, which joins the pending readers
+ * (adoption is announced before the hello: native_service.c, rule 3), and
+ * the hello with the generation of now, carrying a description of the slot
+ * object read-locked for the reader alone, open here only under the lock
+ * (rule 5). Return: 0, -EUSERS, or an error (then nothing is left of it
+ * in the lists). */
+static int handshake_locked(struct native_writer *nw, struct pending_reader *p)
+{
+	unsigned i;
+	for (i = nw->max_readers; i < nr_slots(nw); i++)
+		if (!nw->taken[i])
+			break;
+	if (i == nr_slots(nw))
+		return -EUSERS;
+	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
+	int theirs = segment_reopen(p->obj.fd, O_RDWR);
+	if (theirs < 0)
+		return theirs;
+	if (fcntl(theirs, F_OFD_SETLK, &fl)) {
+		int err = -errno;
+		close(theirs);
+		return err;
+	}
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.u32 = i };
+	if (epoll_ctl(nw->epoll, EPOLL_CTL_ADD, p->conn, &ev)) {
+		int err = -errno;
+		close(theirs);
+		return err;
+	}
+	p->i = i;
+	nw->taken[i] = true;
+	nw->pend[nw->n_pend++] = *p;
+	atomic_store(&nw->adopt, 1);
+
+	struct native_msg m;
+	fill_msg(nw, &m, NATIVE_MSG_HELLO);
+	m.slot_index = i - nw->max_readers;
+	int fds[4] = { nw->state_ro, nw->cur.ro[0], nw->cur.ro[1], theirs };
+	int err = fdpass_send(p->conn, &m, sizeof(m), fds, 4);
+	close(theirs); /* the reader holds the only other reference now */
+	if (err) {
+		nw->n_pend--;
+		nw->taken[i] = false;
+		epoll_ctl(nw->epoll, EPOLL_CTL_DEL, p->conn, NULL);
+	}
+	return err;
+}
+
 /* A new reader: its own slot object, read-locked on a description made for
  * it alone, sent with read-only descriptions of the header and the copies.
+ * Needs nw->lock only, never the writer's state: a handshake does not wait
+ * for a write (native_service.c). The writer adopts the reader later.
  * Return: false when no connection was waiting. */
-static bool accept_reader(struct native_writer *nw)
+bool accept_reader(struct native_writer *nw)
 {
 	int conn = accept4(nw->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (conn < 0)
@@ -59,50 +113,27 @@ static bool accept_reader(struct native_writer *nw)
 		refuse(nw, conn, EACCES);
 		return true;
 	}
-	unsigned i;
-	for (i = nw->max_readers; i < nr_slots(nw); i++)
-		if (nw->slots[i].kind == SLOT_FREE)
-			break;
-	if (i == nr_slots(nw)) {
-		logf_(nw, "refused peer pid %d: all %u reader slots in use", (int)cr.pid, nw->max_readers);
-		refuse(nw, conn, EUSERS);
-		return true;
-	}
 
-	struct wslot *ws = &nw->slots[i];
-	int theirs = -1;
-	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
-	int err = segment_create(&ws->obj, nw->name, SEG_MEMFD, NULL, sysconf(_SC_PAGESIZE),
+	/* The slot object before the lock: the lock's section stays short. */
+	struct pending_reader p = { .conn = conn, .obj = { .fd = -1 } };
+	int err = segment_create(&p.obj, nw->name, SEG_MEMFD, NULL, sysconf(_SC_PAGESIZE),
 				 NATIVE_SEALS_SIZE);
-	if (!err && (theirs = segment_reopen(ws->obj.fd, O_RDWR)) < 0)
-		err = theirs;
-	if (!err && fcntl(theirs, F_OFD_SETLK, &fl))
-		err = -errno;
 	if (!err) {
-		struct native_msg m;
-		fill_msg(nw, &m, NATIVE_MSG_HELLO);
-		m.slot_index = i - nw->max_readers;
-		int fds[4] = { nw->state_ro, nw->cur.ro[0], nw->cur.ro[1], theirs };
-		err = fdpass_send(conn, &m, sizeof(m), fds, 4);
+		pthread_mutex_lock(&nw->lock);
+		err = handshake_locked(nw, &p);
+		pthread_mutex_unlock(&nw->lock);
 	}
-	if (theirs >= 0)
-		close(theirs); /* the reader holds the only other reference now */
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.u32 = i };
-	if (!err && epoll_ctl(nw->epoll, EPOLL_CTL_ADD, conn, &ev))
-		err = -errno;
 	if (err) {
-		logf_(nw, "could not serve peer pid %d: %s", (int)cr.pid, strerror(-err));
-		segment_destroy(&ws->obj);
-		close(conn);
-		return true;
+		segment_destroy(&p.obj);
+		if (err == -EUSERS) {
+			logf_(nw, "refused peer pid %d: all %u reader slots in use", (int)cr.pid,
+			      nw->max_readers);
+			refuse(nw, conn, EUSERS);
+		} else {
+			logf_(nw, "could not serve peer pid %d: %s", (int)cr.pid, strerror(-err));
+			close(conn);
+		}
 	}
-	ws->kind = SLOT_OWN;
-	nw->active_dirty = true;
-	ws->s = ws->obj.map;
-	ws->conn = conn;
-	ws->evicted_arrival = 0;
-	ws->published_seq = 0;
-	ws->probed_ns = 0;
 	return true;
 }
 
@@ -121,35 +152,57 @@ static void connection_event(struct native_writer *nw, unsigned i)
 	slot_drop(nw, i, n > 0 ? "sent data" : "hung up");
 }
 
-int mmsync_writer_dispatch(struct mmsync_writer *w)
+/* Accepts and serves connecting readers, adopts them, acts on events of
+ * connections, refreshes the figures: the caller's dispatch, or the service
+ * thread in a section (native_service.c, rule 1). */
+void dispatch_body(struct native_writer *nw)
 {
-	struct native_writer *nw = nw_of(w);
 	struct epoll_event ev[32];
 
-	if (!nw)
-		return -EINVAL;
+	adopt(nw); /* readers the thread served while a call was under way */
 	for (;;) {
 		int n = epoll_wait(nw->epoll, ev, 32, 0);
 		if (n <= 0)
 			break;
 		for (int k = 0; k < n; k++) {
-			if (ev[k].data.u32 == UINT32_MAX)
+			if (ev[k].data.u32 == UINT32_MAX) {
 				while (accept_reader(nw)) /* every connection queued */
 					;
-			else
+				adopt(nw);
+			} else {
 				connection_event(nw, ev[k].data.u32);
+			}
 		}
 		if (n < 32)
 			break;
 	}
 	refresh_figures(nw, true);
+}
+
+int mmsync_writer_dispatch(struct mmsync_writer *w)
+{
+	struct native_writer *nw = nw_of(w);
+
+	if (!nw)
+		return -EINVAL;
+	int err = writer_own(nw);
+	if (err)
+		return err;
+	if (nw->serving)
+		return -EBUSY; /* the service thread dispatches */
+	dispatch_body(nw);
 	return 0;
 }
 
 int mmsync_writer_fd(struct mmsync_writer *w)
 {
 	struct native_writer *nw = nw_of(w);
-	return nw ? nw->epoll : -EINVAL;
+	if (!nw)
+		return -EINVAL;
+	int err = writer_own(nw);
+	if (err)
+		return err;
+	return nw->serving ? -EBUSY : nw->epoll;
 }
 
 /* The socket systemd passed (LISTEN_PID, LISTEN_FDS): fd 3, a listening
@@ -221,13 +274,17 @@ int mmsync_writer_listen(struct mmsync_writer *w, const char *path,
 
 	if (!nw || !opts_valid(opts, sizeof(*opts)))
 		return -EINVAL;
+	int err = writer_own(nw);
+	if (err)
+		return err;
 	if (nw->listen_fd >= 0)
 		return -EBUSY;
 	size_t nu = OPTS_GET(opts, n_allow_uids, 0), ng = OPTS_GET(opts, n_allow_gids, 0);
 	const uid_t *uids = OPTS_GET(opts, allow_uids, NULL);
 	const gid_t *gids = OPTS_GET(opts, allow_gids, NULL);
 	unsigned mode = OPTS_GET(opts, mode, 0);
-	if ((nu && !uids) || (ng && !gids) || mode > 07777)
+	unsigned flags = OPTS_GET(opts, flags, 0);
+	if ((nu && !uids) || (ng && !gids) || mode > 07777 || (flags & ~MMSYNC_LISTEN_SERVE))
 		return -EINVAL;
 	uid_t *u = nu ? malloc(nu * sizeof(*uids)) : NULL;
 	gid_t *g = ng ? malloc(ng * sizeof(*gids)) : NULL;
@@ -247,12 +304,30 @@ int mmsync_writer_listen(struct mmsync_writer *w, const char *path,
 	nw->n_uids = nu;
 	nw->n_gids = ng;
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	/* With the service thread the listening socket stays out of the epoll
+	 * set: the thread polls it apart, so that handshakes never wait for
+	 * a section (native_service.c). */
 	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = UINT32_MAX };
-	if (epoll_ctl(nw->epoll, EPOLL_CTL_ADD, fd, &ev)) {
-		int err = -errno;
-		close(fd);
-		return err;
-	}
+	if (!(flags & MMSYNC_LISTEN_SERVE) && epoll_ctl(nw->epoll, EPOLL_CTL_ADD, fd, &ev))
+		err = -errno;
 	nw->listen_fd = fd;
-	return 0;
+	if (!err)
+		listening_add(nw); /* before the first handshake (rule 5) */
+	if (!err && (flags & MMSYNC_LISTEN_SERVE))
+		err = service_start(nw);
+	if (err) { /* as before the call: not listening */
+		listening_remove(nw);
+		close(fd);
+		nw->listen_fd = -1;
+		if (nw->sock_path)
+			unlink(nw->sock_path);
+		free(nw->sock_path);
+		nw->sock_path = NULL;
+		free(nw->allow_uids);
+		free(nw->allow_gids);
+		nw->allow_uids = NULL;
+		nw->allow_gids = NULL;
+		nw->n_uids = nw->n_gids = 0;
+	}
+	return err;
 }

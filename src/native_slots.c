@@ -90,6 +90,7 @@ void slot_reclaim(struct native_writer *nw, unsigned i, uint64_t seen)
 		}
 		segment_destroy(&ws->obj);
 		*ws = (struct wslot){ .kind = SLOT_FREE, .conn = -1, .obj = { .fd = -1 } };
+		own_release(nw, i); /* the slot table changes: under the lock */
 	} else {
 		atomic_compare_exchange_strong(&ws->s->arrived, &seen, 0);
 		ws->evicted_arrival = 0;
@@ -130,13 +131,21 @@ static void slot_revoke(struct native_writer *nw, unsigned i, const char *why)
 	atomic_fetch_add(&ws->s->evictions, 1);
 }
 
+/* A connected reader whose connection failed: revoked if alive. Return:
+ * true if it is dead, its slot to take back (slot_reclaim()). */
+bool slot_drop_live(struct native_writer *nw, unsigned i, const char *why)
+{
+	if (!slot_alive(nw, i))
+		return true;
+	slot_revoke(nw, i, why);
+	return false;
+}
+
 /* A connected reader whose connection failed: reclaimed if dead, else
  * revoked. */
 void slot_drop(struct native_writer *nw, unsigned i, const char *why)
 {
-	if (slot_alive(nw, i))
-		slot_revoke(nw, i, why);
-	else
+	if (slot_drop_live(nw, i, why))
 		slot_reclaim(nw, i, atomic_load(&nw->slots[i].s->arrived));
 }
 

@@ -22,7 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "fdpass.h"
@@ -123,15 +125,31 @@ static int generation_prepare(struct native_writer *nw, uint64_t len)
 	return copies_create(nw, round_up(cap, nw->page), &nw->next);
 }
 
-/* COMMIT-GENERATION: the generation takes effect, right before the store of
- * li that publishes its first version. Connected readers get the new descriptors before any
- * version names them, so that a reader that sees the new generation in a
- * descriptor finds them already queued on its socket; a reader that cannot
- * be sent them is revoked. Readers still on an old copy keep their own
- * mapping of it; the writer never writes an old copy again. */
-static void generation_commit(struct native_writer *nw)
+/* The copy filled stays the writer's; larger copies made for the write
+ * are dropped, never seen by a reader. */
+static void drop_next(struct native_writer *nw)
 {
-	copies_destroy(&nw->cur);
+	if (nw->fill == &nw->next)
+		copies_destroy(&nw->next);
+	nw->fill = &nw->cur;
+}
+
+/* The generation takes effect, right before the store of li that publishes
+ * its first version; the caller holds nw->lock from here through that store
+ * (native_service.c, rule 4), so that a handshake hands out the old
+ * generation before, to a reader sent the new one here, or the new one
+ * after. Connected readers, pending ones first adopted, get the new
+ * descriptors before any version names them, so that a reader that sees
+ * the new generation in a descriptor finds them already queued on its
+ * socket; a live reader that cannot be sent them is revoked, a dead one
+ * marked to be taken back once the lock is dropped. Readers still on an
+ * old copy keep their own mapping of it; the writer never writes an old
+ * copy again. Return: the old copies, for the caller to destroy after. */
+static struct copies generation_commit(struct native_writer *nw)
+{
+	struct copies old = nw->cur;
+
+	adopt_locked(nw);
 	nw->cur = nw->next;
 	nw->next = no_copies;
 	nw->fill = &nw->cur;
@@ -144,13 +162,14 @@ static void generation_commit(struct native_writer *nw)
 		if (ws->kind != SLOT_OWN || ws->revoked)
 			continue;
 		int err = fdpass_send(ws->conn, &m, sizeof(m), nw->cur.ro, 2);
-		if (err)
-			slot_drop(nw, i, "could not be sent a generation");
+		if (err && slot_drop_live(nw, i, "could not be sent a generation"))
+			ws->reclaim_due = true;
 	}
 	atomic_store(&nw->h->populated[0], nw->cur.populated[0]);
 	atomic_store(&nw->h->populated[1], nw->cur.populated[1]);
 	atomic_store(&nw->h->capacity, nw->cur.capacity);
 	atomic_store(&nw->h->generation, nw->generation);
+	return old;
 }
 
 /* Makes the first @len bytes of copy @c of the set being filled exist and
@@ -182,6 +201,7 @@ static int prepare(struct native_writer *nw, uint64_t room, uint64_t grace_ns, u
 {
 	int err;
 
+	adopt(nw); /* readers served since: into the waits (native_service.c) */
 	*evicted = finish_waits(nw, grace_ns);
 	if (nw->barrier_down)
 		fenceless_revoke(nw);
@@ -199,7 +219,7 @@ static int prepare(struct native_writer *nw, uint64_t room, uint64_t grace_ns, u
 	 * generation's copies were never read.) */
 	*cp = !atomic_load(&nw->h->li);
 	if ((err = copy_prefault(nw, *cp, room)))
-		native_write_abort(nw);
+		drop_next(nw);
 	return err;
 }
 
@@ -208,11 +228,24 @@ static void publish(struct native_writer *nw, unsigned c, size_t len, unsigned e
 {
 	uint64_t hash = nw->checksum ? mmsync_hash(nw->fill->seg[c].map, len) : 0;
 	uint64_t version = (uint64_t)c | (uint64_t)len << 1 | (hash & 0xffffff) << 40;
-	if (nw->fill == &nw->next)
-		generation_commit(nw);
+	bool grows = nw->fill == &nw->next;
+	struct copies old = no_copies;
+	if (grows) {
+		pthread_mutex_lock(&nw->lock);
+		old = generation_commit(nw);
+	}
 	nw->seq++;
 	nw->h->copy[c] = (struct native_copy_desc){ version, nw->seq, nw->generation };
 	atomic_store(&nw->h->li, c); /* PUBLISH: seq_cst orders the copy before it */
+	if (grows) {
+		pthread_mutex_unlock(&nw->lock);
+		copies_destroy(&old);
+		for (unsigned i = nw->max_readers; i < nr_slots(nw); i++)
+			if (nw->slots[i].reclaim_due)
+				slot_reclaim(nw, i, 0);
+	} else {
+		adopt(nw); /* after the store of li (native_service.c, rule 3) */
+	}
 	nw->pending = true;
 	published_arrivals(nw);
 
@@ -239,13 +272,16 @@ int native_write(struct native_writer *nw, const void *data, size_t len, uint64_
 		 struct mmsync_write_info *info)
 {
 	unsigned c, evicted;
-	int err = prepare(nw, len, grace_ns, &c, &evicted);
+	int err = writer_enter(nw);
 	if (err)
 		return err;
-	if (len)
-		memcpy(nw->fill->seg[c].map, data, len);
-	publish(nw, c, len, evicted, info);
-	return 0;
+	if (!(err = prepare(nw, len, grace_ns, &c, &evicted))) {
+		if (len)
+			memcpy(nw->fill->seg[c].map, data, len);
+		publish(nw, c, len, evicted, info);
+	}
+	writer_exit(nw);
+	return err;
 }
 
 #define DIRECT_ALIGN 4096
@@ -263,40 +299,50 @@ int native_write_from_fd(struct native_writer *nw, int fd, int64_t offset, size_
 		return -EINVAL;
 
 	unsigned c, evicted;
-	int err = prepare(nw, room, grace_ns, &c, &evicted);
+	int err = writer_enter(nw);
 	if (err)
 		return err;
-	err = uring_read_into(&nw->ring, fd, offset, nw->fill->seg[c].map, len, nw->chunk,
-			      nw->depth, direct, DIRECT_ALIGN);
-	if (err) {
-		native_write_abort(nw); /* the current version and generation stand */
-		return err;
+	if (!(err = prepare(nw, room, grace_ns, &c, &evicted))) {
+		err = uring_read_into(&nw->ring, fd, offset, nw->fill->seg[c].map, len, nw->chunk,
+				      nw->depth, direct, DIRECT_ALIGN);
+		if (err)
+			drop_next(nw); /* the current version and generation stand */
+		else
+			publish(nw, c, len, evicted, info);
 	}
-	publish(nw, c, len, evicted, info);
-	return 0;
+	writer_exit(nw);
+	return err;
 }
 
 int native_write_begin(struct native_writer *nw, size_t len, uint64_t grace_ns, void **ptr)
 {
-	int err = prepare(nw, len, grace_ns, &nw->build, &nw->build_evicted);
-	if (!err)
+	int err = writer_enter(nw);
+	if (err)
+		return err;
+	if (!(err = prepare(nw, len, grace_ns, &nw->build, &nw->build_evicted)))
 		*ptr = nw->fill->seg[nw->build].map;
+	writer_exit(nw);
 	return err;
 }
 
 int native_write_commit(struct native_writer *nw, size_t len, struct mmsync_write_info *info)
 {
+	int err = writer_enter(nw);
+	if (err)
+		return err;
 	publish(nw, nw->build, len, nw->build_evicted, info);
+	writer_exit(nw);
 	return 0;
 }
 
-/* The copy filled stays the writer's; larger copies made for the write
- * are dropped, never seen by a reader. */
-void native_write_abort(struct native_writer *nw)
+int native_write_abort(struct native_writer *nw)
 {
-	if (nw->fill == &nw->next)
-		copies_destroy(&nw->next);
-	nw->fill = &nw->cur;
+	int err = writer_enter(nw);
+	if (err)
+		return err; /* a forked child's copy: nothing of the parent's to drop */
+	drop_next(nw);
+	writer_exit(nw);
+	return 0;
 }
 
 /* ---- creation ---- */
@@ -336,10 +382,89 @@ static int state_create(struct native_writer *nw, unsigned flags)
 	return 0; /* figures from user space only: mmsync stat */
 }
 
+static void writer_free(struct native_writer *nw)
+{
+	free(nw->slots);
+	free(nw->active);
+	free(nw->sock_path);
+	free(nw->allow_uids);
+	free(nw->allow_gids);
+	free(nw->hugetlbfs_dir);
+	free(nw);
+}
+
+/* Whether this process may undo what the writer made for all: the socket
+ * file, the pins, the header's writer_pid. Only the writer's process (the
+ * one the header names: its maker, or a child that took it over), or any
+ * holder once that process has gone. Not a forked child's unused copy. */
+static bool owns_shared(struct native_writer *nw)
+{
+	if (!nw->h)
+		return true; /* nothing made for others yet */
+	if (nw_forked(nw))
+		return false;
+	pid_t p = (pid_t)atomic_load(&nw->h->writer_pid);
+	return p == getpid() || p <= 0 || (kill(p, 0) && errno == ESRCH);
+}
+
+/*
+ * Close in a process that is not the writer's (mmsync.h, "fork()"): lets
+ * go of this process's references (descriptors, mappings, memory) and
+ * touches nothing the writer's process uses: no socket unlinked, no pin
+ * removed, nothing stored in the header, no connection taken off the epoll
+ * set both share, no lock of the writer's taken (the parent's service
+ * thread may have been in a section at the fork). With that thread running
+ * at the fork, slots and connections may have been mid-change in this copy:
+ * their descriptors are left, close-on-exec, for the process's exit or exec
+ * to drop.
+ */
+static void release_copy(struct native_writer *nw)
+{
+	for (unsigned i = nw->max_readers; nw->slots && !nw->serving && i < nr_slots(nw); i++) {
+		struct wslot *ws = &nw->slots[i];
+		if (ws->kind == SLOT_OWN && ws->conn >= 0)
+			close(ws->conn);
+		if (ws->kind == SLOT_OWN)
+			segment_destroy(&ws->obj);
+	}
+	for (unsigned k = 0; !nw->serving && k < nw->n_pend; k++) {
+		close(nw->pend[k].conn);
+		segment_destroy(&nw->pend[k].obj);
+	}
+	listening_remove(nw); /* this process's fork handlers must not find it freed */
+	if (nw->listen_fd >= 0)
+		close(nw->listen_fd);
+	if (nw->epoll >= 0)
+		close(nw->epoll);
+	if (nw->stop_fd >= 0)
+		close(nw->stop_fd);
+	copies_destroy(&nw->cur);
+	copies_destroy(&nw->next);
+	if (nw->state_ro >= 0)
+		close(nw->state_ro);
+	segment_destroy(&nw->state); /* the header's lock stays: the writer's description */
+	bpf_state_release(nw->bpf);
+	segment_destroy(&nw->table);
+	uring_exit(&nw->ring);
+	if (nw->fork_guard)
+		munmap(nw->fork_guard, (size_t)sysconf(_SC_PAGESIZE));
+	free(nw->taken);
+	free(nw->pend);
+	writer_free(nw);
+}
+
 void native_writer_close(struct native_writer *nw)
 {
 	if (!nw)
 		return;
+	if (!owns_shared(nw)) {
+		release_copy(nw);
+		return;
+	}
+	service_stop(nw);
+	listening_remove(nw); /* no handshake from here on */
+	if (nw->lock_ok)
+		adopt(nw); /* readers served but not adopted: taken back below */
 	if (nw->slots)
 		for (unsigned i = nw->max_readers; i < nr_slots(nw); i++)
 			if (nw->slots[i].kind == SLOT_OWN)
@@ -362,13 +487,8 @@ void native_writer_close(struct native_writer *nw)
 	bpf_state_destroy(nw->bpf);
 	segment_destroy(&nw->table);
 	uring_exit(&nw->ring);
-	free(nw->slots);
-	free(nw->active);
-	free(nw->sock_path);
-	free(nw->allow_uids);
-	free(nw->allow_gids);
-	free(nw->hugetlbfs_dir);
-	free(nw);
+	service_fini(nw);
+	writer_free(nw);
 }
 
 
@@ -409,6 +529,8 @@ int mmsync_writer_create(struct mmsync_writer **wp, const char *name,
 	nw->state_ro = nw->epoll = nw->listen_fd = -1;
 	nw->kind = dir ? SEG_HUGETLBFS : (flags & MMSYNC_HUGETLB) ? SEG_HUGETLB : SEG_MEMFD;
 	nw->max_readers = max_readers ? max_readers : NATIVE_DEFAULT_READERS;
+	if ((err = service_init(nw)))
+		goto fail;
 	nw->log = OPTS_GET(opts, log, NULL);
 	nw->log_ctx = OPTS_GET(opts, log_ctx, NULL);
 	nw->checksum = flags & MMSYNC_CHECKSUM;
@@ -491,8 +613,12 @@ int mmsync_writer_export_fds(struct mmsync_writer *w, int fds[MMSYNC_NR_FDS])
 	struct native_writer *nw = nw_of(w);
 	if (!nw || !fds)
 		return -EINVAL;
+	int err = writer_enter(nw);
+	if (err)
+		return err;
 	int src[MMSYNC_NR_FDS] = { nw->state_ro, nw->cur.ro[0], nw->cur.ro[1], nw->table.fd };
 	nw->table_used = nw->active_dirty = true;
+	writer_exit(nw); /* the rest is this call's own */
 	for (int i = 0; i < MMSYNC_NR_FDS; i++) {
 		/* The table: a description of its own for this set, so that a
 		 * reader that cannot reopen it (no /proc) still locks its slot
@@ -501,7 +627,7 @@ int mmsync_writer_export_fds(struct mmsync_writer *w, int fds[MMSYNC_NR_FDS])
 		fds[i] = i == MMSYNC_FD_SLOTS ? segment_reopen(src[i], O_RDWR)
 					      : fcntl(src[i], F_DUPFD_CLOEXEC, 3);
 		if (fds[i] < 0) {
-			int err = i == MMSYNC_FD_SLOTS ? fds[i] : -errno;
+			err = i == MMSYNC_FD_SLOTS ? fds[i] : -errno;
 			while (i--)
 				close(fds[i]);
 			return err;

@@ -5,14 +5,20 @@
  *   native_slots.c   reader slots: liveness, the waits, eviction and
  *                    revocation, the writer's barrier, the figures
  *   native_serve.c   the socket: listening, handshakes, connections
+ *   native_service.c the service thread, and what the writer's calls and
+ *                    that thread share (the locking rule is at its top)
  */
 #ifndef MMSYNC_NATIVE_WRITER_H
 #define MMSYNC_NATIVE_WRITER_H
 
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bpf_state.h"
 #include "mmsync.h"
@@ -39,6 +45,16 @@ struct wslot {
 	bool evicted_in_write;
 	bool held;		/* SLOT_TABLE: a reader held it at the last probe */
 	bool revoked;		/* SLOT_OWN: dropped while alive; kept until it dies */
+	bool reclaim_due;	/* SLOT_OWN: found dead under the lock, taken back after */
+};
+
+/* A reader handed its descriptors by the socket side and not yet taken
+ * into the writer's slots (adopt()): its slot index, slot object and
+ * connection. Guarded by native_writer.lock. */
+struct pending_reader {
+	unsigned i;
+	struct segment obj;
+	int conn;
 };
 
 /* Two copies of one generation, and what readers get of them. */
@@ -91,6 +107,29 @@ struct native_writer {
 	uid_t *allow_uids;
 	gid_t *allow_gids;
 	size_t n_uids, n_gids;
+
+	/* What the writer's calls share with the socket side and the service
+	 * thread: native_service.c, whose head has the rule. */
+	pid_t pid;		/* the process that uses the writer */
+	unsigned char *fork_guard; /* a MADV_WIPEONFORK page holding 1: 0 in a
+				    * forked child; NULL where the kernel lacks it */
+	pthread_mutex_t lock;	/* own-slot allocation, pending readers, the
+				 * generation as handshakes hand it out */
+	bool lock_ok;
+	bool *taken;		/* [nr_slots]: own slot handed out (lock) */
+	struct pending_reader *pend; /* accepted, not adopted (lock) */
+	unsigned n_pend;
+	atomic_uint adopt;	/* raised under the lock before a hello: pend
+				 * is not empty */
+	bool serving;		/* a service thread runs */
+	bool listening;		/* in the fork handlers' list (rule 5) */
+	struct native_writer *listening_next;
+	pthread_t thread;
+	int stop_fd;		/* eventfd: the thread stops when it reads 1 */
+	pthread_mutex_t section_mx; /* held by the thread in a section */
+	bool section_ok;
+	atomic_uint in_write;	/* the caller is in a call on the writer */
+	atomic_uint in_section;	/* the service thread is in a section */
 };
 
 static inline unsigned nr_slots(const struct native_writer *nw)
@@ -104,6 +143,49 @@ static inline struct native_writer *nw_of(struct mmsync_writer *w)
 	return w ? w->native : NULL;
 }
 
+/* native_service.c: the caller's side of the rule. */
+void writer_wait_section(struct native_writer *nw);
+int writer_take_over(struct native_writer *nw);
+
+/* True in a process forked from the writer's since it last used the writer:
+ * a byte load (the guard page reads 0 in a child); getpid() where the
+ * kernel lacks MADV_WIPEONFORK. */
+static inline bool nw_forked(const struct native_writer *nw)
+{
+	return nw->fork_guard ? !*(volatile const unsigned char *)nw->fork_guard
+			      : getpid() != nw->pid;
+}
+
+/* At every call: a forked child's copy becomes this process's writer, or
+ * is refused (-ECHILD) when a service thread ran in the parent. */
+static inline int writer_own(struct native_writer *nw)
+{
+	return nw_forked(nw) ? writer_take_over(nw) : 0;
+}
+
+/* Around every call of the caller's on the writer's state (native_service.c,
+ * rule 1): with a service thread running, marks the call (one seq_cst store
+ * and one load) and waits only if the thread is inside a section, which it
+ * enters only while no call is under way. */
+static inline int writer_enter(struct native_writer *nw)
+{
+	int err = writer_own(nw);
+	if (err)
+		return err;
+	if (nw->serving) {
+		atomic_store(&nw->in_write, 1);
+		if (atomic_load(&nw->in_section))
+			writer_wait_section(nw);
+	}
+	return 0;
+}
+
+static inline void writer_exit(struct native_writer *nw)
+{
+	if (nw->serving)
+		atomic_store_explicit(&nw->in_write, 0, memory_order_release);
+}
+
 void logf_(struct native_writer *nw, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 size_t round_up(uint64_t n, long page);
 void fill_msg(struct native_writer *nw, struct native_msg *m, unsigned type);
@@ -113,10 +195,26 @@ bool slot_alive(struct native_writer *nw, unsigned i);
 void active_refresh(struct native_writer *nw);
 void slot_reclaim(struct native_writer *nw, unsigned i, uint64_t seen);
 void slot_drop(struct native_writer *nw, unsigned i, const char *why);
+bool slot_drop_live(struct native_writer *nw, unsigned i, const char *why);
 unsigned finish_waits(struct native_writer *nw, uint64_t grace_ns);
 void published_arrivals(struct native_writer *nw);
 void fenceless_revoke(struct native_writer *nw);
 void mirror_sync(struct native_writer *nw);
 void refresh_figures(struct native_writer *nw, bool dispatching);
+
+/* native_serve.c */
+void dispatch_body(struct native_writer *nw);
+bool accept_reader(struct native_writer *nw);
+
+/* native_service.c */
+int service_init(struct native_writer *nw);
+void service_fini(struct native_writer *nw);
+int service_start(struct native_writer *nw);
+void service_stop(struct native_writer *nw);
+void listening_add(struct native_writer *nw);
+void listening_remove(struct native_writer *nw);
+void adopt_locked(struct native_writer *nw);
+void adopt(struct native_writer *nw);
+void own_release(struct native_writer *nw, unsigned i);
 
 #endif

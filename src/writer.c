@@ -81,17 +81,19 @@ int mmsync_write_commit(struct mmsync_writer *w, size_t len, struct mmsync_write
 {
 	if (!w || !w->building || len > w->build_len)
 		return -EINVAL;
-	w->building = false;
-	return w->native ? native_write_commit(w->native, len, info)
-			 : compat_publish(w, w->build_copy, len, w->build_reset, info);
+	int err = w->native ? native_write_commit(w->native, len, info)
+			    : compat_publish(w, w->build_copy, len, w->build_reset, info);
+	if (err != -ECHILD) /* refused in a forked child: nothing changed */
+		w->building = false;
+	return err;
 }
 
 int mmsync_write_abort(struct mmsync_writer *w)
 {
 	if (!w || !w->building)
 		return -EINVAL;
-	w->building = false;
-	if (w->native)
-		native_write_abort(w->native);
-	return 0;
+	int err = w->native ? native_write_abort(w->native) : 0;
+	if (!err)
+		w->building = false;
+	return err;
 }

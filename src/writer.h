@@ -52,7 +52,7 @@ int native_write_from_fd(struct native_writer *nw, int fd, int64_t offset, size_
 			 uint64_t grace_ns, struct mmsync_write_info *info);
 int native_write_begin(struct native_writer *nw, size_t len, uint64_t grace_ns, void **ptr);
 int native_write_commit(struct native_writer *nw, size_t len, struct mmsync_write_info *info);
-void native_write_abort(struct native_writer *nw);
+int native_write_abort(struct native_writer *nw);
 void native_writer_close(struct native_writer *nw);
 
 #endif

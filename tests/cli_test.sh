@@ -12,7 +12,8 @@ BIN=$(cd "$1" && pwd)
 VEC=$(cd "$2" && pwd)/mmap-sync
 MMSYNC=$BIN/mmsync
 T=$(mktemp -d /dev/shm/mmsync-cli.XXXXXX)
-trap 'rm -rf "$T"; rm -f /tmp/hello_world_*' EXIT
+bg=() # background processes, killed at exit
+trap 'for p in "${bg[@]}"; do kill -9 "$p" 2>/dev/null || :; done; rm -rf "$T"; rm -f /tmp/hello_world_*' EXIT
 rm -f /tmp/hello_world_*
 umask 007 # state files must come out 0660, data files 0640
 
@@ -36,6 +37,11 @@ expect() { # expect RC [STDOUT]: the last run exited RC and printed exactly STDO
 }
 err_starts() { # err_starts TEXT: stderr of the last run starts with TEXT
 	eq "$(head -c ${#1} "$T/err")" "$1"
+}
+wait_for() { # wait_for COMMAND...: until COMMAND succeeds, for up to 60 s
+	local i
+	for ((i = 0; i < 1200; i++)); do "$@" && return 0; sleep 0.05; done
+	return 1
 }
 
 # 1. put / cat round trips
@@ -221,6 +227,42 @@ for k in $(seq 50); do # random records: the reader must reject or print, never 
 	[[ $rc -le 1 ]] || { echo "#   exit $rc on record $(od -An -tx1 "$T/junk" | tr -d ' \n')"; bad=1; }
 done
 check "hello_reader on 50 random records: exit 0 or 1" eq "$bad" 0
+
+# 7. the native hello examples: a writer served by the library's thread (it
+# has no event loop), its reader, and the CLI reading the same socket
+NSOCK=$T/hello.sock
+"$BIN/hello_native_writer" "$NSOCK" "hello-cli-$$" >"$T/nw_out" 2>"$T/nw_err" &
+nw=$!
+bg+=("$nw")
+check "hello_native_writer serves" wait_for grep -q "^serving 36 bytes (seq 1) on $NSOCK\$" "$T/nw_out"
+run "$BIN/hello_native_reader" "$NSOCK"
+check "hello_native_reader output" expect 0 'version: 7 messages: ["Hello", "World", "!"]'
+run "$BIN/hello_native_reader" "$NSOCK"
+check "hello_native_reader again (the thread serves every reader)" \
+	expect 0 'version: 7 messages: ["Hello", "World", "!"]'
+run "$MMSYNC" read --socket "$NSOCK"
+check "read --socket from hello_native_writer: the crate's HelloWorld payload" \
+	eval 'expect 0 && cmp -s "$T/out" "$VEC/hello36/payload.bin"'
+nrc=0
+kill -TERM "$nw" && wait "$nw" || nrc=$?
+check "hello_native_writer stops on SIGTERM: exit 0, socket removed" \
+	eval '[[ $nrc -eq 0 && ! -e $NSOCK ]] || { sed "s/^/#   stderr: /" "$T/nw_err"; false; }'
+
+# 8. a socket whose writer accepts nothing: the error says what to check
+python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.bind(sys.argv[1])
+s.listen(8)
+time.sleep(600)' "$T/mute.sock" &
+bg+=($!)
+check "a listener that never accepts" wait_for test -S "$T/mute.sock"
+want='the writer accepted no connection in time: does it call mmsync_writer_dispatch() or run the service thread (MMSYNC_LISTEN_SERVE)?'
+for sub in read stat; do
+	run "$MMSYNC" "$sub" --socket "$T/mute.sock"
+	check "$sub --socket, no writer accepting: exit 1, says what to check" \
+		eval 'expect 1 "" && eq "$(cat "$T/err")" "mmsync: $T/mute.sock: $want"'
+done
 
 [[ $fails -eq 0 ]] || { echo "# $fails check(s) failed"; exit 1; }
 echo "# all checks passed"

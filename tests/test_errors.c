@@ -317,9 +317,11 @@ static void test_flag_families(void **unused)
 	const unsigned native_writer = MMSYNC_HUGETLB | MMSYNC_CHECKSUM | MMSYNC_BPF_OFF |
 				       MMSYNC_BPF_REQUIRE | MMSYNC_KEEP_PINS;
 	const unsigned reader = MMSYNC_VERIFY_CHECKSUM | MMSYNC_FENCED | MMSYNC_FENCELESS;
+	const unsigned listen = MMSYNC_LISTEN_SERVE;
 	assert_int_equal(compat_writer & native_writer, 0);
 	assert_int_equal(compat_writer & reader, 0);
 	assert_int_equal(native_writer & reader, 0);
+	assert_int_equal((compat_writer | native_writer | reader) & listen, 0);
 
 	struct tmp_prefix t;
 	tmp_prefix_make(&t, "families");

@@ -4,11 +4,13 @@
  * payload on each layout, as medians over rounds, in one run. Figures, not
  * assertions: tests never time.
  *
- *   mmsync-bench [--size BYTES] [--rounds N] [--ops N] [--dir DIR] [--json]
+ *   mmsync-bench [--size BYTES] [--rounds N] [--ops N] [--dir DIR] [--serve] [--json]
  *
  * compat: files in DIR (default /dev/shm). native: memfd copies, the reader
  * connected over an abstract socket from the same process, fenceless (the
- * default: each write pays a membarrier) and fenced.
+ * default: each write pays a membarrier) and fenced. --serve: the native
+ * writers serve from the library's thread (MMSYNC_LISTEN_SERVE), which then
+ * runs beside the writes.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -101,9 +103,13 @@ static void *connect_thread(void *arg)
 	return NULL;
 }
 
-static int connect_native(struct mmsync_writer *w, const char *sock, unsigned flags,
+static int connect_native(struct mmsync_writer *w, const char *sock, unsigned flags, bool serve,
 			  struct mmsync_reader **r)
 {
+	if (serve) {
+		MMSYNC_OPTS(mmsync_reader_opts, o, .flags = flags);
+		return mmsync_reader_connect(r, sock, &o);
+	}
 	struct connector c = { .sock = sock, .flags = flags };
 	pthread_t t;
 	if (pthread_create(&t, NULL, connect_thread, &c))
@@ -123,10 +129,12 @@ int main(int argc, char **argv)
 		{ "ops", required_argument, NULL, 'o' },
 		{ "dir", required_argument, NULL, 'd' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "serve", no_argument, NULL, 'S' },
 		{ 0 },
 	};
 	size_t size = 36;
 	int rounds = 21, json = 0;
+	bool serve = false;
 	long ops = 200000;
 	const char *dir = "/dev/shm";
 	int c;
@@ -138,8 +146,10 @@ int main(int argc, char **argv)
 		case 'o': ops = atol(optarg); break;
 		case 'd': dir = optarg; break;
 		case 'j': json = 1; break;
+		case 'S': serve = true; break;
 		default:
-			fprintf(stderr, "usage: mmsync-bench [--size BYTES] [--rounds N] [--ops N] [--dir DIR] [--json]\n");
+			fprintf(stderr, "usage: mmsync-bench [--size BYTES] [--rounds N] [--ops N] [--dir DIR] "
+					"[--serve] [--json]\n");
 			return 2;
 		}
 	}
@@ -169,12 +179,13 @@ int main(int argc, char **argv)
 				die(prefix, err);
 		} else {
 			MMSYNC_OPTS(mmsync_native_opts, o, .capacity = size > 4096 ? size : 4096);
+			MMSYNC_OPTS(mmsync_listen_opts, so, .flags = serve ? MMSYNC_LISTEN_SERVE : 0);
 			snprintf(sock, sizeof(sock), "@mmsync-bench-%d", (int)getpid());
 			if ((err = mmsync_writer_create(&w, run_name("bench"), &o)) ||
-			    (err = mmsync_writer_listen(w, sock, NULL)))
+			    (err = mmsync_writer_listen(w, sock, &so)))
 				die("native writer", err);
-			/* connect from a child so that the handshake's dispatch can run here */
-			err = connect_native(w, sock, layout == 2 ? MMSYNC_FENCED : 0, &r);
+			/* connect from a thread so that the handshake's dispatch can run here */
+			err = connect_native(w, sock, layout == 2 ? MMSYNC_FENCED : 0, serve, &r);
 			if (err)
 				die("native reader", err);
 		}

@@ -15,10 +15,18 @@
 #include "mmsync.h"
 #include "cli.h"
 
+/* Connects; on failure says why, a timeout in the terms of what to check. */
 static int connect_reader(const char *sock, const struct mmsync_reader_opts *o,
 			  struct mmsync_reader **r)
 {
 	int err = mmsync_reader_connect(r, sock, o);
+	if (err == -ETIMEDOUT) {
+		fprintf(stderr,
+			"mmsync: %s: the writer accepted no connection in time: does it call "
+			"mmsync_writer_dispatch() or run the service thread (MMSYNC_LISTEN_SERVE)?\n",
+			sock);
+		return 1;
+	}
 	return err ? fail(sock, err) : 0;
 }
 
