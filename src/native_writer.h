@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The native writer's state, shared by its three files:
- *   native_writer.c  copies, generations, publish, creation
+ * The native writer's state, shared by its files:
+ *   native_writer.c  copies, generations, publish
+ *   native_setup.c   creating and closing a writer (or a forked copy of it),
+ *                    exporting descriptors
  *   native_slots.c   reader slots: liveness, the waits, eviction and
  *                    revocation, the writer's barrier, the figures
  *   native_serve.c   the socket: listening, handshakes, connections
@@ -189,6 +191,13 @@ static inline void writer_exit(struct native_writer *nw)
 void logf_(struct native_writer *nw, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 size_t round_up(uint64_t n, long page);
 void fill_msg(struct native_writer *nw, struct native_msg *m, unsigned type);
+/* O_DIRECT reads: offsets and chunks in whole blocks of this size. */
+#define DIRECT_ALIGN 4096
+/* Two copies of @capacity bytes, and read-only descriptions of them to hand
+ * out; no_copies is the empty set. */
+int copies_create(struct native_writer *nw, uint64_t capacity, struct copies *cs);
+void copies_destroy(struct copies *cs);
+extern const struct copies no_copies;
 
 /* native_slots.c */
 bool slot_alive(struct native_writer *nw, unsigned i);
