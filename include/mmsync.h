@@ -525,11 +525,15 @@ MMSYNC_API int mmsync_writer_create(struct mmsync_writer **w, const char *name,
  * mmsync_writer_fd() polls readable, or, with MMSYNC_LISTEN_SERVE in
  * @opts->flags, by the writer's service thread, started here. A writer that
  * does neither serves no reader: their connects end in -ETIMEDOUT. The
- * socket file is removed at close.
+ * socket file is removed at close. Refusals are logged ten a second at
+ * most (the rest counted in one line a second), so that a peer connecting
+ * in a loop cannot flood the log.
  *
  * Return: 0, or -EINVAL (bad opts, or a flag other than MMSYNC_LISTEN_SERVE,
  * such as another options struct's), -EBUSY (already listening),
- * -EADDRINUSE, -ENAMETOOLONG, -ENOTSOCK (no usable LISTEN_FDS socket),
+ * -EADDRINUSE (something is at @path: only a socket nobody listens on, a
+ * dead writer's, is removed and replaced), -ENAMETOOLONG, -ENOTSOCK (no
+ * usable LISTEN_FDS socket),
  * -ECHILD (as mmsync_write()), -EAGAIN (no thread could be started;
  * then nothing listens), or the errno of socket(2)/bind(2)/eventfd(2).
  */
@@ -550,7 +554,9 @@ MMSYNC_API int mmsync_writer_fd(struct mmsync_writer *w);
  * mmsync_writer_dispatch() - accept and serve connecting readers, take back
  * the slots of readers that left or died, refresh the figures in the header
  *
- * Never blocks. Call it when mmsync_writer_fd() polls readable, and now and
+ * Never blocks, and does a bounded amount of work: it accepts 16
+ * connections at most (more stay queued, and mmsync_writer_fd() stays
+ * readable). Call it when mmsync_writer_fd() polls readable, and now and
  * then (the figures readers see in mmsync_reader_stat() are those of the
  * last dispatch or write). A reader connects only while its writer
  * dispatches (or runs the service thread): a loop that calls this between
@@ -608,7 +614,9 @@ MMSYNC_API int mmsync_reader_open(struct mmsync_reader **r, const char *prefix,
  * Return: 0, or -EINVAL, -ENOMEM, -ECONNREFUSED (no writer; or the writer
  * refused this peer), -EPERM (the writer runs as a uid this reader does not
  * trust: see trust_uid and MMSYNC_ANY_WRITER; logged), -EUSERS (the writer
- * has max_readers readers), -EPROTO (not an mmsync writer, or another
+ * has max_readers readers), -EAGAIN (the writer could not serve this
+ * reader now: it is out of descriptors or memory, and logs which), -EPROTO
+ * (not an mmsync writer, or another
  * protocol version), -EBADMSG (a descriptor of the wrong type, size or
  * seals; unsealed copies without MMSYNC_TRUST_UNSEALED), -EOPNOTSUPP
  * (MMSYNC_VERIFY_CHECKSUM on a segment published without checksums),

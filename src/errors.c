@@ -27,6 +27,7 @@ const char *mmsync_strerror(int err)
 	case ELOOP: return "a segment file is a symbolic link: not followed";
 	case ENOSPC: return "no space left: the file system is full, or the copy cannot grow";
 	case ECONNRESET: return "the writer revoked this reader (its connection failed): make a new reader";
+	case EAGAIN: return "the writer could not serve this reader now (it is out of descriptors or memory: its log says which): try again";
 	case ENOSYS: return "not available: this libmmsync was built without it (BPF), or the kernel lacks it";
 	case ETIMEDOUT: return "timed out (connect: the writer accepted no connection in time: does it call mmsync_writer_dispatch() or run the service thread (MMSYNC_LISTEN_SERVE)? Or, with MMSYNC_NO_RESET, readers held the copy past the grace period: nothing was published)";
 	case ECHILD: return "this writer handle was inherited across fork() from a process where its service thread runs: it is that process's; make this process's own";

@@ -21,6 +21,38 @@
 
 /* ---- serving ---- */
 
+/* A peer connecting in a loop must not make the writer (or its log) do
+ * nothing else: a dispatch accepts this many connections at most, the rest
+ * stay queued for the next; refusals are logged ten a second at most, and
+ * those left out are counted in a line when their second is over. */
+#define ACCEPTS_PER_DISPATCH 16
+#define REFUSALS_PER_SECOND 10
+#define SECOND_NS 1000000000ull
+
+/* Ends the current second of refusals: says how many went unlogged. */
+static void refusals_flush(struct native_writer *nw, uint64_t now)
+{
+	if (now - nw->refusal_window_ns < SECOND_NS)
+		return;
+	if (nw->refusals_quiet)
+		logf_(nw, "refused %u more peers in the last %.1f s", nw->refusals_quiet,
+		      (double)(now - nw->refusal_window_ns) / 1e9);
+	nw->refusal_window_ns = now;
+	nw->refusals_logged = nw->refusals_quiet = 0;
+}
+
+static void log_refusal(struct native_writer *nw, const struct ucred *cr, const char *why)
+{
+	refusals_flush(nw, now_ns(CLOCK_MONOTONIC));
+	if (nw->refusals_logged == REFUSALS_PER_SECOND) {
+		nw->refusals_quiet++;
+		return;
+	}
+	nw->refusals_logged++;
+	logf_(nw, "refused peer pid %d uid %u gid %u: %s", (int)cr->pid, (unsigned)cr->uid,
+	      (unsigned)cr->gid, why);
+}
+
 static bool peer_allowed(struct native_writer *nw, const struct ucred *cr)
 {
 	if (!nw->n_uids && !nw->n_gids)
@@ -105,11 +137,10 @@ bool accept_reader(struct native_writer *nw)
 	if (conn < 0)
 		return errno == EINTR || errno == ECONNABORTED;
 
-	struct ucred cr;
+	struct ucred cr = { .pid = 0 };
 	socklen_t crlen = sizeof(cr);
 	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) || !peer_allowed(nw, &cr)) {
-		logf_(nw, "refused peer pid %d uid %u gid %u: not in the allow-list", (int)cr.pid,
-		      (unsigned)cr.uid, (unsigned)cr.gid);
+		log_refusal(nw, &cr, "not in the allow-list");
 		refuse(nw, conn, EACCES);
 		return true;
 	}
@@ -126,12 +157,14 @@ bool accept_reader(struct native_writer *nw)
 	if (err) {
 		segment_destroy(&p.obj);
 		if (err == -EUSERS) {
-			logf_(nw, "refused peer pid %d: all %u reader slots in use", (int)cr.pid,
-			      nw->max_readers);
+			log_refusal(nw, &cr, "all reader slots in use");
 			refuse(nw, conn, EUSERS);
 		} else {
+			/* The writer's own shortage (descriptors, memory): the
+			 * reader is told to try again, not that no writer is
+			 * there. */
 			logf_(nw, "could not serve peer pid %d: %s", (int)cr.pid, strerror(-err));
-			close(conn);
+			refuse(nw, conn, EAGAIN);
 		}
 	}
 	return true;
@@ -166,7 +199,8 @@ void dispatch_body(struct native_writer *nw)
 			break;
 		for (int k = 0; k < n; k++) {
 			if (ev[k].data.u32 == UINT32_MAX) {
-				while (accept_reader(nw)) /* every connection queued */
+				/* the listening socket stays readable while more wait */
+				for (int a = 0; a < ACCEPTS_PER_DISPATCH && accept_reader(nw); a++)
 					;
 				adopt(nw);
 			} else {
@@ -176,6 +210,7 @@ void dispatch_body(struct native_writer *nw)
 		if (n < 32)
 			break;
 	}
+	refusals_flush(nw, now_ns(CLOCK_MONOTONIC));
 	refresh_figures(nw, true);
 }
 
@@ -224,9 +259,13 @@ static int systemd_socket(void)
 	return 3;
 }
 
-/* A socket file left by a writer that died: nobody answers it. */
-static bool socket_stale(const struct sockaddr_un *sa, socklen_t len)
+/* A socket file left by a writer that died: a socket (never another kind
+ * of file at that path), and nobody answers it. */
+static bool socket_stale(const char *path, const struct sockaddr_un *sa, socklen_t len)
 {
+	struct stat st;
+	if (lstat(path, &st) || !S_ISSOCK(st.st_mode))
+		return false;
 	int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	bool stale = probe >= 0 && connect(probe, (const struct sockaddr *)sa, len) &&
 		     errno == ECONNREFUSED;
@@ -247,7 +286,7 @@ static int bind_listen(struct native_writer *nw, const char *path, unsigned mode
 	if (fd < 0)
 		return -errno;
 	int r = bind(fd, (struct sockaddr *)&sa, len);
-	if (r && errno == EADDRINUSE && !abstract && socket_stale(&sa, len)) {
+	if (r && errno == EADDRINUSE && !abstract && socket_stale(path, &sa, len)) {
 		unlink(path);
 		r = bind(fd, (struct sockaddr *)&sa, len);
 	}

@@ -105,6 +105,10 @@ struct native_writer {
 
 	int epoll;
 	int listen_fd;
+	/* Refusals logged, ten a second at most (native_serve.c): the start
+	 * of the current second, the lines in it, and those left out. */
+	uint64_t refusal_window_ns;
+	unsigned refusals_logged, refusals_quiet;
 	char *sock_path;	/* to unlink at close; NULL for abstract/systemd */
 	uid_t *allow_uids;
 	gid_t *allow_gids;
