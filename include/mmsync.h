@@ -525,7 +525,11 @@ MMSYNC_API int mmsync_writer_create(struct mmsync_writer **w, const char *name,
  * mmsync_writer_fd() polls readable, or, with MMSYNC_LISTEN_SERVE in
  * @opts->flags, by the writer's service thread, started here. A writer that
  * does neither serves no reader: their connects end in -ETIMEDOUT. The
- * socket file is removed at close. Refusals are logged ten a second at
+ * socket file is removed at close. At most 16 handshakes may be unread at a
+ * time (their descriptors are in flight, charged to the writer's user): a
+ * peer past that is told to try again (mmsync_reader_connect() does), and
+ * one that leaves its handshake unread for 10 s is disconnected (its slot
+ * is taken back when it has gone). Refusals are logged ten a second at
  * most (the rest counted in one line a second), so that a peer connecting
  * in a loop cannot flood the log.
  *
@@ -615,7 +619,9 @@ MMSYNC_API int mmsync_reader_open(struct mmsync_reader **r, const char *prefix,
  * refused this peer), -EPERM (the writer runs as a uid this reader does not
  * trust: see trust_uid and MMSYNC_ANY_WRITER; logged), -EUSERS (the writer
  * has max_readers readers), -EAGAIN (the writer could not serve this
- * reader now: it is out of descriptors or memory, and logs which), -EPROTO
+ * reader, asked again until the timeout: it is out of descriptors or
+ * memory, or 16 readers have not read their handshake yet; it logs which),
+ * -EPROTO
  * (not an mmsync writer, or another
  * protocol version), -EBADMSG (a descriptor of the wrong type, size or
  * seals; unsealed copies without MMSYNC_TRUST_UNSEALED), -EOPNOTSUPP

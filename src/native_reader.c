@@ -297,8 +297,9 @@ static int wait_readable(int fd, unsigned timeout_ms)
 	return r < 0 ? -errno : r == 0 ? -ETIMEDOUT : 0;
 }
 
-int mmsync_reader_connect(struct mmsync_reader **rp, const char *path,
-			  const struct mmsync_reader_opts *opts)
+/* One connection and its handshake, within @timeout ms. */
+static int connect_once(struct mmsync_reader **rp, const char *path,
+			const struct mmsync_reader_opts *opts, unsigned timeout)
 {
 	struct sockaddr_un sa;
 	socklen_t salen;
@@ -314,14 +315,12 @@ int mmsync_reader_connect(struct mmsync_reader **rp, const char *path,
 		mmsync_reader_close(r);
 		return err;
 	}
-	unsigned timeout = OPTS_GET(opts, timeout_ms, 0);
 	struct native_reader *n = &r->n;
 	n->conn = fd_above_stdio(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
 	if (n->conn < 0) {
 		err = n->conn;
 		goto fail;
 	}
-	timeout = timeout ? timeout : DEFAULT_TIMEOUT_MS;
 	/* A writer that accepts nothing fills its backlog, and then connect()
 	 * itself blocks: for as long as the socket's send timeout says. */
 	struct timeval tv = { .tv_sec = timeout / 1000, .tv_usec = (timeout % 1000) * 1000 };
@@ -379,6 +378,28 @@ fail:
 	close_all(fds, nfds);
 	mmsync_reader_close(r);
 	return err;
+}
+
+/* A writer that could not serve this reader now (-EAGAIN: out of
+ * descriptors, or too many hellos unread, as in a burst of connects on a
+ * loaded machine) is asked again, with naps that double from 1 ms to
+ * 100 ms, until the timeout. */
+int mmsync_reader_connect(struct mmsync_reader **rp, const char *path,
+			  const struct mmsync_reader_opts *opts)
+{
+	unsigned timeout = OPTS_GET(opts, timeout_ms, 0);
+	timeout = timeout ? timeout : DEFAULT_TIMEOUT_MS;
+	int64_t start = now_ms();
+	for (unsigned nap = 1;; nap = nap < 50 ? nap * 2 : 100) {
+		int64_t spent = now_ms() - start;
+		/* never 0: a send timeout of 0 would be none at all */
+		int err = connect_once(rp, path, opts, spent < timeout ? (unsigned)(timeout - spent) : 1);
+		spent = now_ms() - start;
+		if (err != -EAGAIN || spent + nap >= timeout)
+			return err;
+		struct timespec ts = { 0, (long)nap * 1000000 };
+		nanosleep(&ts, NULL);
+	}
 }
 
 /* TAKE-UP */

@@ -11,9 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <linux/sockios.h>
 
 #include "fdpass.h"
 #include "native_writer.h"
@@ -28,6 +31,8 @@
 #define ACCEPTS_PER_DISPATCH 16
 #define REFUSALS_PER_SECOND 10
 #define SECOND_NS 1000000000ull
+#define MMSYNC_STR_(x) #x
+#define MMSYNC_STR(x) MMSYNC_STR_(x)
 
 /* Ends the current second of refusals: says how many went unlogged. */
 static void refusals_flush(struct native_writer *nw, uint64_t now)
@@ -78,6 +83,40 @@ static void refuse(struct native_writer *nw, int conn, int error)
 	close(conn);
 }
 
+/*
+ * Hellos in flight. A peer that never reads its hello keeps the descriptors
+ * it carries in flight, charged by the kernel to the writer's user (up to
+ * RLIMIT_NOFILE, past which every send fails), and its slot taken. So at
+ * most HELLOS_UNREAD_MAX hellos may be unread at a time (a peer past that
+ * is told to try again), and one unread for HELLO_TIMEOUT_NS ends its
+ * connection: the writer then revokes that reader as any other whose
+ * connection fails, and takes its slot back once it has gone.
+ */
+
+/* Under nw->lock: forgets the hellos that were read (or whose peer has
+ * gone: its queue is freed either way), ends the connections of those
+ * unread too long. Return: how many are unread. */
+static unsigned hellos_check(struct native_writer *nw, uint64_t now)
+{
+	for (unsigned k = 0; k < nw->n_hellos;) {
+		struct hello_sent *h = &nw->hellos[k];
+		int queued = 0;
+		bool timed_out = now - h->sent_ns >= HELLO_TIMEOUT_NS;
+		if (ioctl(h->conn, SIOCOUTQ, &queued) == 0 && queued > 0 && !timed_out) {
+			k++;
+			continue;
+		}
+		if (queued > 0) {
+			logf_(nw, "peer pid %d did not read its handshake in %llu s: disconnected",
+			      (int)h->pid, HELLO_TIMEOUT_NS / SECOND_NS);
+			shutdown(h->conn, SHUT_RDWR); /* the writer's epoll sees it */
+		}
+		close(h->conn);
+		*h = nw->hellos[--nw->n_hellos];
+	}
+	return nw->n_hellos;
+}
+
 /* Under nw->lock: a free own slot for @p, which joins the pending readers
  * (adoption is announced before the hello: native_service.c, rule 3), and
  * the hello with the generation of now, carrying a description of the slot
@@ -87,6 +126,8 @@ static void refuse(struct native_writer *nw, int conn, int error)
 static int handshake_locked(struct native_writer *nw, struct pending_reader *p)
 {
 	unsigned i;
+	if (hellos_check(nw, now_ns(CLOCK_MONOTONIC)) >= HELLOS_UNREAD_MAX)
+		return -EINPROGRESS;
 	for (i = nw->max_readers; i < nr_slots(nw); i++)
 		if (!nw->taken[i])
 			break;
@@ -122,8 +163,12 @@ static int handshake_locked(struct native_writer *nw, struct pending_reader *p)
 		nw->n_pend--;
 		nw->taken[i] = false;
 		epoll_ctl(nw->epoll, EPOLL_CTL_DEL, p->conn, NULL);
+		return err;
 	}
-	return err;
+	int dup = fcntl(p->conn, F_DUPFD_CLOEXEC, 3);
+	if (dup >= 0) /* else not watched: the bound is one hello looser */
+		nw->hellos[nw->n_hellos++] = (struct hello_sent){ dup, now_ns(CLOCK_MONOTONIC), p->pid };
+	return 0;
 }
 
 /* A new reader: its own slot object, read-locked on a description made for
@@ -146,7 +191,7 @@ bool accept_reader(struct native_writer *nw)
 	}
 
 	/* The slot object before the lock: the lock's section stays short. */
-	struct pending_reader p = { .conn = conn, .obj = { .fd = -1 } };
+	struct pending_reader p = { .conn = conn, .obj = { .fd = -1 }, .pid = cr.pid };
 	int err = segment_create(&p.obj, nw->name, SEG_MEMFD, NULL, sysconf(_SC_PAGESIZE),
 				 NATIVE_SEALS_SIZE);
 	if (!err) {
@@ -159,6 +204,10 @@ bool accept_reader(struct native_writer *nw)
 		if (err == -EUSERS) {
 			log_refusal(nw, &cr, "all reader slots in use");
 			refuse(nw, conn, EUSERS);
+		} else if (err == -EINPROGRESS) {
+			log_refusal(nw, &cr, "the hellos of " MMSYNC_STR(HELLOS_UNREAD_MAX)
+			            " handshakes are still unread (try again)");
+			refuse(nw, conn, EAGAIN);
 		} else {
 			/* The writer's own shortage (descriptors, memory): the
 			 * reader is told to try again, not that no writer is
@@ -210,7 +259,13 @@ void dispatch_body(struct native_writer *nw)
 		if (n < 32)
 			break;
 	}
-	refusals_flush(nw, now_ns(CLOCK_MONOTONIC));
+	uint64_t now = now_ns(CLOCK_MONOTONIC);
+	refusals_flush(nw, now);
+	if (nw->lock_ok && nw->listen_fd >= 0) {
+		pthread_mutex_lock(&nw->lock); /* after the section or call: rule 6 */
+		hellos_check(nw, now);
+		pthread_mutex_unlock(&nw->lock);
+	}
 	refresh_figures(nw, true);
 }
 

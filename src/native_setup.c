@@ -65,6 +65,8 @@ static int state_create(struct native_writer *nw, unsigned flags)
 
 static void writer_free(struct native_writer *nw)
 {
+	for (unsigned k = 0; k < nw->n_hellos; k++)
+		close(nw->hellos[k].conn);
 	free(nw->slots);
 	free(nw->active);
 	free(nw->sock_path);

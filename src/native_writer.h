@@ -30,6 +30,11 @@
 #include "wait.h"
 #include "writer.h"
 
+/* Handshakes whose hello is unread at any time, at most; and how long a
+ * peer has to read it (native_serve.c). */
+#define HELLOS_UNREAD_MAX 16
+#define HELLO_TIMEOUT_NS (10 * 1000000000ull)
+
 enum slot_kind { SLOT_FREE, SLOT_TABLE, SLOT_OWN };
 
 struct wslot {
@@ -57,6 +62,7 @@ struct pending_reader {
 	unsigned i;
 	struct segment obj;
 	int conn;
+	pid_t pid;		/* for the log */
 };
 
 /* Two copies of one generation, and what readers get of them. */
@@ -125,6 +131,15 @@ struct native_writer {
 	bool *taken;		/* [nr_slots]: own slot handed out (lock) */
 	struct pending_reader *pend; /* accepted, not adopted (lock) */
 	unsigned n_pend;
+	/* Hellos sent and not read yet (lock): their descriptors are in
+	 * flight, charged to the writer. A duplicate of each connection, to
+	 * see when it is read and to end it when it is not (native_serve.c). */
+	struct hello_sent {
+		int conn;
+		uint64_t sent_ns;
+		pid_t pid;
+	} hellos[HELLOS_UNREAD_MAX];
+	unsigned n_hellos;
 	atomic_uint adopt;	/* raised under the lock before a hello: pend
 				 * is not empty */
 	bool serving;		/* a service thread runs */

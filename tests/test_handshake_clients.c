@@ -30,7 +30,9 @@ struct hostile {
 	_Atomic int release;	/* close them all and exit */
 };
 
-enum { N_GARBAGE = 50, N_HANGUP = 50, N_HOLD = 20 };
+/* Garbage senders and holders never read their hello: fewer than the
+ * writer lets be unread at a time (HELLOS_UNREAD_MAX, 16). */
+enum { N_GARBAGE = 6, N_HANGUP = 50, N_HOLD = 8 };
 
 static int raw_connect(const char *name)
 {

@@ -190,6 +190,62 @@ static void test_writer_short_of_descriptors(void **unused)
 	close(done[1]);
 }
 
+/* A reader in a child: connects once. Return: 0, or the errno. */
+static int connect_once(const char *name)
+{
+	struct mmsync_reader *r;
+	int err = mmsync_reader_connect(&r, name, NULL);
+	if (!err)
+		mmsync_reader_close(r);
+	return -err;
+}
+
+/* Item 12: peers that connect and never read their hello. At most 16 such
+ * hellos (and their descriptors) are in flight; a reader past that is told
+ * to try again (-EAGAIN), not failed with a misleading error; after 10 s
+ * the idle peers are disconnected and readers are served again. */
+static void test_unread_handshakes(void **unused)
+{
+	(void)unused;
+	enum { IDLE = 16 };
+	struct log_count log;
+	char name[64];
+	int idle[IDLE];
+	struct mmsync_writer *w = writer_new("unread", 32, &log);
+	writer_listen(w, name, sizeof(name), NULL, 0);
+	publish(w, 1);
+	struct sockaddr_un sa;
+	socklen_t salen;
+	assert_int_equal(fdpass_addr(name, &sa, &salen), 0);
+	uint64_t t0 = now_ms(); /* before the first hello is sent */
+	for (int i = 0; i < IDLE; i++) {
+		idle[i] = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		assert_int_equal(connect(idle[i], (struct sockaddr *)&sa, salen), 0);
+		struct pollfd p = { .fd = idle[i], .events = POLLIN };
+		assert_true(DISPATCH_UNTIL(w, poll(&p, 1, 0) == 1, 10000)); /* its hello, unread */
+	}
+	pid_t pid = test_fork();
+	if (pid == 0)
+		_exit(connect_once(name));
+	assert_int_equal(dispatch_wait(w, pid, 20000), EAGAIN);
+	assert_non_null(strstr(log.last, "still unread"));
+
+	/* Past the timeout the idle peers are disconnected... */
+	struct pollfd p = { .fd = idle[0], .events = POLLRDHUP };
+	assert_true(DISPATCH_UNTIL(w, poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP)),
+				   30000));
+	assert_true(now_ms() - t0 >= 10000); /* not before its time */
+	assert_non_null(strstr(log.last, "did not read its handshake"));
+	/* ... and a reader is served again. */
+	pid = test_fork();
+	if (pid == 0)
+		_exit(connect_once(name));
+	assert_int_equal(dispatch_wait(w, pid, 20000), 0);
+	for (int i = 0; i < IDLE; i++)
+		close(idle[i]);
+	mmsync_writer_close(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -197,6 +253,7 @@ int main(void)
 		test_case(test_socket_path_not_removed),
 		test_case(test_connect_flood),
 		test_case(test_writer_short_of_descriptors),
+		test_case(test_unread_handshakes),
 	};
 	return test_run(tests);
 }
