@@ -8,11 +8,16 @@
 
 void log_msg(const struct log *l, const char *fmt, ...)
 {
-	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_vmsg(l, fmt, ap);
 	va_end(ap);
+}
+
+void log_vmsg(const struct log *l, const char *fmt, va_list ap)
+{
+	char msg[512];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (l->fn)
 		l->fn(l->ctx, msg);
 	else

@@ -4,6 +4,8 @@
 #ifndef MMSYNC_LOG_H
 #define MMSYNC_LOG_H
 
+#include <stdarg.h>
+
 struct log {
 	void (*fn)(void *ctx, const char *msg);
 	void *ctx;
@@ -11,5 +13,6 @@ struct log {
 };
 
 void log_msg(const struct log *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_vmsg(const struct log *l, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 #endif

@@ -25,20 +25,16 @@
 
 #include "fdpass.h"
 #include "hash.h"
+#include "log.h"
 #include "native_writer.h"
-
 
 void logf_(struct native_writer *nw, const char *fmt, ...)
 {
-	char msg[256];
+	struct log l = { nw->log, nw->log_ctx, nw->name };
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_vmsg(&l, fmt, ap);
 	va_end(ap);
-	if (nw->log)
-		nw->log(nw->log_ctx, msg);
-	else
-		fprintf(stderr, "mmsync: %s: %s\n", nw->name, msg);
 }
 
 /* ---- copies and generations ---- */

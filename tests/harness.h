@@ -411,4 +411,39 @@ static inline int forbid_membarrier(void)
 	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
 }
 
+/* Children driven step by step through two pipes: spawn() forks (0 in the
+ * child, which keeps cmd[0] and ack[1]), say() writes one byte. */
+
+struct link {
+	int cmd[2]; /* test -> child */
+	int ack[2]; /* child -> test */
+};
+
+static inline pid_t spawn(struct link *l)
+{
+	assert_int_equal(pipe(l->cmd), 0);
+	assert_int_equal(pipe(l->ack), 0);
+	pid_t pid = test_fork();
+	if (pid == 0) {
+		close(l->cmd[1]);
+		close(l->ack[0]);
+		return 0;
+	}
+	close(l->cmd[0]);
+	close(l->ack[1]);
+	return pid;
+}
+
+static inline void link_close(struct link *l)
+{
+	close(l->cmd[1]);
+	close(l->ack[0]);
+}
+
+static inline void say(int fd, char c)
+{
+	if (write(fd, &c, 1) != 1)
+		_exit(90); /* the other side is gone */
+}
+
 #endif

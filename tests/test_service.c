@@ -57,39 +57,7 @@
 #define STEP_MS (TEST_DEADLINE_S * 1000) /* a step that takes longer has failed */
 #define GRACE_NS 50000000ull		 /* 50 ms: where a write's grace does not matter */
 
-/* ---- children and the pipes that drive them ---- */
-
-struct link {
-	int cmd[2]; /* test -> child */
-	int ack[2]; /* child -> test */
-};
-
-static pid_t spawn(struct link *l)
-{
-	assert_int_equal(pipe(l->cmd), 0);
-	assert_int_equal(pipe(l->ack), 0);
-	pid_t pid = test_fork();
-	if (pid == 0) {
-		close(l->cmd[1]);
-		close(l->ack[0]);
-		return 0;
-	}
-	close(l->cmd[0]);
-	close(l->ack[1]);
-	return pid;
-}
-
-static void link_close(struct link *l)
-{
-	close(l->cmd[1]);
-	close(l->ack[0]);
-}
-
-static void say(int fd, char c)
-{
-	if (write(fd, &c, 1) != 1)
-		_exit(90); /* the other side is gone */
-}
+/* ---- children and the pipes that drive them (harness.h: spawn, say) ---- */
 
 /* The next byte on @fd within @ms. Return: the byte, or -1 (time is up, or
  * end of file: the other side died). */
