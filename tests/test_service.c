@@ -314,20 +314,28 @@ static void test_serves_without_dispatch(void **unused)
 
 /* The writer's main thread is sleeping in a wait for its readers (the waits
  * sleep in 20 µs naps once past their spin): its current system call. */
-static bool in_nanosleep(pid_t pid)
+/* The system call a task is blocked in, as /proc/.../syscall (@path) says;
+ * -1 when it runs or cannot be read. */
+static long current_syscall(const char *path)
 {
-	char path[64], buf[128];
-	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	char buf[128];
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return false;
+		return -1;
 	ssize_t n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n <= 0)
-		return false;
+		return -1;
 	buf[n] = 0;
-	long nr = strtol(buf, NULL, 10);
-	return (buf[0] >= '0' && buf[0] <= '9') && (nr == SYS_clock_nanosleep || nr == SYS_nanosleep);
+	return buf[0] >= '0' && buf[0] <= '9' ? strtol(buf, NULL, 10) : -1;
+}
+
+static bool in_nanosleep(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	long nr = current_syscall(path);
+	return nr == SYS_clock_nanosleep || nr == SYS_nanosleep;
 }
 
 /* Generation of the segment @r reads, or 0. */
@@ -1260,17 +1268,9 @@ static void test_fork_compat(void **unused)
 /* Whether thread @tid of this process sleeps in futex(2). */
 static bool task_in_futex(pid_t tid)
 {
-	char path[64], buf[128];
+	char path[64];
 	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = 0;
-	return buf[0] >= '0' && buf[0] <= '9' && strtol(buf, NULL, 10) == SYS_futex;
+	return current_syscall(path) == SYS_futex;
 }
 
 struct send_gate {
