@@ -23,6 +23,11 @@ void bpf_state_destroy(struct bpf_state *bs)
 	(void)bs; /* always NULL here */
 }
 
+void bpf_state_release(struct bpf_state *bs)
+{
+	(void)bs;
+}
+
 int bpf_state_read(const char *name, struct native_header *out)
 {
 	(void)out;
