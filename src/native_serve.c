@@ -93,11 +93,12 @@ static void refuse(struct native_writer *nw, int conn, int error)
  * connection fails, and takes its slot back once it has gone.
  */
 
-/* Under nw->lock: forgets the hellos that were read (or whose peer has
- * gone: its queue is freed either way), ends the connections of those
- * unread too long. Return: how many are unread. */
+/* Forgets the hellos that were read (or whose peer has gone: its queue is
+ * freed either way), ends the connections of those unread too long.
+ * Return: how many are unread. */
 static unsigned hellos_check(struct native_writer *nw, uint64_t now)
 {
+	pthread_mutex_lock(&nw->hellos_mx);
 	for (unsigned k = 0; k < nw->n_hellos;) {
 		struct hello_sent *h = &nw->hellos[k];
 		int queued = 0;
@@ -114,7 +115,23 @@ static unsigned hellos_check(struct native_writer *nw, uint64_t now)
 		close(h->conn);
 		*h = nw->hellos[--nw->n_hellos];
 	}
-	return nw->n_hellos;
+	unsigned n = nw->n_hellos;
+	pthread_mutex_unlock(&nw->hellos_mx);
+	return n;
+}
+
+void hello_forget(struct native_writer *nw, unsigned i)
+{
+	if (!nw->hellos_ok)
+		return;
+	pthread_mutex_lock(&nw->hellos_mx);
+	for (unsigned k = 0; k < nw->n_hellos; k++)
+		if (nw->hellos[k].slot == i) {
+			close(nw->hellos[k].conn);
+			nw->hellos[k] = nw->hellos[--nw->n_hellos];
+			break;
+		}
+	pthread_mutex_unlock(&nw->hellos_mx);
 }
 
 /* Under nw->lock: a free own slot for @p, which joins the pending readers
@@ -166,8 +183,15 @@ static int handshake_locked(struct native_writer *nw, struct pending_reader *p)
 		return err;
 	}
 	int dup = fcntl(p->conn, F_DUPFD_CLOEXEC, 3);
-	if (dup >= 0) /* else not watched: the bound is one hello looser */
-		nw->hellos[nw->n_hellos++] = (struct hello_sent){ dup, now_ns(CLOCK_MONOTONIC), p->pid };
+	if (dup >= 0) { /* else not watched: the bound is one hello looser */
+		pthread_mutex_lock(&nw->hellos_mx);
+		if (nw->n_hellos < HELLOS_UNREAD_MAX)
+			nw->hellos[nw->n_hellos++] =
+				(struct hello_sent){ dup, i, now_ns(CLOCK_MONOTONIC), p->pid };
+		else
+			close(dup);
+		pthread_mutex_unlock(&nw->hellos_mx);
+	}
 	return 0;
 }
 
@@ -261,11 +285,8 @@ void dispatch_body(struct native_writer *nw)
 	}
 	uint64_t now = now_ns(CLOCK_MONOTONIC);
 	refusals_flush(nw, now);
-	if (nw->lock_ok && nw->listen_fd >= 0) {
-		pthread_mutex_lock(&nw->lock); /* after the section or call: rule 6 */
+	if (nw->hellos_ok && nw->listen_fd >= 0)
 		hellos_check(nw, now);
-		pthread_mutex_unlock(&nw->lock);
-	}
 	refresh_figures(nw, true);
 }
 

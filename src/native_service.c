@@ -214,6 +214,9 @@ int service_init(struct native_writer *nw)
 	if (pthread_mutex_init(&nw->lock, NULL))
 		return -ENOMEM;
 	nw->lock_ok = true;
+	if (pthread_mutex_init(&nw->hellos_mx, NULL))
+		return -ENOMEM;
+	nw->hellos_ok = true;
 	if (pthread_mutex_init(&nw->section_mx, NULL))
 		return -ENOMEM;
 	nw->section_ok = true;
@@ -241,6 +244,9 @@ void service_fini(struct native_writer *nw)
 	nw->stop_fd = -1;
 	if (nw->lock_ok)
 		pthread_mutex_destroy(&nw->lock);
+	if (nw->hellos_ok)
+		pthread_mutex_destroy(&nw->hellos_mx);
+	nw->hellos_ok = false;
 	if (nw->section_ok)
 		pthread_mutex_destroy(&nw->section_mx);
 	nw->lock_ok = nw->section_ok = false;

@@ -85,6 +85,7 @@ void slot_reclaim(struct native_writer *nw, unsigned i, uint64_t seen)
 
 	if (ws->kind == SLOT_OWN) {
 		if (ws->conn >= 0) {
+			hello_forget(nw, i);
 			epoll_ctl(nw->epoll, EPOLL_CTL_DEL, ws->conn, NULL);
 			close(ws->conn);
 		}
@@ -122,6 +123,7 @@ static void slot_revoke(struct native_writer *nw, unsigned i, const char *why)
 
 	logf_(nw, "reader %u %s: revoked", i - nw->max_readers, why);
 	if (ws->conn >= 0) {
+		hello_forget(nw, i);
 		epoll_ctl(nw->epoll, EPOLL_CTL_DEL, ws->conn, NULL);
 		close(ws->conn);
 		ws->conn = -1;

@@ -131,11 +131,16 @@ struct native_writer {
 	bool *taken;		/* [nr_slots]: own slot handed out (lock) */
 	struct pending_reader *pend; /* accepted, not adopted (lock) */
 	unsigned n_pend;
-	/* Hellos sent and not read yet (lock): their descriptors are in
+	/* Hellos sent and not read yet (hellos_mx, a leaf lock: taken under
+	 * nw->lock or alone, nothing taken under it): their descriptors are in
 	 * flight, charged to the writer. A duplicate of each connection, to
-	 * see when it is read and to end it when it is not (native_serve.c). */
+	 * see when it is read and to end it when it is not (native_serve.c);
+	 * dropped when the writer closes the connection. */
+	pthread_mutex_t hellos_mx;
+	bool hellos_ok;
 	struct hello_sent {
 		int conn;
+		unsigned slot;
 		uint64_t sent_ns;
 		pid_t pid;
 	} hellos[HELLOS_UNREAD_MAX];
@@ -210,6 +215,9 @@ static inline void writer_exit(struct native_writer *nw)
 void logf_(struct native_writer *nw, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 size_t round_up(uint64_t n, long page);
 void fill_msg(struct native_writer *nw, struct native_msg *m, unsigned type);
+/* native_serve.c: the writer closes the connection of slot @i: its hello,
+ * if unread, is no longer watched. */
+void hello_forget(struct native_writer *nw, unsigned i);
 /* O_DIRECT reads: offsets and chunks in whole blocks of this size. */
 #define DIRECT_ALIGN 4096
 /* Two copies of @capacity bytes, and read-only descriptions of them to hand
