@@ -16,7 +16,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/types.h>
 #include <time.h>
 #include <sys/wait.h>
@@ -444,6 +446,21 @@ static inline void say(int fd, char c)
 {
 	if (write(fd, &c, 1) != 1)
 		_exit(90); /* the other side is gone */
+}
+
+/* A reader's connection to its writer: the one connected socket of this
+ * process (a listening socket that came with a fork is not connected). */
+static inline int own_socket(void)
+{
+	for (int fd = 3; fd < 1024; fd++) {
+		struct stat st;
+		struct sockaddr_un sa;
+		socklen_t len = sizeof(sa);
+		if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) &&
+		    getpeername(fd, (struct sockaddr *)&sa, &len) == 0)
+			return fd;
+	}
+	return -1;
 }
 
 #endif

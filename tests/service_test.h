@@ -172,19 +172,6 @@ static inline bool figures_reach(struct mmsync_reader *r, uint32_t live, uint64_
 	return false;
 }
 
-/* The reader's connection: its one connected socket. */
-static inline int own_socket(void)
-{
-	for (int fd = 3; fd < 1024; fd++) {
-		struct stat st;
-		struct sockaddr_un sa;
-		socklen_t len = sizeof(sa);
-		if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) &&
-		    getpeername(fd, (struct sockaddr *)&sa, &len) == 0)
-			return fd;
-	}
-	return -1;
-}
 
 /* Threads of this process named @comm. */
 static inline int count_threads(const char *comm)

@@ -376,20 +376,6 @@ static void test_writer_loses_membarrier(void **unused)
 
 /* ---- 3. readers whose connection fails while they live ---- */
 
-/* The reader's connection: its one connected socket (the writer's
- * listening socket came with the fork). */
-static int own_socket(void)
-{
-	for (int fd = 3; fd < 1024; fd++) {
-		struct stat st;
-		struct sockaddr_un sa;
-		socklen_t len = sizeof(sa);
-		if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) &&
-		    getpeername(fd, (struct sockaddr *)&sa, &len) == 0)
-			return fd;
-	}
-	return -1;
-}
 
 static void revoked_case(bool hang_up)
 {
