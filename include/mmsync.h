@@ -137,6 +137,13 @@ enum {
 	 * leaves a count that fails every later write, until a writer without
 	 * this flag resets it. */
 	MMSYNC_NO_RESET = 1u << 1,
+	/* Compat layout: wake the readers sleeping in mmsync_wait() at each
+	 * publish, at once (a futex wake: one system call a publish, about a
+	 * microsecond here, whether or not anyone waits; see tools/bench's
+	 * wake suite). Without it, and with the Rust crate's writer, they see
+	 * a publish within 10 ms. Native writers always wake, and only
+	 * readers that wait. */
+	MMSYNC_WAKE_WAITERS = 1u << 2,
 };
 
 /* mmsync_native_opts.flags (native writers): bits 8-15 */
@@ -345,6 +352,8 @@ struct mmsync_stat {
 	int32_t writer_pid;	/* the writer's pid (in its namespace); 0 once it closed */
 	uint64_t membarriers;	/* membarriers issued for fenceless readers */
 	uint64_t membarrier_failures; /* membarriers refused (then readers read fenced) */
+	uint64_t futex_wakes;	/* publishes that woke mmsync_wait() sleepers */
+	uint64_t wake_msgs;	/* WAKE messages sent to mmsync_reader_fd() descriptors */
 };
 
 /* Version words. Bit 0 is the copy index, bits 1..39 the payload size,
@@ -732,6 +741,68 @@ static inline int mmsync_read_end(struct mmsync_reader *r, struct mmsync_view *v
  * mmsync_read_begin()), -EOPNOTSUPP on the compat layout, -EINVAL.
  */
 MMSYNC_API int mmsync_reader_check(struct mmsync_reader *r);
+
+/**
+ * mmsync_wait() - sleep until a version newer than this handle's last read
+ * @r:          reader, with no view open
+ * @timeout_ns: the longest wait; 0 only looks, UINT64_MAX waits for ever
+ *
+ * Returns at once when the writer has published since the handle's last
+ * mmsync_read_begin() (or, before any read, when anything is published);
+ * else sleeps until a publish. Signals do not end the wait: it sleeps again
+ * for the time left. Read the new version with mmsync_read_begin().
+ *
+ * Native layout: the writer wakes the sleepers (a futex; a publish when no
+ * reader waits makes no system call). The writer's death is seen within
+ * 0.2 s (the sleep is cut into pieces that end with mmsync_reader_check()),
+ * at once when it closes the writer.
+ *
+ * Compat layout: only mmsync's writer with MMSYNC_WAKE_WAITERS wakes
+ * sleepers; otherwise (the Rust crate's writer, mmsync's by default) a
+ * publish is seen within 10 ms. Version words can repeat: a publish of
+ * the very bytes of the version read before, or of A then B then A while
+ * the reader was away, looks like no publish.
+ *
+ * Return: 0, or -ETIMEDOUT, -EBUSY (a view is open), -EPIPE (native: the
+ * writer has gone), -ECONNRESET (native: the writer revoked this reader),
+ * -EINVAL, or (compat) an error of mapping the state file as
+ * mmsync_read_begin(). Never -EINTR.
+ */
+MMSYNC_API int mmsync_wait(struct mmsync_reader *r, uint64_t timeout_ns);
+
+/**
+ * mmsync_reader_fd() - a descriptor to poll for a new version
+ * @r: reader
+ *
+ * A descriptor for poll(2), epoll(7) or io_uring's POLL_ADD that polls
+ * readable (POLLIN, level-triggered) while a version newer than the
+ * handle's last read may be published. Every read of the handle
+ * (mmsync_read_begin()) re-arms it: after the read it is readable again
+ * only once a newer version comes. A wake-up may be spurious (the read
+ * finds view.switched false): read, and poll again.
+ *
+ * The handle owns the descriptor: do not read, close or change it; it is
+ * closed by mmsync_reader_close(). Asking again returns the same one.
+ *
+ * Native layout, from mmsync_reader_connect(): the writer wakes it with a
+ * message on the connection, only while it is armed. A hang-up (the
+ * writer died or closed, or dropped this reader) leaves it readable for
+ * good: a read that finds nothing new should ask mmsync_wait(r, 0), which
+ * then says -EPIPE or -ECONNRESET. Once asked for, every read of the
+ * handle goes through the library (mmsync_read_begin_call()) and re-arming
+ * costs two or three system calls: for programs that sleep between
+ * versions, not for busy readers.
+ *
+ * Compat layout, and native readers from mmsync_reader_from_fds() (no
+ * connection to be woken through): a timer that fires 10 ms after each
+ * read (at once when a newer version is there), so a publish is seen
+ * within 10 ms and an idle reader wakes 100 times a second. mmsync_wait()
+ * is the better choice there.
+ *
+ * Return: the descriptor (above 2, close-on-exec), or -EINVAL, -EMFILE,
+ * -ENOMEM, or the errno of epoll_create1(2)/eventfd(2)/timerfd_create(2).
+ */
+MMSYNC_API int mmsync_reader_fd(struct mmsync_reader *r);
 
 /**
  * mmsync_version() - the version word currently published

@@ -103,7 +103,7 @@ static int populate(void *p, size_t len, int advice)
 
 /* Maps the state file the first time it is there. Readers need it writable:
  * their counts live in it. */
-static int state_map(struct mmsync_reader *r)
+int compat_state_map(struct mmsync_reader *r)
 {
 	char path[PATH_MAX];
 	int err;
@@ -222,7 +222,7 @@ int compat_begin(struct mmsync_reader *r, struct mmsync_view *view)
 	uint64_t v;
 	int err;
 
-	if ((err = state_map(r)))
+	if ((err = compat_state_map(r)))
 		return err;
 	if ((err = acquire(r->state, &v)))
 		return err;
@@ -259,7 +259,7 @@ void compat_reader_release(struct mmsync_reader *r)
 
 int compat_version(struct mmsync_reader *r, uint64_t *version)
 {
-	int err = state_map(r);
+	int err = compat_state_map(r);
 	if (err)
 		return err;
 	*version = atomic_load(&r->state->version);
@@ -268,7 +268,7 @@ int compat_version(struct mmsync_reader *r, uint64_t *version)
 
 int compat_stat(struct mmsync_reader *r, struct mmsync_stat *st)
 {
-	int err = state_map(r);
+	int err = compat_state_map(r);
 	if (err)
 		return err;
 	size_t sz = st->sz < sizeof(*st) ? st->sz : sizeof(*st);

@@ -114,7 +114,7 @@ int mmsync_writer_open(struct mmsync_writer **wp, const char *prefix,
 	if (!opts_valid(opts, sizeof(*opts)))
 		return -EINVAL;
 	unsigned flags = OPTS_GET(opts, flags, 0);
-	if (flags & ~(MMSYNC_SINGLE_WRITER | MMSYNC_NO_RESET))
+	if (flags & ~(MMSYNC_SINGLE_WRITER | MMSYNC_NO_RESET | MMSYNC_WAKE_WAITERS))
 		return -EINVAL;
 	int err = compat_prefix_valid(prefix);
 	if (err)
@@ -124,6 +124,7 @@ int mmsync_writer_open(struct mmsync_writer **wp, const char *prefix,
 	if (!w)
 		return -ENOMEM;
 	w->no_reset = flags & MMSYNC_NO_RESET;
+	w->wake = flags & MMSYNC_WAKE_WAITERS;
 	w->trust = (struct compat_trust){
 		.uid = OPTS_GET(opts, trust_uid, 0),
 		.log = { OPTS_GET(opts, log, NULL), OPTS_GET(opts, log_ctx, NULL), NULL },
@@ -244,6 +245,10 @@ int compat_publish(struct mmsync_writer *w, unsigned next, size_t len, bool rese
 	if (err)
 		return err;
 	atomic_store(&w->state->version, v); /* seq_cst: orders the copy before it */
+	/* No room in the state file to say who waits: a wake every publish,
+	 * when asked (src/reader_wait.c). */
+	if (w->wake)
+		futex_wake_all(low_half(&w->state->version));
 	if (info)
 		*info = (struct mmsync_write_info){ .written = len, .reset = reset, .version = v };
 	return 0;

@@ -38,6 +38,8 @@ void stat_from_header(const struct native_header *h, struct mmsync_stat *st)
 	s.writer_pid = (int32_t)atomic_load(&h->writer_pid);
 	s.membarriers = atomic_load(&h->membarriers);
 	s.membarrier_failures = atomic_load(&h->membarrier_failures);
+	s.futex_wakes = atomic_load(&h->futex_wakes);
+	s.wake_msgs = atomic_load(&h->wake_msgs);
 	memcpy(s.name, h->name, sizeof(s.name));
 	s.name[sizeof(s.name) - 1] = 0;
 	memcpy(st, &s, sz);

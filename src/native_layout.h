@@ -49,7 +49,11 @@ struct native_slot {
 	/* Set by the writer when it drops a reader that is still alive (its
 	 * connection failed): the reader's next begin says -ECONNRESET. */
 	_Atomic uint32_t revoked;
-	uint8_t pad[CACHE_LINE - 32];
+	/* A reader that sleeps until a version after the seq it has: (seq << 2)
+	 * | WAIT_FUTEX | WAIT_FD. One word, so that the writer decides on the
+	 * seq and the flag as one (src/native_wake.c, docs/protocol.md). */
+	_Atomic uint64_t wait;
+	uint8_t pad[CACHE_LINE - 40];
 } __attribute__((aligned(CACHE_LINE)));
 
 _Static_assert(sizeof(struct native_slot) == CACHE_LINE, "one cache line per slot");
@@ -60,6 +64,12 @@ enum {
 	SLOT_MODE_FENCELESS = 2,	/* registered, reads without a fence: the writer
 					 * issues the barrier before it scans the slots */
 };
+
+/* native_slot.wait: the reader sleeps in mmsync_wait() (a futex on the
+ * header's seq), or its descriptor waits for a WAKE message. */
+#define WAIT_FUTEX 1u
+#define WAIT_FD 2u
+#define WAIT_SEQ_SHIFT 2
 
 static inline unsigned arrived_indicator(uint64_t a) { return (unsigned)(a & 1); }
 
@@ -72,8 +82,9 @@ static inline int slot_reading(uint64_t arrived, uint64_t reading)
 /* The handshake a connecting reader receives, with SCM_RIGHTS
  * [state, copy 0, copy 1, slot]; and, on each new generation, the same
  * message with type GENERATION and [copy 0, copy 1]. A refusal is the
- * message with `error` set and no descriptor. */
-enum native_msg_type { NATIVE_MSG_HELLO = 1, NATIVE_MSG_GENERATION = 2 };
+ * message with `error` set and no descriptor. A reader whose descriptor
+ * waits (WAIT_FD) is sent type WAKE, without descriptors, at a publish. */
+enum native_msg_type { NATIVE_MSG_HELLO = 1, NATIVE_MSG_GENERATION = 2, NATIVE_MSG_WAKE = 3 };
 
 /* native_msg.flags: the copies are hugetlbfs files, which cannot carry
  * seals; readers check the file system instead. */

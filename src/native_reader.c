@@ -423,6 +423,8 @@ int native_refresh(struct mmsync_reader *r, uint64_t generation)
 				return -EBADMSG;
 			return len == 0 ? -EPIPE : len == -EAGAIN ? -EBADMSG : (int)len;
 		}
+		if (native_msg_check(&m, (size_t)len, NATIVE_MSG_WAKE, nfds) == 0)
+			continue; /* for our descriptor (reader_wait.c): it re-arms anyway */
 		int err = native_msg_check(&m, (size_t)len, NATIVE_MSG_GENERATION, nfds);
 		if (!err && nfds != 2)
 			err = -EBADMSG;

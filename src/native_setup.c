@@ -155,6 +155,11 @@ void native_writer_close(struct native_writer *nw)
 	if (nw->h) { /* no live writer: kept pins say so, and a new writer may take them */
 		atomic_store(&nw->h->writer_pid, 0);
 		mirror_sync(nw);
+		/* The lock readers probe, dropped before their futex wake, so
+		 * that mmsync_wait() finds the writer gone at once. */
+		struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+		fcntl(nw->state.fd, F_OFD_SETLK, &fl);
+		wake_all_closing(nw);
 	}
 	if (nw->listen_fd >= 0)
 		close(nw->listen_fd);

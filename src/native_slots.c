@@ -281,11 +281,14 @@ void mirror_sync(struct native_writer *nw)
 		memcpy(nw->mirror, nw->h, sizeof(*nw->h));
 }
 
-/* The figures in the header: readers per copy and live slots. */
+/* The figures in the header: readers per copy and live slots; at a
+ * publish (not @dispatching), after the store of seq, the same scan wakes
+ * the readers waiting for it (WAKE, native_wake.c). */
 void refresh_figures(struct native_writer *nw, bool dispatching)
 {
 	uint32_t readers[2] = { 0, 0 }, live = 0;
 	uint64_t now = now_ns(CLOCK_MONOTONIC);
+	struct wake_scan wake = { .futex = false };
 
 	active_refresh(nw);
 	bool probe_table = dispatching && now - nw->table_probed_ns >= TABLE_PROBE_NS;
@@ -312,7 +315,10 @@ void refresh_figures(struct native_writer *nw, bool dispatching)
 		int c = slot_reading(atomic_load(&ws->s->arrived), atomic_load(&ws->s->reading));
 		if (c >= 0)
 			readers[c]++;
+		if (!dispatching)
+			wake_slot(nw, ws, &wake);
 	}
+	wake_finish(nw, &wake);
 	atomic_store(&nw->h->readers[0], readers[0]);
 	atomic_store(&nw->h->readers[1], readers[1]);
 	atomic_store(&nw->h->live_slots, live);

@@ -18,7 +18,7 @@
 #endif
 
 #define NATIVE_MAGIC 0x31564e434e59534dull	/* "MSYNCNV1" */
-#define NATIVE_LAYOUT_VERSION 2		/* 2: fenceless_ok, slot.revoked */
+#define NATIVE_LAYOUT_VERSION 3		/* 2: fenceless_ok, slot.revoked; 3: slot.wait */
 #define NATIVE_NAME_MAX 64			/* with the terminating 0 */
 #define NATIVE_STATE_SIZE 4096
 #define CACHE_LINE 64
@@ -63,6 +63,10 @@ struct native_header {
 	 * then may a reader read without a fence. Probed at creation; cleared
 	 * for good when a barrier fails (native_slots.c, barrier_down()). */
 	MMSYNC_ATOMIC(__u32) fenceless_ok;
+	/* Wake-ups (src/native_wake.c): futex wakes issued and WAKE messages
+	 * sent, at publishes that found a reader waiting. */
+	MMSYNC_ATOMIC(__u64) futex_wakes;
+	MMSYNC_ATOMIC(__u64) wake_msgs;
 };
 
 #endif

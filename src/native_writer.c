@@ -90,7 +90,7 @@ void fill_msg(struct native_writer *nw, struct native_msg *m, unsigned type)
 		.capacity = nw->cur.capacity,
 		.max_readers = nw->max_readers,
 		.flags = nw->kind == SEG_HUGETLBFS ? NATIVE_FLAG_UNSEALED : 0,
-		.nr_fds = type == NATIVE_MSG_HELLO ? 4 : 2,
+		.nr_fds = type == NATIVE_MSG_HELLO ? 4 : type == NATIVE_MSG_GENERATION ? 2 : 0,
 	};
 	snprintf(m->name, sizeof(m->name), "%s", nw->name);
 }

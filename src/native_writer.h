@@ -9,6 +9,7 @@
  *   native_serve.c   the socket: listening, handshakes, connections
  *   native_service.c the service thread, and what the writer's calls and
  *                    that thread share (the locking rule is at its top)
+ *   native_wake.c    waking readers that sleep until a new version
  */
 #ifndef MMSYNC_NATIVE_WRITER_H
 #define MMSYNC_NATIVE_WRITER_H
@@ -237,6 +238,16 @@ void published_arrivals(struct native_writer *nw);
 void fenceless_revoke(struct native_writer *nw);
 void mirror_sync(struct native_writer *nw);
 void refresh_figures(struct native_writer *nw, bool dispatching);
+
+/* native_wake.c: WAKE, from the scan of each publish. */
+struct wake_scan {
+	bool futex;		/* a slot sleeps on the futex */
+	bool msg_ready;
+	struct native_msg msg;	/* the WAKE message, made at its first use */
+};
+void wake_slot(struct native_writer *nw, struct wslot *ws, struct wake_scan *scan);
+void wake_finish(struct native_writer *nw, const struct wake_scan *scan);
+void wake_all_closing(struct native_writer *nw);
 
 /* native_serve.c */
 void dispatch_body(struct native_writer *nw);

@@ -21,6 +21,7 @@ struct mmsync_reader *reader_alloc(void)
 	if (r) {
 		r->state_fd = r->copy[0].fd = r->copy[1].fd = -1;
 		r->n.slot_fd = r->n.conn = r->n.state_fd = -1;
+		r->watch_fd = r->self_fd = -1;
 	}
 	return r;
 }
@@ -33,6 +34,7 @@ void mmsync_reader_close(struct mmsync_reader *r)
 		struct mmsync_view v = { .copy_ = r->held_copy, .open_ = (uint32_t)r->f.nreads };
 		mmsync_read_end_call(r, &v);
 	}
+	watch_close(r);
 	compat_reader_release(r);
 	native_reader_release(r);
 	free(r);
@@ -56,6 +58,8 @@ int mmsync_read_begin_call(struct mmsync_reader *r, struct mmsync_view *view)
 	int err = r->native ? native_begin(r, view) : compat_begin(r, view);
 	if (err) {
 		r->f.nreads++;
+		if (err == -ENODATA && r->watch_fd >= 0)
+			watch_rearm(r); /* nothing yet: armed for the first */
 		return err;
 	}
 	/* native: each publish has its own sequence number, even of equal bytes */
@@ -64,6 +68,8 @@ int mmsync_read_begin_call(struct mmsync_reader *r, struct mmsync_view *view)
 	view->open_ = (uint32_t)r->f.nreads;
 	r->f.last_key = key;
 	r->held_copy = view->copy_;
+	if (r->watch_fd >= 0)
+		watch_rearm(r);
 	return 0;
 }
 

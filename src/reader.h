@@ -41,6 +41,13 @@ struct mmsync_reader {
 	struct compat_map copy[2];
 	/* native */
 	struct native_reader n;
+	/* mmsync_reader_fd() (reader_wait.c): the descriptor handed out, -1
+	 * until asked for: an epoll set of the connection and an eventfd the
+	 * reader signals itself (self_fd), or a timer (watch_timer: compat,
+	 * or a reader made from descriptors). */
+	int watch_fd;
+	int self_fd;
+	bool watch_timer;
 };
 _Static_assert(offsetof(struct mmsync_reader, f) == 0, "mmsync_read.h casts the handle");
 
@@ -50,6 +57,8 @@ int reader_verify(const struct mmsync_reader *r, const void *data, uint64_t size
 
 /* compat_reader.c: begin takes a count on the current copy, end drops it. */
 int compat_begin(struct mmsync_reader *r, struct mmsync_view *view);
+/* Maps the state file, once. Return: 0 or -errno (-ENOENT: no writer yet). */
+int compat_state_map(struct mmsync_reader *r);
 int compat_end(struct mmsync_reader *r, unsigned idx, uint64_t v);
 int compat_version(struct mmsync_reader *r, uint64_t *version);
 int compat_stat(struct mmsync_reader *r, struct mmsync_stat *st);
@@ -80,5 +89,10 @@ int native_evictions_seen(struct mmsync_reader *r);
 void native_populate(struct mmsync_reader *r, unsigned c, uint64_t need);
 
 struct mmsync_reader *reader_alloc(void);
+
+/* reader_wait.c: after each read of a handle whose descriptor was asked
+ * for, re-arms it; at close, closes it. */
+void watch_rearm(struct mmsync_reader *r);
+void watch_close(struct mmsync_reader *r);
 
 #endif

@@ -22,6 +22,7 @@ struct mmsync_writer {
 	unsigned build_copy;		/* compat: the copy being built */
 	bool build_reset;
 	bool no_reset;			/* MMSYNC_NO_RESET: time out rather than reset */
+	bool wake;			/* MMSYNC_WAKE_WAITERS */
 	struct compat_trust trust;	/* whose files it uses, where it says why not */
 	/* compat */
 	char *prefix;

@@ -31,9 +31,14 @@ int stat_prefix(const char *prefix, uid_t trust, enum stat_format fmt);
 int cmd_serve(int argc, char **argv);
 
 /* native.c: native readers (--socket) and the pinned figures (--all). */
-int cmd_read(int argc, char **argv);
+struct mmsync_reader;
 struct mmsync_reader_opts;
+int cmd_read(int argc, char **argv);
+int connect_reader(const char *sock, const struct mmsync_reader_opts *o, struct mmsync_reader **r);
 int stat_socket(const char *path, const struct mmsync_reader_opts *o, enum stat_format fmt);
 int stat_all(enum stat_format fmt);
+
+/* wait.c: both layouts. */
+int cmd_wait(int argc, char **argv);
 
 #endif

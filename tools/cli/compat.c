@@ -84,7 +84,9 @@ int cmd_put(int argc, char **argv)
 		{ "trust", required_argument, NULL, 't' },
 		{ 0 },
 	};
-	MMSYNC_OPTS(mmsync_writer_opts, opts);
+	/* A put is one publish: waking `mmsync wait` and mmsync_wait() at once
+	 * costs it one system call. */
+	MMSYNC_OPTS(mmsync_writer_opts, opts, .flags = MMSYNC_WAKE_WAITERS);
 	unsigned long long grace_ms = 1000;
 	char *end;
 	int c;

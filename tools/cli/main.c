@@ -22,6 +22,8 @@ static const char usage_text[] =
 	"                    [--allow-uid UID]... [--allow-gid GID]... [--grace-ms N] FILE\n"
 	"       mmsync read --socket PATH [--watch] [--trust USER] [--any-writer]\n"
 	"       mmsync stat --socket PATH [--json|--prom] [--trust USER] [--any-writer]\n"
+	"       mmsync wait PREFIX|--socket PATH [--timeout SECONDS] [--trust USER]\n"
+	"                   [--any-writer]\n"
 	"       mmsync stat --all [--json|--prom]\n"
 	"       mmsync bench [--quick] [--json FILE] [--rounds N]\n"
 	"\n"
@@ -36,7 +38,11 @@ static const char usage_text[] =
 	"         (readers holding a view past --grace-ms [1000] are evicted; 0: no\n"
 	"         grace, evict at once)\n"
 	"  read   write the served version to standard output; --watch prints\n"
-	"         seq, size and XXH3 of each new version until interrupted\n"
+	"         seq, size and XXH3 of each new version until interrupted,\n"
+	"         sleeping between versions\n"
+	"  wait   exit 0 once a version newer than the current one is published,\n"
+	"         1 when --timeout runs out first, 2 on an error (compat: seen at\n"
+	"         once from mmsync put, within 10 ms from other writers)\n"
 	"  stat --all  every segment pinned under /sys/fs/bpf/mmsync/, from its pin;\n"
 	"         --prom prints Prometheus text, as cat /sys/fs/bpf/mmsync/NAME/metrics\n"
 	"         (in a build with BPF: meson -Dbpf)\n"
@@ -234,6 +240,10 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "serve")) {
 		argv[1] = argv[0];
 		return cmd_serve(argc - 1, argv + 1);
+	}
+	if (!strcmp(cmd, "wait")) {
+		argv[1] = argv[0];
+		return cmd_wait(argc - 1, argv + 1);
 	}
 	if (!strcmp(cmd, "read")) {
 		argv[1] = argv[0];

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* The native layout's reading subcommands: read --socket (once or --watch),
+/* The native layout's reading subcommands: read --socket (once, or --watch
+ * sleeping on the reader's descriptor),
  * stat --socket from a served writer, and stat --all from the pinned figures. */
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +18,7 @@
 #include "cli.h"
 
 /* Connects; on failure says why, a timeout in the terms of what to check. */
-static int connect_reader(const char *sock, const struct mmsync_reader_opts *o,
+int connect_reader(const char *sock, const struct mmsync_reader_opts *o,
 			  struct mmsync_reader **r)
 {
 	int err = mmsync_reader_connect(r, sock, o);
@@ -77,38 +79,54 @@ int cmd_read(int argc, char **argv)
 		return err ? fail(sock, err) : 0;
 	}
 
+	/* Sleeps in poll(2) on the reader's descriptor: an idle watcher makes
+	 * no other system call. A wake-up that brings nothing new is a
+	 * spurious one, or the writer's hang-up: mmsync_wait(r, 0) tells. */
 	catch_signals();
+	int fd = mmsync_reader_fd(r);
+	if (fd < 0) {
+		mmsync_reader_close(r);
+		return fail(sock, fd);
+	}
 	while (!stop) {
-		if (mmsync_reader_check(r) == -EPIPE) {
+		bool fresh = false;
+		err = mmsync_read_begin(r, &v);
+		if (err && err != -ENODATA) {
+			rc = fail(sock, err);
+			break;
+		}
+		if (!err) {
+			fresh = v.switched;
+			uint64_t seq = v.seq, h = fresh ? XXH3_64bits(v.data, v.len) : 0;
+			size_t len = v.len;
+			if (mmsync_read_end(r, &v) == -ESTALE)
+				continue; /* evicted while hashing: read it again */
+			if (fresh) {
+				printf("seq=%" PRIu64 " bytes=%zu xxh3=%016" PRIx64 "\n", seq, len, h);
+				fflush(stdout);
+			}
+		}
+		err = fresh ? 0 : mmsync_wait(r, 0);
+		if (err == -EPIPE) {
 			/* The writer has gone: wait for one to serve the socket again. */
 			fprintf(stderr, "mmsync: %s: the writer has gone; waiting for a new one\n", sock);
 			mmsync_reader_close(r);
 			r = NULL;
 			while (!stop && mmsync_reader_connect(&r, sock, &o))
 				usleep(100000);
-			if (!r)
+			if (!r || (fd = mmsync_reader_fd(r)) < 0)
 				break;
 			fprintf(stderr, "mmsync: %s: reconnected\n", sock);
+			continue;
 		}
-		err = mmsync_read_begin(r, &v);
-		if (err == -ENODATA)
-			goto next;
-		if (err) {
+		if (err && err != -ETIMEDOUT) {
 			rc = fail(sock, err);
 			break;
 		}
-		bool fresh = v.switched;
-		uint64_t seq = v.seq, h = fresh ? XXH3_64bits(v.data, v.len) : 0;
-		size_t len = v.len;
-		err = mmsync_read_end(r, &v);
-		if (err == -ESTALE)
-			continue; /* evicted while hashing: read it again */
-		if (fresh) {
-			printf("seq=%" PRIu64 " bytes=%zu xxh3=%016" PRIx64 "\n", seq, len, h);
-			fflush(stdout);
-		}
-next:
-		usleep(10000);
+		if (err == 0 && !fresh)
+			continue; /* a version came meanwhile */
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		poll(&p, 1, -1); /* -EINTR: SIGINT or SIGTERM, seen at the loop's test */
 	}
 	mmsync_reader_close(r);
 	return rc;
