@@ -264,5 +264,29 @@ for sub in read stat; do
 		eval 'expect 1 "" && eq "$(cat "$T/err")" "mmsync: $T/mute.sock: $want"'
 done
 
+# wait on the compat layout: a put wakes it (MMSYNC_WAKE_WAITERS), a
+# timeout exits 1, the version there at the start is not new.
+"$MMSYNC" put "$T/w" "$T/in36" >/dev/null
+run "$MMSYNC" wait "$T/w" --timeout 0.2
+check "wait PREFIX, nothing new: exit 1 at the timeout" expect 1 ""
+"$MMSYNC" wait "$T/w" --timeout 30 >"$T/wait.out" 2>&1 &
+waiter=$!; bg+=("$waiter")
+check "wait PREFIX sleeps in a futex" wait_for grep -q futex /proc/$waiter/wchan
+"$MMSYNC" put "$T/w" "$T/in0" >/dev/null
+rc=0; wait "$waiter" || rc=$?
+check "wait PREFIX: exit 0 after a put" eq "$rc" 0
+"$MMSYNC" wait "$T/nodir_w" --timeout 30 >/dev/null 2>&1 &
+waiter=$!; bg+=("$waiter")
+sleep 0.1
+"$MMSYNC" put "$T/nodir_w" "$T/in36" >/dev/null
+rc=0; wait "$waiter" || rc=$?
+check "wait PREFIX before any file exists: exit 0 at the first put" eq "$rc" 0
+run "$MMSYNC" wait
+check "wait without PREFIX: usage, exit 2" expect 2 ""
+run "$MMSYNC" wait "$T/w" --timeout soon
+check "wait --timeout soon: usage, exit 2" eval 'expect 2 "" && grep -q -- "--timeout takes seconds" "$T/err"'
+run "$MMSYNC" wait "$T/nowhere/x" --timeout 0
+check "wait on a prefix whose directory is missing: exit 1 at the timeout" expect 1 ""
+
 [[ $fails -eq 0 ]] || { echo "# $fails check(s) failed"; exit 1; }
 echo "# all checks passed"

@@ -3,8 +3,9 @@
 # The protocol is written up once, in docs/protocol.md, and its steps are
 # named there in bold (**ARRIVE**). Each step of the native layout must be
 # named in tests/protocol.pml and in the code (src/, include/), each step of
-# the compat layout in tests/compat.pml and in the code: a step renamed or
-# dropped on one side only fails here.
+# the compat layout in tests/compat.pml, each step of waking readers in
+# tests/wake.pml, and in the code: a step renamed or dropped on one side
+# only fails here.
 #
 #   protocol_steps_test.sh SOURCE_ROOT
 set -eu
@@ -34,5 +35,6 @@ check() {
 }
 
 check native "$root/tests/protocol.pml" "$(steps 'Native layout' 'Compat layout')"
-check compat "$root/tests/compat.pml" "$(steps 'Compat layout' 'END')"
+check compat "$root/tests/compat.pml" "$(steps 'Compat layout' 'Waking readers')"
+check wake "$root/tests/wake.pml" "$(steps 'Waking readers' 'END')"
 exit $fail

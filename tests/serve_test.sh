@@ -43,6 +43,39 @@ assert len(s[\"readers\"]) == 2 and s[\"live_slots\"] >= 1 and s[\"evictions\"] 
 text=$("$M" stat --socket "$sock")
 check "stat text has the same seq and generation" "grep -qx 'seq: 3' <<<'$text' && grep -qx 'generation: 2' <<<'$text'"
 
+# An idle watcher makes no system call but its wait: strace -f from its
+# start; between the version it printed and the next, a second apart, one
+# poll(2), which the publish ends.
+strace -f -qq -o "$tmp/watch.strace" "$M" read --socket "$sock" --watch > "$tmp/watch3.out" &
+straced=$!; pids+=("$straced")
+check "a watcher under strace prints the version" "wait_for 'grep -q \"^seq=3 \" $tmp/watch3.out'"
+sleep 1
+head -c 3333 /dev/urandom > "$tmp/data"
+check "and wakes for the next version" "wait_for 'grep -q \"^seq=4 bytes=3333 \" $tmp/watch3.out'"
+cat > "$tmp/idle.py" <<'PY'
+import re, sys
+lines = open(sys.argv[1]).read().splitlines()
+last = max(i for i, l in enumerate(lines) if re.search(r'write\(1, "seq=3 ', l))
+assert re.search(r'^\d+ +(poll|ppoll)\(.* = 1 ', lines[last + 1]), lines[last + 1:last + 3]
+PY
+check "idle, it made one system call: poll" "python3 '$tmp/idle.py' '$tmp/watch.strace'"
+# strace leaves its tracee running when it is stopped: stop the tracee.
+tracee=$(pgrep -P "$straced" || true)
+[ -z "$tracee" ] || stop "$tracee" || true
+stop "$straced" || true
+
+# wait --socket: 0 when a version comes, 1 at the timeout, 2 on an error.
+rc=0; "$M" wait --socket "$sock" --timeout 0.2 || rc=$?
+check "wait --socket, nothing new: exit 1 at the timeout" "[ $rc -eq 1 ]"
+"$M" wait --socket "$sock" --timeout 30 &
+waiter=$!; pids+=("$waiter")
+check "wait --socket sleeps in a futex" "wait_for 'grep -q futex /proc/$waiter/wchan'"
+head -c 1234 /dev/urandom > "$tmp/data"
+rc=0; wait "$waiter" || rc=$?
+check "wait --socket: exit 0 after a publish" "[ $rc -eq 0 ]"
+rc=0; "$M" wait --socket "$tmp/nothing" 2> "$tmp/wait.err" || rc=$?
+check "wait --socket, no server: exit 2 with a message" "[ $rc -eq 2 ] && grep -q '^mmsync: $tmp/nothing: ' '$tmp/wait.err'"
+
 stop "$watcher" || true
 rc=0; stop "$server" TERM || rc=$?
 check "serve stops cleanly on SIGTERM" "[ $rc -eq 0 ]"
