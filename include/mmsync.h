@@ -138,11 +138,11 @@ enum {
 	 * this flag resets it. */
 	MMSYNC_NO_RESET = 1u << 1,
 	/* Compat layout: wake the readers sleeping in mmsync_wait() at each
-	 * publish, at once (a futex wake: one system call a publish, about a
-	 * microsecond here, whether or not anyone waits; see tools/bench's
-	 * wake suite). Without it, and with the Rust crate's writer, they see
-	 * a publish within 10 ms. Native writers always wake, and only
-	 * readers that wait. */
+	 * publish, at once: a futex wake, one system call a publish whether or
+	 * not anyone waits (1.3 us here, as much as a 36-byte write itself:
+	 * tools/bench/wake_latency.c). Without it, and with the Rust crate's
+	 * writer, they see a publish at their next look, every 10 ms. Native
+	 * writers always wake, and only readers that wait. */
 	MMSYNC_WAKE_WAITERS = 1u << 2,
 };
 
@@ -790,8 +790,8 @@ MMSYNC_API int mmsync_wait(struct mmsync_reader *r, uint64_t timeout_ns);
  * good: a read that finds nothing new should ask mmsync_wait(r, 0), which
  * then says -EPIPE or -ECONNRESET. Once asked for, every read of the
  * handle goes through the library (mmsync_read_begin_call()) and re-arming
- * costs two or three system calls: for programs that sleep between
- * versions, not for busy readers.
+ * costs a system call (three after a wake-up): for programs that sleep
+ * between versions, not for busy readers.
  *
  * Compat layout, and native readers from mmsync_reader_from_fds() (no
  * connection to be woken through): a timer that fires 10 ms after each

@@ -47,6 +47,7 @@ struct mmsync_reader {
 	 * or a reader made from descriptors). */
 	int watch_fd;
 	int self_fd;
+	bool self_signalled;	/* self_fd holds a signal not drained yet */
 	bool watch_timer;
 };
 _Static_assert(offsetof(struct mmsync_reader, f) == 0, "mmsync_read.h casts the handle");
