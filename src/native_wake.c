@@ -17,9 +17,11 @@
  *   WAIT_FD     the descriptor of mmsync_reader_fd(): a WAKE message on the
  *               reader's connection, sent without blocking, one per arm:
  *               the flag is cleared first by a compare-and-swap of the
- *               whole word, so that seq and flag are decided on as one. A
- *               full socket is not retried: its reader has messages to read,
- *               its descriptor is readable already.
+ *               whole word, so that a re-arm made meanwhile stays (a plain
+ *               store would lose no wake-up either: the message answers the
+ *               arm it wipes out; tests/wake.pml -DPLAIN_STORE). A full
+ *               socket is not retried: its reader has messages to read, its
+ *               descriptor is readable already.
  */
 #include <stdatomic.h>
 
