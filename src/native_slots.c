@@ -288,7 +288,7 @@ void refresh_figures(struct native_writer *nw, bool dispatching)
 {
 	uint32_t readers[2] = { 0, 0 }, live = 0;
 	uint64_t now = now_ns(CLOCK_MONOTONIC);
-	struct wake_scan wake = { .futex = false };
+	bool futex = false; /* a slot sleeps on the futex */
 
 	active_refresh(nw);
 	bool probe_table = dispatching && now - nw->table_probed_ns >= TABLE_PROBE_NS;
@@ -316,9 +316,10 @@ void refresh_figures(struct native_writer *nw, bool dispatching)
 		if (c >= 0)
 			readers[c]++;
 		if (!dispatching)
-			wake_slot(nw, ws, &wake);
+			wake_slot(nw, ws, &futex);
 	}
-	wake_finish(nw, &wake);
+	if (futex)
+		wake_futex(nw);
 	atomic_store(&nw->h->readers[0], readers[0]);
 	atomic_store(&nw->h->readers[1], readers[1]);
 	atomic_store(&nw->h->live_slots, live);

@@ -28,37 +28,30 @@
 #include "fdpass.h"
 #include "native_writer.h"
 
-/* Looks at slot @ws's wait word at publish number nw->seq. */
-void wake_slot(struct native_writer *nw, struct wslot *ws, struct wake_scan *scan)
+/* Slot @ws's wait word @w, not 0, at publish number nw->seq. */
+void wake_armed(struct native_writer *nw, struct wslot *ws, uint64_t w, bool *futex)
 {
-	uint64_t w = atomic_load(&ws->s->wait);
-
 	for (int tries = 0; w; tries++) {
 		if (w >> WAIT_SEQ_SHIFT >= nw->seq)
 			return; /* it has this version already */
 		if (w & WAIT_FUTEX)
-			scan->futex = true;
+			*futex = true;
 		if (!(w & WAIT_FD) || ws->kind != SLOT_OWN || ws->conn < 0)
 			return;
 		/* The reader re-arms only between its reads: a word that keeps
 		 * changing is not an honest reader's, and gets its message. */
 		if (tries < 2 && !atomic_compare_exchange_strong(&ws->s->wait, &w, w & ~(uint64_t)WAIT_FD))
 			continue;
-		if (!scan->msg_ready) {
-			fill_msg(nw, &scan->msg, NATIVE_MSG_WAKE);
-			scan->msg_ready = true;
-		}
-		if (fdpass_send(ws->conn, &scan->msg, sizeof(scan->msg), NULL, 0) == 0)
+		struct native_msg m;
+		fill_msg(nw, &m, NATIVE_MSG_WAKE);
+		if (fdpass_send(ws->conn, &m, sizeof(m), NULL, 0) == 0)
 			atomic_fetch_add_explicit(&nw->h->wake_msgs, 1, memory_order_relaxed);
 		return;
 	}
 }
 
-/* After the scan: one futex wake for every mmsync_wait() sleeper. */
-void wake_finish(struct native_writer *nw, const struct wake_scan *scan)
+void wake_futex(struct native_writer *nw)
 {
-	if (!scan->futex)
-		return;
 	futex_wake_all(low_half(&nw->h->seq));
 	atomic_fetch_add_explicit(&nw->h->futex_wakes, 1, memory_order_relaxed);
 }

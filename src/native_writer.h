@@ -239,15 +239,20 @@ void fenceless_revoke(struct native_writer *nw);
 void mirror_sync(struct native_writer *nw);
 void refresh_figures(struct native_writer *nw, bool dispatching);
 
-/* native_wake.c: WAKE, from the scan of each publish. */
-struct wake_scan {
-	bool futex;		/* a slot sleeps on the futex */
-	bool msg_ready;
-	struct native_msg msg;	/* the WAKE message, made at its first use */
-};
-void wake_slot(struct native_writer *nw, struct wslot *ws, struct wake_scan *scan);
-void wake_finish(struct native_writer *nw, const struct wake_scan *scan);
+/* native_wake.c: WAKE, from the scan of each publish: a load per slot,
+ * inline; the rest only for a slot that waits. */
+void wake_armed(struct native_writer *nw, struct wslot *ws, uint64_t w, bool *futex);
+void wake_futex(struct native_writer *nw);
 void wake_all_closing(struct native_writer *nw);
+
+/* Notes in *@futex whether slot @ws sleeps on the futex; sends its WAKE
+ * message if its descriptor waits. */
+static inline void wake_slot(struct native_writer *nw, struct wslot *ws, bool *futex)
+{
+	uint64_t w = atomic_load(&ws->s->wait);
+	if (__builtin_expect(w != 0, 0))
+		wake_armed(nw, ws, w, futex);
+}
 
 /* native_serve.c */
 void dispatch_body(struct native_writer *nw);
