@@ -157,11 +157,11 @@ enum {
 	 * 10.8 GB/s for memcpy here), and sealed copies cannot be changed by
 	 * anyone but the writer. */
 	MMSYNC_CHECKSUM = 1u << 9,
-	/* Keep the header in a memfd even where BPF is allowed. By default it
-	 * goes in a BPF_F_MMAPABLE array map when the writer may use BPF
-	 * (CAP_BPF) and libmmsync was built with BPF (meson -Dbpf), pinned
-	 * with the metrics iterator under /sys/fs/bpf/mmsync/NAME/ (`state`,
-	 * `metrics`). */
+	/* No BPF: no pinned mirror of the header. By default, when the writer
+	 * may use BPF (CAP_BPF) and libmmsync was built with BPF (meson
+	 * -Dbpf), the writer copies the header (always a memfd, which readers
+	 * map) into a BPF array map at each publish, pinned with the metrics
+	 * iterator under /sys/fs/bpf/mmsync/NAME/ (`state`, `metrics`). */
 	MMSYNC_BPF_OFF = 1u << 10,
 	/* Fail (-EPERM, logged) rather than fall back to a memfd header;
 	 * -ENOSYS if libmmsync was built without BPF. */
