@@ -347,7 +347,7 @@ struct mmsync_stat {
 	uint32_t live_slots;	/* readers connected or attached */
 	uint64_t evictions;	/* readers evicted after the grace period */
 	uint64_t reclaimed;	/* slots of dead readers taken back */
-	uint64_t last_publish_ns; /* CLOCK_REALTIME of the last publish */
+	uint64_t last_publish_ns; /* CLOCK_REALTIME_COARSE of the last publish (to a few ms) */
 	char name[64];		/* the segment's name */
 	int32_t writer_pid;	/* the writer's pid (in its namespace); 0 once it closed */
 	uint64_t membarriers;	/* membarriers issued for fenceless readers */

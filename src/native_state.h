@@ -48,7 +48,7 @@ struct native_header {
 	/* line 3: the writer's figures, for stat and metrics */
 	MMSYNC_ATOMIC(__u64) seq __attribute__((aligned(CACHE_LINE)));
 	MMSYNC_ATOMIC(__u64) version;
-	MMSYNC_ATOMIC(__u64) last_publish_ns; /* CLOCK_REALTIME */
+	MMSYNC_ATOMIC(__u64) last_publish_ns; /* CLOCK_REALTIME_COARSE */
 	MMSYNC_ATOMIC(__u32) readers[2];
 	MMSYNC_ATOMIC(__u32) live_slots;
 	MMSYNC_ATOMIC(__u32) writer_pid;
