@@ -11,6 +11,9 @@ struct compat_copy {
 	int fd;
 	void *map;
 	size_t len;
+	/* Bytes checked to exist, allocated and mapped: data files only grow
+	 * (compat_layout.h), so a write that fits needs no system call. */
+	size_t ready;
 };
 
 struct native_writer;
