@@ -23,6 +23,15 @@
  *   prefaulted, a count other than the last one the handle knew: the
  *   reader departs and takes the call (TAKE-UP, SEE-COUNT), which starts
  *   the read again.
+ *
+ * The compat layout's reader, inline too once its state file is mapped:
+ *
+ *   begin: LOAD-VERSION v = version; COUNT readers[idx(v)] += 1;
+ *          RECHECK version == v, else the count is dropped and the call
+ *          starts again; a version word whose size the library has not
+ *          checked against its file also takes the call.
+ *   end:   UNCOUNT: version names the view's copy with another word
+ *          -> -ESTALE; else readers[idx] -= 1, never below 0 (-ESTALE).
  */
 #ifndef MMSYNC_READ_H
 #define MMSYNC_READ_H
@@ -39,6 +48,7 @@ enum {
 	MMSYNC_FAST_NATIVE = 1u << 3,
 	MMSYNC_FAST_FENCELESS = 1u << 1,	/* registered with membarrier: no fence */
 	MMSYNC_FAST_CALL = 1u << 2,		/* every read takes the call (checksums) */
+	MMSYNC_FAST_COMPAT = 1u << 4,		/* a compat reader whose state file is mapped */
 };
 
 /*
@@ -68,6 +78,12 @@ struct mmsync_read_fast {
 	const void *copy[2];		/* the mappings of the copies */
 	uint64_t ready[2];		/* bytes of each copy mapped and prefaulted */
 	uint64_t known_evictions;	/* the slot's count as the library last saw it */
+	/* compat: the state file's words; per copy, the version word whose
+	 * size was checked against the file (0: none); the open view's copy */
+	uint64_t *version;
+	uint32_t *counts;
+	uint64_t checked[2];
+	uint64_t held;
 };
 
 /**
@@ -143,13 +159,55 @@ static inline int mmsync_leave_(struct mmsync_read_fast *f)
 	return mmsync_evictions_after_view_(f) == f->evictions ? 0 : -ESTALE;
 }
 
+/* UNCOUNT's decrement, never below 0: 0 means the writer reset the count. */
+static inline int mmsync_uncount_(uint32_t *count)
+{
+	uint32_t n = __atomic_load_n(count, __ATOMIC_SEQ_CST);
+	do {
+		if (!n)
+			return -ESTALE;
+	} while (!__atomic_compare_exchange_n(count, &n, n - 1, 1, __ATOMIC_SEQ_CST,
+					      __ATOMIC_SEQ_CST));
+	return 0;
+}
+
+/* The compat layout's begin, or the call. */
+static inline int mmsync_compat_begin_(struct mmsync_reader *r, struct mmsync_view *view)
+{
+	struct mmsync_read_fast *f = (struct mmsync_read_fast *)r;
+
+	if ((f->mode & (MMSYNC_FAST_COMPAT | MMSYNC_FAST_CALL)) != MMSYNC_FAST_COMPAT ||
+	    (f->nreads & 1))
+		return mmsync_read_begin_call(r, view);
+	uint64_t v = __atomic_load_n(f->version, __ATOMIC_SEQ_CST); /* LOAD-VERSION */
+	unsigned idx = (unsigned)(v & 1);
+	if (__builtin_expect(!v || v != f->checked[idx], 0))
+		return mmsync_read_begin_call(r, view);
+	__atomic_fetch_add(&f->counts[idx], 1, __ATOMIC_SEQ_CST); /* COUNT */
+	if (__builtin_expect(__atomic_load_n(f->version, __ATOMIC_SEQ_CST) != v, 0)) { /* RECHECK */
+		mmsync_uncount_(&f->counts[idx]);
+		return mmsync_read_begin_call(r, view);
+	}
+	f->nreads++;
+	view->data = f->copy[idx];
+	view->len = (size_t)((v >> 1) & MMSYNC_MAX_PAYLOAD);
+	view->version = v;
+	view->seq = 0;
+	view->switched = v != f->last_key;
+	view->copy_ = idx;
+	view->open_ = (uint32_t)f->nreads;
+	f->last_key = v;
+	f->held = idx;
+	return 0;
+}
+
 static inline int mmsync_read_begin(struct mmsync_reader *r, struct mmsync_view *view)
 {
 	struct mmsync_read_fast *f = (struct mmsync_read_fast *)r;
 
 	if (__builtin_expect(!r || !view || (f->mode & (MMSYNC_FAST_NATIVE | MMSYNC_FAST_CALL)) !=
 					     MMSYNC_FAST_NATIVE || (f->nreads & 1), 0))
-		return mmsync_read_begin_call(r, view);
+		return r && view ? mmsync_compat_begin_(r, view) : mmsync_read_begin_call(r, view);
 	f->nreads++;
 	unsigned c = mmsync_arrive_(f);
 	/* The writer does not touch desc[c] while we are arrived: plain loads,
@@ -182,8 +240,18 @@ static inline int mmsync_read_end(struct mmsync_reader *r, struct mmsync_view *v
 	/* The open view's number, odd, matches only while it is open: an
 	 * ended or zeroed view (0) never does, nor an older one. */
 	if (__builtin_expect(!r || !view || !(f->mode & MMSYNC_FAST_NATIVE) || !(view->open_ & 1) ||
-			     view->open_ != (uint32_t)f->nreads, 0))
-		return mmsync_read_end_call(r, view);
+			     view->open_ != (uint32_t)f->nreads, 0)) {
+		if (!r || !view || !(f->mode & MMSYNC_FAST_COMPAT) || !(view->open_ & 1) ||
+		    view->open_ != (uint32_t)f->nreads)
+			return mmsync_read_end_call(r, view);
+		/* compat: the open view's copy and word as begin left them */
+		view->open_ = 0;
+		f->nreads++;
+		uint64_t w = __atomic_load_n(f->version, __ATOMIC_SEQ_CST);
+		if ((w & 1) == f->held && w != f->last_key)
+			return -ESTALE; /* republished under the view: the count is not ours */
+		return mmsync_uncount_(&f->counts[f->held]);
+	}
 	view->open_ = 0;
 	return mmsync_leave_(f);
 }

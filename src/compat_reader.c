@@ -125,6 +125,12 @@ int compat_state_map(struct mmsync_reader *r)
 		} else {
 			r->state = p;
 			r->state_fd = fd;
+			/* From here on the inline path of mmsync_read.h can read
+			 * the versions whose sizes copy_map() checked. */
+			r->f.version = (uint64_t *)&r->state->version;
+			r->f.counts = (uint32_t *)r->state->readers;
+			r->f.mode |= MMSYNC_FAST_COMPAT |
+				     (r->flags & MMSYNC_VERIFY_CHECKSUM ? MMSYNC_FAST_CALL : 0);
 			return 0;
 		}
 	}
@@ -143,6 +149,7 @@ static int copy_map(struct mmsync_reader *r, uint64_t v)
 
 	if (c->checked == v)
 		return 0;
+	r->f.checked[mmsync_version_idx(v)] = 0; /* the inline path takes the call until checked */
 	if (c->fd < 0) {
 		char path[PATH_MAX];
 		if ((err = compat_path(path, r->prefix, (enum compat_file)mmsync_version_idx(v))))
@@ -171,6 +178,8 @@ static int copy_map(struct mmsync_reader *r, uint64_t v)
 	if (allocated < size && (err = populate((void *)c->map, size, MADV_POPULATE_READ)))
 		return err;
 	c->checked = v;
+	r->f.copy[mmsync_version_idx(v)] = c->map;
+	r->f.checked[mmsync_version_idx(v)] = v;
 	return 0;
 }
 
@@ -248,6 +257,8 @@ fail:
 
 void compat_reader_release(struct mmsync_reader *r)
 {
+	if (!r->native)
+		r->f = (struct mmsync_read_fast){ 0 };
 	copy_unmap(&r->copy[0]);
 	copy_unmap(&r->copy[1]);
 	if (r->state)

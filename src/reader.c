@@ -31,7 +31,7 @@ void mmsync_reader_close(struct mmsync_reader *r)
 	if (!r)
 		return;
 	if (r->f.nreads & 1) {
-		struct mmsync_view v = { .copy_ = r->held_copy, .open_ = (uint32_t)r->f.nreads };
+		struct mmsync_view v = { .copy_ = (uint32_t)r->f.held, .open_ = (uint32_t)r->f.nreads };
 		mmsync_read_end_call(r, &v);
 	}
 	watch_close(r);
@@ -67,7 +67,7 @@ int mmsync_read_begin_call(struct mmsync_reader *r, struct mmsync_view *view)
 	view->switched = key != r->f.last_key;
 	view->open_ = (uint32_t)r->f.nreads;
 	r->f.last_key = key;
-	r->held_copy = view->copy_;
+	r->f.held = view->copy_;
 	if (r->watch_fd >= 0)
 		watch_rearm(r);
 	return 0;
@@ -84,7 +84,7 @@ int mmsync_read_end_call(struct mmsync_reader *r, struct mmsync_view *view)
 	r->f.nreads++;
 	/* The open view's copy and version word as begin left them, not the
 	 * caller's copy of them in @view. */
-	return compat_end(r, r->held_copy, r->f.last_key);
+	return compat_end(r, (unsigned)r->f.held, r->f.last_key);
 }
 
 int mmsync_reader_check(struct mmsync_reader *r)

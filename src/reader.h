@@ -32,7 +32,6 @@ struct mmsync_reader {
 	struct mmsync_read_fast f; /* first: the inline read path casts to it */
 	bool native;
 	unsigned flags;
-	unsigned held_copy;	/* of the open view, as the library's begin opened it */
 	struct compat_trust trust; /* whose files and writer it trusts, where it says why not */
 	/* compat */
 	char *prefix;

@@ -207,6 +207,8 @@ static int watch_open(struct mmsync_reader *r)
 {
 	int fd;
 
+	/* Every read goes through the library, which re-arms the descriptor. */
+	r->f.mode |= MMSYNC_FAST_CALL;
 	r->watch_timer = !r->native || r->n.conn < 0;
 	if (r->watch_timer) {
 		fd = fd_above_stdio(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
@@ -227,8 +229,6 @@ static int watch_open(struct mmsync_reader *r)
 	if (epoll_ctl(r->watch_fd, EPOLL_CTL_ADD, r->n.conn, &ev) ||
 	    epoll_ctl(r->watch_fd, EPOLL_CTL_ADD, r->self_fd, &ev))
 		return -errno;
-	/* Every read goes through the library, which re-arms the descriptor. */
-	r->f.mode |= MMSYNC_FAST_CALL;
 	return 0;
 }
 
