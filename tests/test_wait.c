@@ -146,6 +146,16 @@ static int wait_woken(struct mmsync_reader *r, struct pub_time *pt)
 	return late < WOKEN_NS ? 0 : -ETIME;
 }
 
+/* A writer served by its thread on a fresh socket (@sock, 64 bytes), with
+ * version 1 published. */
+static struct mmsync_writer *writer_at_one(const char *name, char *sock)
+{
+	sock_name(sock, 64, name);
+	struct mmsync_writer *w = serving(name, sock, 0);
+	assert_int_equal(publish(w, LEN, 1, GRACE_NS, NULL), 0);
+	return w;
+}
+
 /* ---- native ---- */
 
 /* A waiter in its own process, asleep in the futex, is woken by a publish
@@ -154,9 +164,7 @@ static void test_native_wake_on_publish(void **state)
 {
 	(void)state;
 	char sock[64];
-	sock_name(sock, sizeof(sock), "wake");
-	struct mmsync_writer *w = serving("wake", sock, 0);
-	assert_int_equal(publish(w, LEN, 1, GRACE_NS, NULL), 0);
+	struct mmsync_writer *w = writer_at_one("wake", sock);
 
 	struct pub_time *pt = shared_map(sizeof(*pt));
 	struct link l;
@@ -222,9 +230,7 @@ static void test_native_timeout_sleeps(void **state)
 {
 	(void)state;
 	char sock[64];
-	sock_name(sock, sizeof(sock), "timeout");
-	struct mmsync_writer *w = serving("timeout", sock, 0);
-	assert_int_equal(publish(w, LEN, 1, GRACE_NS, NULL), 0);
+	struct mmsync_writer *w = writer_at_one("timeout", sock);
 	struct mmsync_reader *r = connect_to(sock);
 	uint64_t seq;
 	assert_int_equal(read_seq(r, &seq), 0);
@@ -338,9 +344,7 @@ static void test_native_sleeps_after_wake(void **state)
 {
 	(void)state;
 	char sock[64];
-	sock_name(sock, sizeof(sock), "again");
-	struct mmsync_writer *w = serving("again", sock, 0);
-	assert_int_equal(publish(w, LEN, 1, GRACE_NS, NULL), 0);
+	struct mmsync_writer *w = writer_at_one("again", sock);
 	struct mmsync_reader *r = connect_to(sock);
 	int fd = mmsync_reader_fd(r);
 	assert_true(fd > 2);
@@ -379,9 +383,7 @@ static void test_native_fifty_waiters(void **state)
 {
 	(void)state;
 	char sock[64];
-	sock_name(sock, sizeof(sock), "crowd");
-	struct mmsync_writer *w = serving("crowd", sock, 0);
-	assert_int_equal(publish(w, LEN, 1, GRACE_NS, NULL), 0);
+	struct mmsync_writer *w = writer_at_one("crowd", sock);
 	struct mmsync_reader *me = connect_to(sock);
 	struct pub_time *pt = shared_map(sizeof(*pt));
 	pid_t pids[CROWD];
@@ -425,9 +427,7 @@ static void test_native_waiter_killed(void **state)
 {
 	(void)state;
 	char sock[64];
-	sock_name(sock, sizeof(sock), "killed");
-	struct mmsync_writer *w = serving("killed", sock, 0);
-	assert_int_equal(publish(w, LEN, 1, GRACE_NS, NULL), 0);
+	struct mmsync_writer *w = writer_at_one("killed", sock);
 	struct mmsync_reader *me = table_reader(w);
 	struct link l;
 	pid_t pid = spawn(&l);
@@ -540,9 +540,7 @@ static void test_native_signals(void **state)
 {
 	(void)state;
 	char sock[64];
-	sock_name(sock, sizeof(sock), "signals");
-	struct mmsync_writer *w = serving("signals", sock, 0);
-	assert_int_equal(publish(w, LEN, 1, GRACE_NS, NULL), 0);
+	struct mmsync_writer *w = writer_at_one("signals", sock);
 	struct pub_time *pt = shared_map(sizeof(*pt));
 	struct link l;
 	pid_t pid = spawn(&l);
@@ -594,9 +592,7 @@ static void test_native_hostile_waiter(void **state)
 {
 	(void)state;
 	char sock[64];
-	sock_name(sock, sizeof(sock), "hostile");
-	struct mmsync_writer *w = serving("hostile", sock, 0);
-	assert_int_equal(publish(w, LEN, 1, GRACE_NS, NULL), 0);
+	struct mmsync_writer *w = writer_at_one("hostile", sock);
 	struct mmsync_reader *me = table_reader(w);
 	struct link l;
 	pid_t pid = spawn(&l);
@@ -647,9 +643,7 @@ static void test_native_fd_epoll(void **state)
 {
 	(void)state;
 	char sock[64];
-	sock_name(sock, sizeof(sock), "epoll");
-	struct mmsync_writer *w = serving("epoll", sock, 0);
-	assert_int_equal(publish(w, LEN, 1, GRACE_NS, NULL), 0);
+	struct mmsync_writer *w = writer_at_one("epoll", sock);
 	struct link l;
 	pid_t pid = spawn(&l);
 	if (pid == 0) {
@@ -690,9 +684,7 @@ static void test_native_fd_io_uring(void **state)
 {
 	(void)state;
 	char sock[64];
-	sock_name(sock, sizeof(sock), "uring");
-	struct mmsync_writer *w = serving("uring", sock, 0);
-	assert_int_equal(publish(w, LEN, 1, GRACE_NS, NULL), 0);
+	struct mmsync_writer *w = writer_at_one("uring", sock);
 	struct link l;
 	pid_t pid = spawn(&l);
 	if (pid == 0) {
@@ -753,9 +745,7 @@ static void test_native_table_reader(void **state)
 {
 	(void)state;
 	char sock[64];
-	sock_name(sock, sizeof(sock), "table");
-	struct mmsync_writer *w = serving("table", sock, 0);
-	assert_int_equal(publish(w, LEN, 1, GRACE_NS, NULL), 0);
+	struct mmsync_writer *w = writer_at_one("table", sock);
 	struct mmsync_reader *r = table_reader(w);
 	uint64_t seq;
 	assert_int_equal(read_seq(r, &seq), 0);
