@@ -68,7 +68,7 @@ int mmsync_reader_open(struct mmsync_reader **rp, const char *prefix,
 		return -ENOMEM;
 	r->prefix = strdup(prefix);
 	if (!r->prefix) {
-		free(r);
+		reader_free(r);
 		return -ENOMEM;
 	}
 	r->flags = flags;

@@ -88,7 +88,14 @@ int native_evictions_seen(struct mmsync_reader *r);
  * page fault. */
 void native_populate(struct mmsync_reader *r, unsigned c, uint64_t need);
 
+/* reader.c: a zeroed handle, alone in a page of its own at
+ * READER_PAGE_OFFSET (why: reader_alloc()); reader_free() frees it. */
+#define READER_PAGE 4096
+#define READER_PAGE_OFFSET 0x800
+_Static_assert(READER_PAGE_OFFSET + sizeof(struct mmsync_reader) <= READER_PAGE,
+	       "the handle fits its page");
 struct mmsync_reader *reader_alloc(void);
+void reader_free(struct mmsync_reader *r);
 
 /* reader_wait.c: after each read of a handle whose descriptor was asked
  * for, re-arms it; at close, closes it. */
