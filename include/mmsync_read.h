@@ -189,13 +189,14 @@ static inline int mmsync_compat_begin_(struct mmsync_reader *r, struct mmsync_vi
 		return mmsync_read_begin_call(r, view);
 	}
 	f->nreads++;
-	view->data = f->copy[idx];
-	view->len = (size_t)((v >> 1) & MMSYNC_MAX_PAYLOAD);
-	view->version = v;
-	view->seq = 0;
-	view->switched = v != f->last_key;
-	view->copy_ = idx;
-	view->open_ = (uint32_t)f->nreads;
+	volatile struct mmsync_view *out = view; /* a field at a time: see mmsync_read_begin() */
+	out->data = f->copy[idx];
+	out->len = (size_t)((v >> 1) & MMSYNC_MAX_PAYLOAD);
+	out->version = v;
+	out->seq = 0;
+	out->switched = v != f->last_key;
+	out->copy_ = idx;
+	out->open_ = (uint32_t)f->nreads;
 	f->last_key = v;
 	f->held = idx;
 	return 0;
