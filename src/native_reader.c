@@ -62,7 +62,7 @@ static int slot_set_mode(struct mmsync_reader *r)
 		atomic_store(&n->slot->mode, SLOT_MODE_FENCED);
 	/* A writer that did not see this mode at its last publish issued no
 	 * membarrier for us: our loads of li must come after this store (see
-	 * published_arrivals()), which a full fence ensures on every CPU. */
+	 * publish_scan()), which a full fence ensures on every CPU. */
 	atomic_thread_fence(memory_order_seq_cst);
 	/* The slot is ours from here on: the inline read path may use it. */
 	_Static_assert(offsetof(struct native_copy_desc, seq) == 8 &&

@@ -287,7 +287,7 @@ void dispatch_body(struct native_writer *nw)
 	refusals_flush(nw, now);
 	if (nw->hellos_ok && nw->listen_fd >= 0)
 		hellos_check(nw, now);
-	refresh_figures(nw, true);
+	refresh_figures(nw);
 }
 
 int mmsync_writer_dispatch(struct mmsync_writer *w)

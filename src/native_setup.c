@@ -69,6 +69,7 @@ static void writer_free(struct native_writer *nw)
 		close(nw->hellos[k].conn);
 	free(nw->slots);
 	free(nw->active);
+	free(nw->cand);
 	free(nw->sock_path);
 	free(nw->allow_uids);
 	free(nw->allow_gids);
@@ -272,7 +273,8 @@ int mmsync_writer_create(struct mmsync_writer **wp, const char *name,
 		goto fail;
 	nw->slots = calloc(nr_slots(nw), sizeof(*nw->slots));
 	nw->active = calloc(nr_slots(nw), sizeof(*nw->active));
-	if (!nw->slots || !nw->active) {
+	nw->cand = calloc(nr_slots(nw), sizeof(*nw->cand));
+	if (!nw->slots || !nw->active || !nw->cand) {
 		err = -ENOMEM;
 		goto fail;
 	}

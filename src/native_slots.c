@@ -72,6 +72,7 @@ void active_refresh(struct native_writer *nw)
 		if ((nw->slots[i].kind == SLOT_TABLE && nw->table_used) || nw->slots[i].kind == SLOT_OWN)
 			nw->active[nw->n_active++] = i;
 	nw->active_dirty = false;
+	nw->cand_seq = 0; /* a slot came or went since the NOTE */
 }
 
 /* RECLAIM: takes back the slot of a dead reader. A table slot keeps its place but
@@ -177,6 +178,14 @@ static uint64_t slot_on(struct wslot *ws, unsigned x, unsigned cur, uint64_t seq
 {
 	if (ws->kind == SLOT_FREE)
 		return 0;
+	/* NOTE saw it not arrived, or arrived on the other indicator: the
+	 * value it had then is not on x, and any other is new since the note.
+	 * Passed over from the writer's own memory: the slot's line is a page
+	 * of its own, a cache and TLB miss with many readers (the clock below
+	 * then starts at a later look, never sooner). */
+	if (ws->published_seq == seq &&
+	    (!ws->published_arrival || arrived_indicator(ws->published_arrival) != x))
+		return 0;
 	uint64_t a = atomic_load(&ws->s->arrived);
 	if (a != ws->seen_arrival) {
 		bool on_x = a && arrived_indicator(a) == x;
@@ -187,7 +196,7 @@ static uint64_t slot_on(struct wslot *ws, unsigned x, unsigned cur, uint64_t seq
 	if (!a || arrived_indicator(a) != x || a == ws->evicted_arrival)
 		return 0;
 	/* Arrived since the publish: it loads li after the writer's store (see
-	 * published_arrivals()), so it reads the current copy. */
+	 * publish_scan()), so it reads the current copy. */
 	if (ws->published_seq == seq && a != ws->published_arrival)
 		return 0;
 	/* Its own word says it reads the current copy: the next write fills
@@ -215,6 +224,11 @@ static uint64_t slot_on(struct wslot *ws, unsigned x, unsigned cur, uint64_t seq
  * again. Whatever the slots do, 2 * @grace_ns after the first slot held a
  * wait of this write (wc->hard), every slot still there is evicted.
  *
+ * It looks at the slots NOTE did not see idle (nw->cand), unless a slot
+ * came or went since: slot_on() passes over the others from the writer's
+ * own memory anyway, and a pass over every slot costs ~1.5 ns a slot with
+ * 1000 slots.
+ *
  * Return: the number of readers evicted.
  */
 static unsigned wait_indicator(struct native_writer *nw, unsigned x, uint64_t grace_ns,
@@ -225,14 +239,20 @@ static unsigned wait_indicator(struct native_writer *nw, unsigned x, uint64_t gr
 	uint64_t start = 0; /* when a slot first held this wait */
 
 	active_refresh(nw);
+	const unsigned *list = nw->active;
+	unsigned n = nw->n_active;
+	if (nw->cand_seq == nw->seq) {
+		list = nw->cand;
+		n = nw->n_cand;
+	}
 
-	for (unsigned k = 0; k < nw->n_active; k++)
-		nw->slots[nw->active[k]].arrivals = 0;
-	for (;;) {
+	for (bool first = true;; first = false) {
 		unsigned busy = 0;
-		for (unsigned k = 0; k < nw->n_active; k++) {
-			unsigned i = nw->active[k];
+		for (unsigned k = 0; k < n; k++) {
+			unsigned i = list[k];
 			struct wslot *ws = &nw->slots[i];
+			if (first) /* not a pass of its own: it costs as much */
+				ws->arrivals = 0;
 			uint64_t a = slot_on(ws, x, cur, nw->seq, wc);
 			if (!a)
 				continue;
@@ -243,7 +263,7 @@ static unsigned wait_indicator(struct native_writer *nw, unsigned x, uint64_t gr
 				wc->hard = now + (grace_ns < UINT64_MAX / 4 ? 2 * grace_ns : UINT64_MAX / 2);
 			bool probe = now - start >= SPIN_NS;
 			bool breach = ws->arrivals > 2;
-			bool due = breach || ws->evicted_in_write || now - ws->seen_ns >= grace_ns ||
+			bool due = breach || ws->evicted_seq == nw->seq || now - ws->seen_ns >= grace_ns ||
 				   now >= wc->hard;
 			/* A slot due for eviction is probed first: a dead reader is
 			 * taken back, never evicted. */
@@ -256,7 +276,7 @@ static unsigned wait_indicator(struct native_writer *nw, unsigned x, uint64_t gr
 			}
 			if (due) {
 				slot_evict(nw, i, a);
-				ws->evicted_in_write = true;
+				ws->evicted_seq = nw->seq; /* in this write */
 				evicted++;
 				continue;
 			}
@@ -283,9 +303,6 @@ unsigned finish_waits(struct native_writer *nw, uint64_t grace_ns)
 
 	if (!nw->pending)
 		return 0;
-	active_refresh(nw);
-	for (unsigned k = 0; k < nw->n_active; k++)
-		nw->slots[nw->active[k]].evicted_in_write = false;
 	unsigned vi = atomic_load(&nw->h->vi);
 	evicted += wait_indicator(nw, !vi, grace_ns, &wc);
 	atomic_store(&nw->h->vi, !vi);
@@ -301,17 +318,26 @@ void mirror_sync(struct native_writer *nw)
 		memcpy(nw->mirror, nw->h, sizeof(*nw->h));
 }
 
-/* The figures in the header: readers per copy and live slots; at a
- * publish (not @dispatching), after the store of seq, the same scan wakes
- * the readers waiting for it (WAKE, native_wake.c). */
-void refresh_figures(struct native_writer *nw, bool dispatching)
+/* Figures: single words, ordered with nothing (a seq_cst store is an
+ * exchange, ~8 ns here). */
+static void store_figures(struct native_writer *nw, const uint32_t readers[2], uint32_t live)
+{
+	atomic_store_explicit(&nw->h->readers[0], readers[0], memory_order_relaxed);
+	atomic_store_explicit(&nw->h->readers[1], readers[1], memory_order_relaxed);
+	atomic_store_explicit(&nw->h->live_slots, live, memory_order_relaxed);
+	mirror_sync(nw);
+}
+
+/* The figures in the header at a dispatch: readers per copy and live
+ * slots, with the probes only a dispatch makes. (A publish counts them in
+ * publish_scan().) */
+void refresh_figures(struct native_writer *nw)
 {
 	uint32_t readers[2] = { 0, 0 }, live = 0;
-	uint64_t now = dispatching ? now_ns(CLOCK_MONOTONIC) : 0; /* a publish needs none */
-	bool futex = false; /* a slot sleeps on the futex */
+	uint64_t now = now_ns(CLOCK_MONOTONIC);
 
 	active_refresh(nw);
-	bool probe_table = dispatching && now - nw->table_probed_ns >= TABLE_PROBE_NS;
+	bool probe_table = now - nw->table_probed_ns >= TABLE_PROBE_NS;
 	if (probe_table)
 		nw->table_probed_ns = now;
 	for (unsigned k = 0; k < nw->n_active; k++) {
@@ -319,10 +345,10 @@ void refresh_figures(struct native_writer *nw, bool dispatching)
 		struct wslot *ws = &nw->slots[i];
 		if (ws->kind == SLOT_FREE)
 			continue;
-		/* Table slots (every 100 ms), and revoked readers (at every
-		 * dispatch: no connection tells of their death, and there are
-		 * few): probed here, as a wait would. */
-		if ((ws->kind == SLOT_TABLE && probe_table) || (ws->revoked && dispatching)) {
+		/* Table slots (every 100 ms), and revoked readers (no
+		 * connection tells of their death, and there are few): probed
+		 * here, as a wait would. */
+		if ((ws->kind == SLOT_TABLE && probe_table) || ws->revoked) {
 			uint64_t a = atomic_load(&ws->s->arrived); /* before the probe */
 			ws->held = slot_alive(nw, i);
 			if (!ws->held && (a || ws->revoked)) {
@@ -335,17 +361,8 @@ void refresh_figures(struct native_writer *nw, bool dispatching)
 		int c = slot_reading(atomic_load(&ws->s->arrived), atomic_load(&ws->s->reading));
 		if (c >= 0)
 			readers[c]++;
-		if (!dispatching)
-			wake_slot(nw, ws, &futex);
 	}
-	if (futex)
-		wake_futex(nw);
-	/* Figures: single words, ordered with nothing (a seq_cst store is an
-	 * exchange, ~8 ns here). */
-	atomic_store_explicit(&nw->h->readers[0], readers[0], memory_order_relaxed);
-	atomic_store_explicit(&nw->h->readers[1], readers[1], memory_order_relaxed);
-	atomic_store_explicit(&nw->h->live_slots, live, memory_order_relaxed);
-	mirror_sync(nw);
+	store_figures(nw, readers, live);
 }
 
 /* A membarrier failed (seccomp, say; any error, a passing one too, since
@@ -380,45 +397,80 @@ void fenceless_revoke(struct native_writer *nw)
 }
 
 /*
- * Right after PUBLISH: the BARRIER fenceless readers need, then the NOTE of
- * each slot's arrival.
- *
- * Fenceless readers store their arrival without a fence: the membarrier
- * makes either their arrival visible here or li's new value visible to
- * them. Paid only while such a reader is connected; a reader that turns
- * fenceless later fences its store of slot.mode (seq_cst) after its
- * registration and before its first arrival, so it loads the new li.
- * Once the barrier has failed, a fenceless slot's arrival proves nothing:
- * it is not noted (and barrier_down() says what keeps its reads told).
+ * Right after PUBLISH and the store of seq, one pass over the slots that
+ * loads each slot's line once: the figures, WAKE (native_wake.c), the
+ * modes the BARRIER depends on, and the NOTE of every fenced slot; then the
+ * BARRIER fenceless readers need, and the NOTE of their slots. The slots
+ * NOTE did not see idle are listed for the next waits (nw->cand). (This
+ * was three passes, and the waits two more: with a page a slot, each pass
+ * over 1000 slots cost ~5 us a write, a cache and TLB miss a slot;
+ * tools/bench/write_readers.c.)
  *
  * The note: an arrival the writer sees later with another value (each is
  * new) was stored after the note's load saw an earlier one. A fenced
  * reader's exchange and the writer's seq_cst store and loads are in one
- * total order, and for a fenceless reader the membarrier stands in for its
- * fence: either way its load of li comes after the store, so it reads the
- * copy just published and the next write need not wait for it. A reader
+ * total order: its load of li comes after the store, so it reads the copy
+ * just published and the next write need not wait for it. A reader
  * preempted inside a view (of the copy just published, as nearly every
- * view at the next write is) thus no longer holds that write up.
+ * view at the next write is) thus no longer holds that write up. A fenced
+ * slot's note needs no barrier, and its mode is loaded after its arrival:
+ * a reader sets its mode up before it arrives, and leaves the fenceless
+ * mode only between views. For a fenceless reader the membarrier stands
+ * in for its fence, so its note comes after it. The membarrier is paid
+ * only while such a reader is connected; a reader that turns fenceless
+ * later fences its store of slot.mode (seq_cst) after its registration and
+ * before its first arrival, so it loads the new li. Once the barrier has
+ * failed, a fenceless slot's arrival proves nothing: it is not noted (and
+ * barrier_down() says what keeps its reads told).
  */
-void published_arrivals(struct native_writer *nw)
+void publish_scan(struct native_writer *nw)
 {
+	uint32_t readers[2] = { 0, 0 }, live = 0;
+	bool futex = false;	/* a slot sleeps on the futex */
+	bool fenceless = false;	/* a slot is fenceless: the BARRIER */
+
 	active_refresh(nw);
-	for (unsigned k = 0; k < nw->n_active && !nw->barrier_down; k++) {
-		struct wslot *ws = &nw->slots[nw->active[k]];
-		if (ws->kind != SLOT_FREE && atomic_load(&ws->s->mode) == SLOT_MODE_FENCELESS) {
-			if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0))
-				barrier_down(nw, errno);
-			else
-				atomic_fetch_add(&nw->h->membarriers, 1);
-			break;
+	nw->n_cand = 0;
+	for (unsigned k = 0; k < nw->n_active; k++) {
+		unsigned i = nw->active[k];
+		struct wslot *ws = &nw->slots[i];
+		ws->published_seq = 0;
+		if (ws->kind == SLOT_FREE)
+			continue;
+		if (ws->kind == SLOT_OWN || ws->held)
+			live++;
+		uint64_t a = atomic_load(&ws->s->arrived);
+		int c = slot_reading(a, atomic_load(&ws->s->reading));
+		if (c >= 0)
+			readers[c]++;
+		wake_slot(nw, ws, &futex);
+		if (atomic_load(&ws->s->mode) == SLOT_MODE_FENCELESS) {
+			fenceless = true;
+			nw->cand[nw->n_cand++] = i;
+			continue;
 		}
+		ws->published_seq = nw->seq; /* NOTE */
+		ws->published_arrival = a;
+		if (a)
+			nw->cand[nw->n_cand++] = i;
 	}
+	nw->cand_seq = nw->seq;
+	if (futex)
+		wake_futex(nw);
+	store_figures(nw, readers, live);
+
+	if (!fenceless || nw->barrier_down)
+		return;
+	if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0)) {
+		barrier_down(nw, errno);
+		return;
+	}
+	atomic_fetch_add(&nw->h->membarriers, 1);
 	for (unsigned k = 0; k < nw->n_active; k++) {
 		struct wslot *ws = &nw->slots[nw->active[k]];
-		ws->published_seq = ws->kind == SLOT_FREE ||
-				    (nw->barrier_down &&
-				     atomic_load(&ws->s->mode) == SLOT_MODE_FENCELESS) ? 0 : nw->seq;
-		if (ws->published_seq)
+		if (ws->kind != SLOT_FREE && !ws->published_seq) {
+			ws->published_seq = nw->seq; /* NOTE, after the BARRIER */
 			ws->published_arrival = atomic_load(&ws->s->arrived);
+		}
 	}
 }

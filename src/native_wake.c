@@ -2,7 +2,7 @@
 /*
  * WAKE: the native writer wakes the readers that sleep until a new version
  * (docs/protocol.md, "Waking readers"), at each publish, from the slot scan
- * that refresh_figures() makes anyway, after the store of the header's seq.
+ * that publish_scan() makes anyway, after the store of the header's seq.
  *
  * A reader that sleeps first says so in its own slot's wait word, with the
  * seq it has, then loads seq again (WAIT-ARM, WAIT-RECHECK). The writer

@@ -50,7 +50,7 @@ struct wslot {
 	uint64_t seen_arrival;	/* arrival value last seen, and since when */
 	uint64_t seen_ns;
 	unsigned arrivals;	/* arrivals on the awaited indicator in this wait */
-	bool evicted_in_write;
+	uint64_t evicted_seq;	/* evicted by the waits of this publish number */
 	bool held;		/* SLOT_TABLE: a reader held it at the last probe */
 	bool revoked;		/* SLOT_OWN: dropped while alive; kept until it dies */
 	bool reclaim_due;	/* SLOT_OWN: found dead under the lock, taken back after */
@@ -107,6 +107,12 @@ struct native_writer {
 	unsigned *active;	/* indices of the slots the waits scan */
 	unsigned n_active;
 	bool active_dirty;	/* a slot came or went since the list was made */
+	/* The slots of active the waits of publish number cand_seq look at:
+	 * all but those NOTE saw not arrived (publish_scan()). Void once the
+	 * active list is made again (cand_seq = 0). */
+	unsigned *cand;
+	unsigned n_cand;
+	uint64_t cand_seq;
 	bool table_used;	/* descriptors were exported: scan the table too */
 	uint64_t table_probed_ns;
 
@@ -234,10 +240,10 @@ void slot_reclaim(struct native_writer *nw, unsigned i, uint64_t seen);
 void slot_drop(struct native_writer *nw, unsigned i, const char *why);
 bool slot_drop_live(struct native_writer *nw, unsigned i, const char *why);
 unsigned finish_waits(struct native_writer *nw, uint64_t grace_ns);
-void published_arrivals(struct native_writer *nw);
+void publish_scan(struct native_writer *nw);
 void fenceless_revoke(struct native_writer *nw);
 void mirror_sync(struct native_writer *nw);
-void refresh_figures(struct native_writer *nw, bool dispatching);
+void refresh_figures(struct native_writer *nw);
 
 /* native_wake.c: WAKE, from the scan of each publish: a load per slot,
  * inline; the rest only for a slot that waits. */

@@ -27,7 +27,7 @@
  *   reading = (n, c); [read copy c]; arrived = NONE; told = evictions != e0.
  *   Writer, each publish: the waits of the previous publish (on !vi; vi =
  *   !vi; on the old vi), write copy !li, li = !li, then a look at each
- *   slot's arrival (published_arrivals()). A wait on indicator x
+ *   slot's arrival (publish_scan()). A wait on indicator x
  *   ignores a slot that is dead, evicted (same arrival), not arrived on x,
  *   or whose reading names cur = li with the n of its current arrival
  *   (slot_on(): such a reader reads the copy just published, and the write
@@ -755,12 +755,13 @@ end_quit:
 #define CLEAR(r, i) (IS_DEAD(r) || GONE(r) || (evicted[r] != NONE && arrived[r] == evicted[r]) || \
 		     arrived[r] != ON(i) || READS_CUR(r) || NEW_SINCE_NOTE(r))
 
-/* NOTE, published_arrivals(): the writer notes what each slot holds; the reader's
+/* NOTE, publish_scan(): the writer notes what each slot holds; the reader's
  * next arrival (a new value) clears the note. One step here, right at the
  * store of li; the implementation notes the slots one by one after it, so
  * it may note a later arrival than the model does and then waits for it:
  * it skips a subset of what the model skips, and waits are all that keep
- * a read safe. */
+ * a read safe. It notes fenced slots before the BARRIER, which drains only
+ * fenceless readers' buffers: what it sees of a fenced slot is the same. */
 inline note_arrivals()
 {
 	r = 0;

@@ -202,6 +202,68 @@ static void test_published_arrivals(void **unused)
 	mmsync_writer_close(w);
 }
 
+/* One publish notes a fenced slot in the pass that counts readers and a
+ * fenceless one after its membarrier: both arrivals seen then hold up the
+ * next write (and are evicted past the grace period); both arrivals made
+ * after it do not. The slots are driven by hand. */
+static void test_noted_fenced_and_fenceless(void **unused)
+{
+	(void)unused;
+	struct mmsync_writer *w;
+	struct mmsync_reader *r[2];
+	struct mmsync_write_info info;
+	struct mmsync_stat st = { .sz = sizeof(st) };
+	int fds[MMSYNC_NR_FDS];
+	const uint64_t grace = 50000000; /* 50 ms */
+	MMSYNC_OPTS(mmsync_native_opts, o, .capacity = 4096, .max_readers = 2, .flags = MMSYNC_BPF_OFF);
+	MMSYNC_OPTS(mmsync_reader_opts, fenced, .flags = MMSYNC_FENCED);
+
+	assert_int_equal(mmsync_writer_create(&w, uniq("noted2"), &o), 0);
+	assert_int_equal(mmsync_write(w, "one", 3, 0, NULL), 0);
+	assert_int_equal(mmsync_writer_export_fds(w, fds), 0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(mmsync_reader_from_fds(&r[i], fds, &fenced), 0);
+	struct native_slot *slot = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED,
+					fds[MMSYNC_FD_SLOTS], 0);
+	assert_true(slot != MAP_FAILED);
+	atomic_store(&slot[1].mode, SLOT_MODE_FENCELESS);
+	assert_int_equal(mmsync_reader_stat(r[0], &st), 0);
+	uint64_t barriers = st.membarriers;
+
+	/* Arrived after the waits of "two" (write_begin), before its publish. */
+	void *p;
+	uint64_t n[2];
+	assert_int_equal(mmsync_write_begin(w, 3, grace, &p), 0);
+	for (int i = 0; i < 2; i++) {
+		n[i] = (atomic_load(&slot[i].reading) >> 1) + 1000;
+		atomic_store(&slot[i].arrived, ++n[i] << 1);
+	}
+	memcpy(p, "two", 3);
+	assert_int_equal(mmsync_write_commit(w, 3, NULL), 0);
+	uint64_t since = now_ns();
+	assert_int_equal(mmsync_write(w, "three", 5, grace, &info), 0);
+	assert_int_equal(info.evicted, 2);
+	assert_true(now_ns() - since >= grace);
+
+	for (int i = 0; i < 2; i++)
+		atomic_store(&slot[i].arrived, ++n[i] << 1); /* after the publish of "three" */
+	struct span t0 = span_start();
+	assert_int_equal(mmsync_write(w, "four", 4, grace, &info), 0);
+	assert_int_equal(info.evicted, 0);
+	assert_true(span_ns(t0) < grace / 2);
+	assert_int_equal(mmsync_reader_stat(r[0], &st), 0);
+	assert_int_equal(st.membarriers - barriers, 3);
+
+	for (int i = 0; i < 2; i++) {
+		atomic_store(&slot[i].arrived, 0);
+		mmsync_reader_close(r[i]);
+	}
+	munmap(slot, 4096);
+	for (int i = 0; i < MMSYNC_NR_FDS; i++)
+		close(fds[i]);
+	mmsync_writer_close(w);
+}
+
 /* The inline read path (mmsync_read.h) and the library's
  * (mmsync_read_begin_call) give the same views and the same errors, and
  * either may end what the other began. The inline path hands over what it
@@ -336,6 +398,7 @@ int main(void)
 		test_case(test_table_slot_reuse),
 		test_case(test_read_paths),
 		test_case(test_published_arrivals),
+		test_case(test_noted_fenced_and_fenceless),
 	};
 	return test_run(tests);
 }
