@@ -64,6 +64,7 @@
 #include <sys/wait.h>
 
 #include "bench_figures.h"
+#include "bench_pin.h"
 #include "mmsync.h"
 
 #define PAYLOAD 36
@@ -504,32 +505,11 @@ static void finish(void)
 /* The writer on the first CPU allowed, the readers on the others. */
 static void pin(void)
 {
-	cpu_set_t all;
-	int first = -1;
-
-	CPU_ZERO(&writer_cpu);
-	CPU_ZERO(&reader_cpus);
-	if (sched_getaffinity(0, sizeof(all), &all) || CPU_COUNT(&all) < 2) {
-		printf("1 CPU: writer and readers not pinned\n");
+	int ncpus, first = bench_pin(&writer_cpu, &reader_cpus, &ncpus);
+	if (first < 0)
 		return;
-	}
-	for (int c = 0; c < CPU_SETSIZE; c++) {
-		if (!CPU_ISSET(c, &all))
-			continue;
-		if (first < 0) {
-			first = c;
-			CPU_SET(c, &writer_cpu);
-		} else {
-			CPU_SET(c, &reader_cpus);
-		}
-	}
-	/* Before any writer exists: their service threads inherit it. */
-	if (sched_setaffinity(0, sizeof(writer_cpu), &writer_cpu)) {
-		printf("%d CPUs: not pinned (%s)\n", CPU_COUNT(&all), strerror(errno));
-		return;
-	}
 	pinned = true;
-	printf("%d CPUs: writer pinned to CPU %d, readers to the %d others\n", CPU_COUNT(&all), first,
+	printf("%d CPUs: writer pinned to CPU %d, readers to the %d others\n", ncpus, first,
 	       CPU_COUNT(&reader_cpus));
 }
 
