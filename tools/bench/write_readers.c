@@ -64,7 +64,7 @@
 #include <sys/wait.h>
 
 #include "bench_figures.h"
-#include "bench_pin.h"
+#include "bench_procs.h"
 #include "mmsync.h"
 
 #define PAYLOAD 36
@@ -143,14 +143,7 @@ static void on_signal(int sig)
 
 static void say(const char *who, const char *fmt, va_list ap)
 {
-	char line[512];
-	int n = snprintf(line, sizeof(line), "mmsync-bench-write-readers: %s", who);
-	if (n >= 0 && (size_t)n < sizeof(line) - 1)
-		n += vsnprintf(line + n, sizeof(line) - 1 - (size_t)n, fmt, ap);
-	n = n < 0 ? 0 : n > (int)sizeof(line) - 2 ? (int)sizeof(line) - 2 : n;
-	line[n++] = '\n';
-	if (write(2, line, (size_t)n) < 0)
-		return; /* nowhere else to say it */
+	bench_say("mmsync-bench-write-readers", who, fmt, ap);
 }
 
 static void __attribute__((noreturn, format(printf, 1, 2))) fail(const char *fmt, ...)
@@ -172,22 +165,6 @@ static void __attribute__((noreturn, format(printf, 1, 2))) child_fail(const cha
 	say(who, fmt, ap);
 	va_end(ap);
 	_exit(1);
-}
-
-static inline void spin_pause(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
-
-static void pause_ns(uint64_t ns)
-{
-	struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
 }
 
 static long futex(_Atomic uint32_t *word, int op, uint32_t val, const struct timespec *ts)
