@@ -123,6 +123,7 @@ extern "C" {
 
 struct mmsync_writer;
 struct mmsync_reader;
+struct mmsync_hold;
 
 /* mmsync_writer_opts.flags (compat writers): bits 0-7 */
 enum {
@@ -727,6 +728,38 @@ static inline int mmsync_read_begin(struct mmsync_reader *r, struct mmsync_view 
  * Inline (mmsync_read.h), as mmsync_read_begin().
  */
 static inline int mmsync_read_end(struct mmsync_reader *r, struct mmsync_view *view);
+
+/**
+ * mmsync_view_hold() - keep the memory under a view mapped past its read
+ * @r:    reader
+ * @view: @r's open view (between mmsync_read_begin() and mmsync_read_end())
+ * @hold: receives the hold, to give to mmsync_hold_release(); NULL for a
+ *        view of 0 bytes (there is nothing to keep)
+ *
+ * For bindings, whose objects (a Python memoryview, a numpy array) may
+ * still point into a view after its read has ended: the copy's mapping
+ * that the view lies in stays mapped, readable, until the hold is
+ * released, past mmsync_read_end(), a new generation of copies, a grown
+ * compat data file mapped again and mmsync_reader_close(). It keeps the
+ * mapping, not the version: once the read has ended the writer may
+ * overwrite those bytes at any time, so they are the version's only
+ * between begin and end. A mapping the reader has left stays allocated
+ * (the whole copy) until its last hold goes. Costs an allocation the
+ * first time a mapping is held, an atomic increment after.
+ *
+ * Return: 0, or -EINVAL (@view is not @r's open view), -ENOMEM.
+ */
+MMSYNC_API int mmsync_view_hold(struct mmsync_reader *r, const struct mmsync_view *view,
+				struct mmsync_hold **hold);
+
+/**
+ * mmsync_hold_release() - release a hold of mmsync_view_hold(), unmapping
+ * the memory if the reader has left it and no other hold remains
+ *
+ * Callable from any thread, before or after the reader's close. NULL is a
+ * no-op.
+ */
+MMSYNC_API void mmsync_hold_release(struct mmsync_hold *hold);
 
 /**
  * mmsync_reader_check() - whether the native writer is still there

@@ -80,10 +80,9 @@ int mmsync_reader_open(struct mmsync_reader **rp, const char *prefix,
 	return 0;
 }
 
-static void copy_unmap(struct compat_map *c)
+static void copy_unmap(struct compat_map *c, struct mmsync_hold **hold)
 {
-	if (c->map)
-		munmap((void *)c->map, c->len);
+	hold_unmap(hold, c->map, c->len);
 	if (c->fd >= 0)
 		close(c->fd);
 	*c = (struct compat_map){ .fd = -1 };
@@ -162,8 +161,7 @@ static int copy_map(struct mmsync_reader *r, uint64_t v)
 	if ((err = compat_data_check(c->fd, size, &fsize, &allocated)))
 		return err;
 	if (size > c->len) {
-		if (c->map)
-			munmap((void *)c->map, c->len);
+		hold_unmap(&r->hold[mmsync_version_idx(v)], c->map, c->len);
 		c->map = NULL;
 		c->len = 0;
 		void *p = mmap(NULL, fsize, PROT_READ, MAP_SHARED, c->fd, 0);
@@ -257,10 +255,11 @@ fail:
 
 void compat_reader_release(struct mmsync_reader *r)
 {
-	if (!r->native)
-		r->f = (struct mmsync_read_fast){ 0 };
-	copy_unmap(&r->copy[0]);
-	copy_unmap(&r->copy[1]);
+	if (r->native) /* r->hold[] is the native copies' */
+		return;
+	r->f = (struct mmsync_read_fast){ 0 };
+	copy_unmap(&r->copy[0], &r->hold[0]);
+	copy_unmap(&r->copy[1], &r->hold[1]);
 	if (r->state)
 		munmap(r->state, sizeof(*r->state));
 	if (r->state_fd >= 0)

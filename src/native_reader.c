@@ -109,8 +109,7 @@ void native_reader_release(struct mmsync_reader *r)
 	if (n->h)
 		munmap((void *)n->h, NATIVE_STATE_SIZE);
 	for (int i = 0; i < 2; i++)
-		if (r->f.copy[i])
-			munmap((void *)r->f.copy[i], n->capacity);
+		hold_unmap(&r->hold[i], r->f.copy[i], n->capacity);
 	if (n->slot_map)
 		munmap(n->slot_map, n->slot_len);
 	if (n->slot_fd >= 0)
@@ -193,8 +192,7 @@ static int map_copies(struct mmsync_reader *r, const int fds[2], uint64_t capaci
 		return err;
 	}
 	for (int i = 0; i < 2; i++) {
-		if (f->copy[i])
-			munmap((void *)f->copy[i], r->n.capacity);
+		hold_unmap(&r->hold[i], f->copy[i], r->n.capacity);
 		f->copy[i] = m[i];
 	}
 	r->n.capacity = capacity;

@@ -5,6 +5,7 @@
 #define MMSYNC_READER_H
 
 #include "compat_layout.h"
+#include "hold.h"
 #include "mmsync.h"
 #include "native_layout.h"
 
@@ -48,6 +49,8 @@ struct mmsync_reader {
 	int self_fd;
 	bool self_signalled;	/* self_fd holds a signal not drained yet */
 	bool watch_timer;
+	/* The copies' mappings a binding holds (hold.c), NULL for the others. */
+	struct mmsync_hold *hold[2];
 };
 _Static_assert(offsetof(struct mmsync_reader, f) == 0, "mmsync_read.h casts the handle");
 
