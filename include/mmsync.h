@@ -498,6 +498,18 @@ MMSYNC_API int mmsync_write_abort(struct mmsync_writer *w);
 MMSYNC_API void mmsync_writer_close(struct mmsync_writer *w);
 
 /**
+ * mmsync_writer_stat() - the segment's figures, as the writer sees them
+ * @st: st->sz set by the caller, as for mmsync_reader_stat()
+ *
+ * What mmsync_reader_stat() gives a reader of the segment: on the native
+ * layout the header's figures as of the last write or dispatch, on the
+ * compat layout the state file's version word and counts.
+ *
+ * Return: 0, or -EINVAL. With nothing published, st->version is 0.
+ */
+MMSYNC_API int mmsync_writer_stat(struct mmsync_writer *w, struct mmsync_stat *st);
+
+/**
  * mmsync_writer_create() - create the writer of a native segment
  * @w:    receives the handle
  * @name: names the segment (memfd names, the handshake, the BPF pins under
