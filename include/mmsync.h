@@ -358,7 +358,10 @@ struct mmsync_stat {
 };
 
 /* Version words. Bit 0 is the copy index, bits 1..39 the payload size,
- * bits 40..63 the low 24 bits of the payload hash; 0 means "nothing yet". */
+ * bits 40..63 the low 24 bits of the payload hash; 0 means "nothing yet",
+ * except on the native layout without checksums, where an empty payload in
+ * copy 0 has the word 0 too (there st->seq, or the view's seq, is 0 only
+ * before the first write). */
 static inline unsigned mmsync_version_idx(uint64_t v) { return (unsigned)(v & 1); }
 static inline uint64_t mmsync_version_size(uint64_t v) { return (v >> 1) & MMSYNC_MAX_PAYLOAD; }
 static inline uint32_t mmsync_version_checksum(uint64_t v) { return (uint32_t)(v >> 40); }
