@@ -162,3 +162,27 @@ def test_error_is_oserror():
     assert e.value.errno == errno.EINVAL
     assert e.value.strerror
     assert issubclass(mmsync.StaleError, mmsync.Error)
+
+
+@pytest.mark.parametrize("layout", ["compat", "native"])
+def test_stale_view_raises(layout, prefix, native):
+    """A view whose copy the writer overwrote (grace 0) ends in StaleError:
+    a stale read is told apart from a good one."""
+    if layout == "compat":
+        w = mmsync.Writer(prefix)
+        w.write(b"one")
+        r = mmsync.Reader(prefix)
+    else:
+        w, sock = native
+        w.write(b"one")
+        r = mmsync.Reader.connect(sock)
+    with pytest.raises(mmsync.StaleError):
+        with r.read() as v:
+            assert bytes(v) == b"one"
+            w.write(b"two", grace=0)
+            w.write(b"three", grace=0)  # the view's copy: reset, or evicted
+    with r.read() as v:  # the next read is good
+        assert bytes(v) == b"three"
+    r.close()
+    if layout == "compat":
+        w.close()
