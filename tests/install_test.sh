@@ -54,3 +54,27 @@ if [ "$exported" != "$declared" ]; then
 	exit 1
 fi
 echo "ok - the shared object exports exactly the $(echo "$exported" | wc -l) functions the headers declare"
+
+# The Python binding (a 4th argument, the interpreter, in a build with it):
+# installed into that interpreter's site-packages, importable from there
+# with the installed library, and working.
+if [ -n "${4:-}" ]; then
+	site=$("$4" -c 'import sysconfig; print(sysconfig.get_path("platlib"))')
+	pkg=$tmp/root$site/mmsync
+	for f in __init__.py reader.py writer.py stat.py exception.py _ext.pyi py.typed; do
+		[ -f "$pkg/$f" ] || { echo "not ok - $f not installed in $site/mmsync"; exit 1; }
+	done
+	ls "$pkg"/_ext.*.so >/dev/null 2>&1 || { echo "not ok - no extension in $site/mmsync"; exit 1; }
+	seg=$(mktemp -d /dev/shm/mmsync-install-XXXXXX)
+	out=$(cd "$tmp" && PYTHONPATH=$tmp/root$site LD_LIBRARY_PATH=$libdir "$4" -c "
+import mmsync
+assert mmsync.__file__.startswith('$tmp/root'), mmsync.__file__
+with mmsync.Writer('$seg/feed') as w, mmsync.Reader('$seg/feed') as r:
+    w.write(b'installed')
+    with r.read() as v:
+        print(bytes(v).decode())
+") || { rm -rf "$seg"; echo "not ok - the installed binding does not work"; exit 1; }
+	rm -rf "$seg"
+	[ "$out" = installed ] || { echo "not ok - the installed binding read '$out'"; exit 1; }
+	echo "ok - the Python binding, installed in $site/mmsync, imports and works"
+fi
