@@ -4,16 +4,19 @@ import os
 import stat as _stat
 
 from . import _ext
-from .stat import Stat, WriteInfo
+from .stat import Stat
 
 GRACE = 1.0
 """The default grace period, in seconds: how long a write waits for readers
 still on the copy it is about to overwrite."""
 
 
+_GRACE_NS = int(GRACE * 1e9)
+
+
 def _grace_ns(grace):
     if grace is None:
-        grace = GRACE
+        return _GRACE_NS
     if grace < 0:
         raise ValueError("grace must be 0 or more seconds")
     return int(grace * 1e9)
@@ -78,7 +81,7 @@ class Writer(_ext.Writer):
         Returns an mmsync.WriteInfo. Raises mmsync.Error (ETIMEDOUT with
         no_reset, ENOSPC, ...); on error the published version is unchanged.
         """
-        return WriteInfo(**self._write(data, _grace_ns(grace)))
+        return self._write(data, _grace_ns(grace))
 
     def write_from_file(self, file, length=None, *, offset=None, grace=None):
         """Publishes ``length`` bytes read from ``file`` (a file object or a descriptor).
@@ -96,7 +99,7 @@ class Writer(_ext.Writer):
             if not regular:
                 raise ValueError("length is needed for a file that is not a regular file")
             length = os.fstat(fd).st_size - offset
-        return WriteInfo(**self._write_from_fd(fd, offset, length, _grace_ns(grace)))
+        return self._write_from_fd(fd, offset, length, _grace_ns(grace))
 
     def build(self, length, *, grace=None):
         """The next version, built in place: a with block over a writable memoryview.
@@ -168,5 +171,4 @@ class _Build:
     @property
     def info(self):
         """The write's mmsync.WriteInfo once published, else None."""
-        i = self._b._info
-        return None if i is None else WriteInfo(**i)
+        return self._b._info

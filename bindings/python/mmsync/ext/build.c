@@ -134,10 +134,7 @@ static PyObject *build_exit(struct build *b, PyObject *const *args, Py_ssize_t n
 	writer_settle(w);
 	if (err)
 		return ext_raise(err);
-	b->info = Py_BuildValue("{s:n,s:O,s:K,s:K,s:I}", "written", (Py_ssize_t)info.written,
-				"reset", info.reset ? Py_True : Py_False, "version",
-				(unsigned long long)info.version, "seq", (unsigned long long)info.seq,
-				"evicted", info.evicted);
+	b->info = ext_write_info(&info);
 	if (!b->info)
 		return NULL;
 	Py_RETURN_NONE;

@@ -37,6 +37,28 @@ int ext_seconds_ns(PyObject *o, uint64_t none_ns, uint64_t *ns)
 	return 0;
 }
 
+PyTypeObject *ext_write_info_type;
+
+PyObject *ext_write_info(const struct mmsync_write_info *info)
+{
+	PyObject *t = PyStructSequence_New(ext_write_info_type);
+	if (!t)
+		return NULL;
+	PyObject *f[] = {
+		PyLong_FromSize_t(info->written), PyBool_FromLong(info->reset),
+		PyLong_FromUnsignedLongLong(info->version), PyLong_FromUnsignedLongLong(info->seq),
+		PyLong_FromUnsignedLong(info->evicted),
+	};
+	bool ok = true;
+	for (Py_ssize_t i = 0; i < 5; i++) {
+		ok &= f[i] != NULL;
+		PyStructSequence_SET_ITEM(t, i, f[i]);
+	}
+	if (!ok)
+		Py_CLEAR(t);
+	return t;
+}
+
 PyObject *ext_stat_dict(const struct mmsync_stat *st)
 {
 	PyObject *d = Py_BuildValue(

@@ -21,6 +21,11 @@ PyObject *ext_raise(int err);
  * exception set on a negative or unconvertible value. */
 int ext_seconds_ns(PyObject *o, uint64_t none_ns, uint64_t *ns);
 
+/* mmsync.WriteInfo: a struct sequence (a named tuple), built at each write
+ * (a dataclass took 1 us, twice the write). */
+extern PyTypeObject *ext_write_info_type;
+PyObject *ext_write_info(const struct mmsync_write_info *info);
+
 /* A struct mmsync_stat as a dict (mmsync.Stat's fields). */
 PyObject *ext_stat_dict(const struct mmsync_stat *st);
 
@@ -75,7 +80,7 @@ struct build {
 	uint64_t grace_ns;
 	Py_ssize_t exports;
 	PyObject *memview;		/* a weak reference to what __enter__ gave */
-	PyObject *info;			/* the commit's, as a dict */
+	PyObject *info;			/* the commit's mmsync.WriteInfo */
 	enum { BUILD_NEW, BUILD_OPEN, BUILD_DONE } state;
 	bool pinned;			/* counted in writer->pinned */
 };

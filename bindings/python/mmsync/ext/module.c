@@ -18,6 +18,20 @@ PyMODINIT_FUNC PyInit__ext(void)
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
 		if (PyType_Ready(types[i]))
 			return NULL;
+	static PyStructSequence_Field info_fields[] = {
+		{ "written", "Payload bytes published." },
+		{ "reset", "Compat: a reader held the copy past the grace period and its count "
+			   "was reset." },
+		{ "version", "The version word now published." },
+		{ "seq", "Native: the write's sequence number; compat: 0." },
+		{ "evicted", "Native: readers evicted after the grace period." },
+		{ NULL },
+	};
+	static PyStructSequence_Desc info_desc = {
+		"mmsync.WriteInfo", "What a write did (struct mmsync_write_info).", info_fields, 5,
+	};
+	if (!ext_write_info_type && !(ext_write_info_type = PyStructSequence_NewType(&info_desc)))
+		return NULL;
 	PyObject *m = PyModule_Create(&ext_module);
 	if (!m)
 		return NULL;
@@ -36,7 +50,8 @@ PyMODINIT_FUNC PyInit__ext(void)
 	    PyModule_AddObjectRef(m, "Reader", (PyObject *)&ext_reader_type) ||
 	    PyModule_AddObjectRef(m, "View", (PyObject *)&ext_view_type) ||
 	    PyModule_AddObjectRef(m, "Writer", (PyObject *)&ext_writer_type) ||
-	    PyModule_AddObjectRef(m, "Build", (PyObject *)&ext_build_type)) {
+	    PyModule_AddObjectRef(m, "Build", (PyObject *)&ext_build_type) ||
+	    PyModule_AddObjectRef(m, "WriteInfo", (PyObject *)ext_write_info_type)) {
 		Py_DECREF(m);
 		return NULL;
 	}

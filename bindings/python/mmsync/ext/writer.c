@@ -116,14 +116,6 @@ static void writer_dealloc(struct writer *self)
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static PyObject *info_dict(const struct mmsync_write_info *info)
-{
-	return Py_BuildValue("{s:n,s:O,s:K,s:K,s:I}", "written", (Py_ssize_t)info->written,
-			     "reset", info->reset ? Py_True : Py_False, "version",
-			     (unsigned long long)info->version, "seq", (unsigned long long)info->seq,
-			     "evicted", info->evicted);
-}
-
 static PyObject *writer_write(struct writer *self, PyObject *args)
 {
 	Py_buffer data;
@@ -144,7 +136,7 @@ static PyObject *writer_write(struct writer *self, PyObject *args)
 	Py_END_ALLOW_THREADS
 	writer_settle(self);
 	PyBuffer_Release(&data);
-	return err ? ext_raise(err) : info_dict(&info);
+	return err ? ext_raise(err) : ext_write_info(&info);
 }
 
 static PyObject *writer_write_from_fd(struct writer *self, PyObject *args)
@@ -168,7 +160,7 @@ static PyObject *writer_write_from_fd(struct writer *self, PyObject *args)
 	err = mmsync_write_from_fd(w, fd, offset, (size_t)len, grace_ns, &info);
 	Py_END_ALLOW_THREADS
 	writer_settle(self);
-	return err ? ext_raise(err) : info_dict(&info);
+	return err ? ext_raise(err) : ext_write_info(&info);
 }
 
 static PyObject *writer_build(struct writer *self, PyObject *args)
