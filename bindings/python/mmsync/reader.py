@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: MIT
 """mmsync.Reader: reads the latest version, without a copy."""
+import os
+
 from . import _ext
 from .stat import Stat
 
@@ -40,7 +42,7 @@ class Reader(_ext.Reader):
         version word (EBADMSG on a mismatch). ``trust_uid`` is a uid besides
         this process's and root whose files are used.
         """
-        super().__init__(prefix, False, _flags(verify_checksum), 0, trust_uid)
+        super().__init__(os.fsdecode(prefix), False, _flags(verify_checksum), 0, trust_uid)
 
     @classmethod
     def connect(cls, path, *, timeout=5.0, verify_checksum=False, fenced=False, fenceless=False,
@@ -58,7 +60,7 @@ class Reader(_ext.Reader):
         self = cls.__new__(cls)
         if timeout is None or timeout <= 0:
             raise ValueError("timeout must be a number of seconds above 0")
-        _ext.Reader.__init__(self, path, True,
+        _ext.Reader.__init__(self, os.fsdecode(path), True,
                              _flags(verify_checksum, fenced, fenceless, trust_unsealed,
                                     any_writer),
                              max(1, int(timeout * 1000)), trust_uid)

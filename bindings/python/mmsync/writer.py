@@ -52,7 +52,7 @@ class Writer(_ext.Writer):
         flags = ((_ext.SINGLE_WRITER if single_writer else 0) |
                  (_ext.NO_RESET if no_reset else 0) |
                  (_ext.WAKE_WAITERS if wake_waiters else 0))
-        super().__init__(prefix, False, flags, trust_uid)
+        super().__init__(os.fsdecode(prefix), False, flags, trust_uid)
 
     @classmethod
     def create(cls, name, *, capacity=0, max_readers=0, hugetlb=False, checksum=False,
@@ -71,7 +71,8 @@ class Writer(_ext.Writer):
                  (_ext.BPF_REQUIRE if bpf is True else 0) |
                  (_ext.KEEP_PINS if keep_pins else 0))
         self = cls.__new__(cls)
-        _ext.Writer.__init__(self, name, True, flags, 0, capacity, max_readers, hugetlbfs_dir,
+        _ext.Writer.__init__(self, name, True, flags, 0, capacity, max_readers,
+                             None if hugetlbfs_dir is None else os.fsdecode(hugetlbfs_dir),
                              chunk_size, queue_depth)
         return self
 
@@ -128,7 +129,8 @@ class Writer(_ext.Writer):
         serves readers; with ``serve=False`` call dispatch() when fileno()
         polls readable.
         """
-        self._listen(path, list(allow_uids), list(allow_gids), mode, serve)
+        self._listen(None if path is None else os.fsdecode(path), list(allow_uids),
+                     list(allow_gids), mode, serve)
 
     def stat(self):
         """The segment's figures, as an mmsync.Stat."""
