@@ -3,7 +3,7 @@
 import os
 
 from . import _ext
-from .stat import Stat
+from .handle import Handle
 
 
 def _flags(verify_checksum=False, fenced=False, fenceless=False, trust_unsealed=False,
@@ -14,7 +14,7 @@ def _flags(verify_checksum=False, fenced=False, fenceless=False, trust_unsealed=
             (_ext.ANY_WRITER if any_writer else 0))
 
 
-class Reader(_ext.Reader):
+class Reader(Handle, _ext.Reader):
     """A reader of a segment.
 
     ``Reader(prefix)`` reads the compat layout (the files PREFIX_state,
@@ -65,17 +65,3 @@ class Reader(_ext.Reader):
                                     any_writer),
                              max(1, int(timeout * 1000)), trust_uid)
         return self
-
-    def stat(self):
-        """The segment's figures, as an mmsync.Stat."""
-        return Stat(**self._stat())
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __repr__(self):
-        state = "closed" if self.closed else ("native" if self.native else "compat")
-        return f"<mmsync.Reader {state}>"

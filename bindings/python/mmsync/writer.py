@@ -4,7 +4,7 @@ import os
 import stat as _stat
 
 from . import _ext
-from .stat import Stat
+from .handle import Handle
 
 GRACE = 1.0
 """The default grace period, in seconds: how long a write waits for readers
@@ -22,7 +22,7 @@ def _grace_ns(grace):
     return int(grace * 1e9)
 
 
-class Writer(_ext.Writer):
+class Writer(Handle, _ext.Writer):
     """The writer of a segment: one per segment.
 
     ``Writer(prefix)`` writes the compat layout (files at ``prefix``, read by
@@ -131,20 +131,6 @@ class Writer(_ext.Writer):
         """
         self._listen(None if path is None else os.fsdecode(path), list(allow_uids),
                      list(allow_gids), mode, serve)
-
-    def stat(self):
-        """The segment's figures, as an mmsync.Stat."""
-        return Stat(**self._stat())
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __repr__(self):
-        state = "closed" if self.closed else ("native" if self.native else "compat")
-        return f"<mmsync.Writer {state}>"
 
 
 class _Build:

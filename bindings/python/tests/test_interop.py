@@ -60,18 +60,21 @@ def run_peer(args, count, publish):
     return [line.split() for line in out.splitlines()]
 
 
+def writer_for_peer(layout, prefix):
+    """A writer of `layout` and the arguments python_peer reads it with."""
+    if layout == "compat":
+        return mmsync.Writer(prefix), [prefix]
+    name = unique("peer")
+    w = mmsync.Writer.create(name, capacity=64 << 10, bpf=False)
+    w.listen("@" + name)
+    return w, ["--socket", "@" + name]
+
+
 @pytest.mark.parametrize("layout", ["compat", "native"])
 def test_python_write_read_by_c_reader(layout, prefix):
     """The C reader, started first, waits (mmsync_wait) and reads what Python
     publishes: the version word and hash match."""
-    if layout == "compat":
-        w = mmsync.Writer(prefix)
-        args = [prefix]
-    else:
-        name = unique("peer")
-        w = mmsync.Writer.create(name, capacity=64 << 10, bpf=False)
-        w.listen("@" + name)
-        args = ["--socket", "@" + name]
+    w, args = writer_for_peer(layout, prefix)
     data = payload(5, 100 << 10)  # native: above the capacity, a new generation
     infos = []
     lines = run_peer(args, 1, lambda p: infos.append(w.write(data)))
@@ -83,14 +86,7 @@ def test_python_write_read_by_c_reader(layout, prefix):
 def test_c_reader_follows_python_writes(layout, prefix):
     """Python publishes versions while the C reader reads: every line it
     prints names a version Python published, with that version's hash."""
-    if layout == "compat":
-        w = mmsync.Writer(prefix)
-        args = [prefix]
-    else:
-        name = unique("follow")
-        w = mmsync.Writer.create(name, capacity=64 << 10, bpf=False)
-        w.listen("@" + name)
-        args = ["--socket", "@" + name]
+    w, args = writer_for_peer(layout, prefix)
     published = {}
 
     def publish(p):
