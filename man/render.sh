@@ -1,0 +1,9 @@
+#!/bin/sh
+# man/render.sh SCDOC IN OUT: IN (scdoc) as roff in OUT. scdoc turns
+# hyphenation and justification off before .TH, which turns them back on:
+# they are turned off again after it, so that no function name is broken
+# across two lines.
+set -eu
+"$1" <"$2" >"$3.tmp"
+sed '/^\.TH /a .nh\n.ad l' "$3.tmp" >"$3"
+rm -f "$3.tmp"
