@@ -4,8 +4,9 @@
 # static inline ones included, the internal helpers ending in "_" left out)
 # and every symbol of src/libmmsync.map has a page, a file of its own or a
 # link to the page of its family whose NAME section lists it (so that
-# `man NAME` and `whatis NAME` find it); every constant and struct of
-# mmsync.h is named in some page; every page of man/ is installed; and each
+# `man NAME` and `whatis NAME` find it), to which mmsync(7) points; every
+# constant and struct of mmsync.h is named in some page; every command and
+# long option of the CLI (tools/cli) is in mmsync(1); every page of man/ is installed; and each
 # page renders with groff without a single warning (groff -ww), in 80
 # columns.
 #   tests/man_test.sh BUILDDIR SOURCEDIR
@@ -57,6 +58,20 @@ for must in mmsync_view mmsync_stat mmsync_writer_opts mmsync_listen_opts; do
 	grep -qx "$must" <<<"$structs" || not_ok "the header's scan misses struct $must: fix $0"
 done
 
+# The CLI's commands (its usage text) and long options (its string
+# literals and getopt tables), as tools/cli has them.
+cli_commands=$(grep -ohE '^[[:space:]]*"(usage: |[[:space:]]+)mmsync [a-z]+' "$src"/tools/cli/*.c |
+	awk '{ print $NF }' | sort -u)
+cli_options=$( (grep -ohE '"[^"]*"' "$src"/tools/cli/*.c | grep -oE -- '--[a-z][a-z-]*[a-z]' || true
+	sed -nE 's/.*\{ "([a-z][a-z-]*)", (no|required|optional)_argument.*/--\1/p' "$src"/tools/cli/*.c) |
+	sort -u)
+for must in put cat stat serve read wait bench; do
+	grep -qx "$must" <<<"$cli_commands" || not_ok "the CLI's scan misses the command $must: fix $0"
+done
+for must in --socket --grace-ms --any-writer --watch --hugetlb; do
+	grep -qx -- "$must" <<<"$cli_options" || not_ok "the CLI's scan misses $must: fix $0"
+done
+
 # ---- the installed pages ----
 meson install -C "$build" --destdir "$tmp/root" --no-rebuild --tags man --quiet >/dev/null
 mandir=$(find "$tmp/root" -type d -name man3 -path '*/man/man3' | head -n1)
@@ -83,6 +98,20 @@ coverage() {
 	for scd in "$src"/man/*.scd; do
 		base=$(basename "$scd" .scd)
 		[ -f "$dir/man${base##*.}/$base" ] || echo "man/$base.scd is not installed (man/meson.build)"
+	done
+	# mmsync(7) points to every function's page, mmsync(1) documents
+	# every command and option of the CLI.
+	local seven one
+	seven=$(groff -man -Tascii -P-cbou "$dir/man7/mmsync.7" 2>/dev/null || true)
+	for n in $names; do
+		grep -qF "$n(3)" <<<"$seven" || echo "mmsync(7) does not point to $n(3)"
+	done
+	one=$(groff -man -Tascii -P-cbou "$dir/man1/mmsync.1" 2>/dev/null || true)
+	for n in $cli_commands; do
+		grep -qE "mmsync $n( |$)" <<<"$one" || echo "mmsync(1) does not document the command $n"
+	done
+	for n in $cli_options; do
+		grep -qE -- "$n([^a-z-]|$)" <<<"$one" || echo "mmsync(1) does not document the option $n"
 	done
 	named=$(cat "$dir"/man3/*.3 "$dir"/man7/*.7 2>/dev/null |
 		grep -ohE 'MMSYNC_[A-Z0-9_]+|struct mmsync_[a-z_]+' | sort -u || true)
@@ -143,6 +172,7 @@ if [ -n "$problems" ]; then
 	while IFS= read -r line; do not_ok "$line"; done <<<"$problems"
 else
 	echo "ok - every public function and macro has a page; the $(wc -w <<<"$constants") constants and $(wc -w <<<"$structs") structs are named"
+	echo "ok - mmsync(1) has the CLI's $(wc -w <<<"$cli_commands") commands and $(wc -w <<<"$cli_options") long options"
 fi
 
 pages=()
@@ -166,7 +196,8 @@ cp -a "$mandir" "$tmp/broken"
 rm "$tmp/broken/man3/mmsync_read_end.3" "$tmp/broken/man3/mmsync_wait.3" "$tmp/broken/man1/mmsync.1"
 problems=$(coverage "$tmp/broken")
 for n in 'mmsync_read_end has no page' 'mmsync_wait has no page' 'mmsync_reader_fd has no page' \
-	'no mmsync.1' 'man/mmsync_wait.3.scd is not installed'; do
+	'no mmsync.1' 'man/mmsync_wait.3.scd is not installed' 'mmsync(1) does not document the command put' \
+	'mmsync(1) does not document the option --watch'; do
 	grep -qF "$n" <<<"$problems" || not_ok "with pages removed, coverage() does not say '$n'"
 done
 printf '.TH BROKEN 3\n.SH NAME\nbroken \\- a page with mistakes\n.SH DESCRIPTION\n.XX undefined\n\\fQ font\n' \
