@@ -89,12 +89,14 @@ echo "ok - LICENSE and protocol.md in $(sed "s|^$tmp/root||" <<<"$docdir")"
 
 if [ "${MMSYNC_MAN:-0}" = 1 ]; then
 	mandir=$(dirname "$(find "$tmp/root" -type d -path '*/man/man7' | head -n1)")
-	[ -d "$mandir/man1" ] && [ -d "$mandir/man3" ] ||
-		{ echo "not ok - no man1, man3 and man7 installed"; exit 1; }
+	if [ ! -d "$mandir/man1" ] || [ ! -d "$mandir/man3" ]; then
+		echo "not ok - no man1, man3 and man7 installed"
+		exit 1
+	fi
 	# man finds each page by its name, a family's other names included.
 	for page in 1:mmsync 7:mmsync 3:mmsync_write 3:mmsync_read_end 3:mmsync_version_idx 3:MMSYNC_OPTS \
 		3:mmsync_hold_release; do
-		found=$(MANPATH=$mandir man -w "${page%%:*}" "${page#*:}" 2>/dev/null) ||
+		MANPATH=$mandir man -w "${page%%:*}" "${page#*:}" >/dev/null 2>&1 ||
 			{ echo "not ok - man ${page%%:*} ${page#*:} finds no page in $mandir"; exit 1; }
 		MANPATH=$mandir MANWIDTH=80 man "${page%%:*}" "${page#*:}" 2>&1 | grep -q "^NAME" ||
 			{ echo "not ok - man ${page%%:*} ${page#*:} shows no NAME section"; exit 1; }

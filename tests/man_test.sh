@@ -5,13 +5,15 @@
 # and every symbol of src/libmmsync.map has a page, a file of its own or a
 # link to the page of its family whose NAME section lists it (so that
 # `man NAME` and `whatis NAME` find it), to which mmsync(7) points; every
-# constant and struct of mmsync.h is named in some page; every command and
-# long option of the CLI (tools/cli) is in mmsync(1); every page of man/ is installed; and each
-# page renders with groff without a single warning (groff -ww), in 80
-# columns.
+# constant of mmsync.h is named in a page, every struct shown whole in one
+# with all its public fields; every command and long option of the CLI
+# (tools/cli) is in mmsync(1); every page of man/ is installed; each page
+# renders with groff without a single warning (groff -ww), in 80 columns,
+# and its literal blocks (synopses, examples) as written.
 #   tests/man_test.sh BUILDDIR SOURCEDIR
 # Then it checks itself: the same checks on a copy of the installed pages
-# with pages removed, and on a page with a mistake, must fail.
+# with pages removed, on a struct field no page shows, on a page with a
+# mistake and on a lost backslash, must fail.
 set -euo pipefail
 build=$(cd "$1" && pwd)
 src=$(cd "$2" && pwd)
@@ -51,6 +53,41 @@ constants=$(sed -nE -e 's/^[[:space:]]+(MMSYNC_[A-Z0-9_]+) = .*/\1/p' \
 	-e 's/^#define (MMSYNC_[A-Z0-9_]+) .*/\1/p' "$src/include/mmsync.h" |
 	grep -vx 'MMSYNC_API' | sort -u)
 structs=$(sed -nE 's/^struct (mmsync_[a-z_]+) \{.*/\1/p' "$src/include/mmsync.h" | sort -u)
+# The public fields of each struct: "STRUCT FIELD" a line (comments, and
+# the private fields ending in "_", left out).
+fields=$(awk '
+	/^struct mmsync_[a-z_]+ \{/ { s = $2; inside = 1; next }
+	inside && /^\};/ { inside = 0; next }
+	inside {
+		line = $0
+		if (incomment) {
+			if (line !~ /\*\//)
+				next
+			sub(/.*\*\//, "", line)
+			incomment = 0
+		}
+		gsub(/\/\*([^*]|\*[^\/])*\*\//, "", line)
+		if (line ~ /\/\*/) {
+			sub(/\/\*.*/, "", line)
+			incomment = 1
+		}
+		if (line !~ /;/)
+			next
+		if (match(line, /\(\*[a-z_]+\)/)) {
+			print s, substr(line, RSTART + 2, RLENGTH - 3)
+			next
+		}
+		sub(/\[[^]]*\]/, "", line)
+		sub(/;.*/, "", line)
+		n = split(line, w, /[ \t*]+/)
+		if (w[n] !~ /_$/)
+			print s, w[n]
+	}
+' "$src/include/mmsync.h")
+if ! grep -qx 'mmsync_stat wake_msgs' <<<"$fields" || ! grep -qx 'mmsync_writer_opts log' <<<"$fields" ||
+	grep -q ' copy_$' <<<"$fields"; then
+	not_ok "the header's scan of struct fields is wrong: fix $0"
+fi
 for must in MMSYNC_SINGLE_WRITER MMSYNC_LISTEN_SERVE MMSYNC_NR_FDS MMSYNC_MAX_PAYLOAD; do
 	grep -qx "$must" <<<"$constants" || not_ok "the header's scan misses $must: fix $0"
 done
@@ -83,7 +120,7 @@ mandir=$(dirname "$mandir")
 coverage() {
 	local dir=$1 n whatis named
 	# whatis entries, as mandb would make them: "PAGE: NAME - ..." per name
-	whatis=$(cd "$dir/man3" && lexgrog -- *.3 2>/dev/null || true)
+	whatis=$(cd "$dir/man3" && { lexgrog -- *.3 2>/dev/null || true; })
 	for n in $names; do
 		if [ ! -e "$dir/man3/$n.3" ]; then
 			echo "$n has no page: no man3/$n.3 (a page in man/, or a name in man/meson.build)"
@@ -118,8 +155,19 @@ coverage() {
 	for n in $constants; do
 		grep -qx "$n" <<<"$named" || echo "the constant $n is named in no man3 or man7 page"
 	done
+	# Each struct is shown whole ("struct NAME {") in a man3 page, which
+	# names every public field of it.
+	local page text field
 	for n in $structs; do
-		grep -qx "struct $n" <<<"$named" || echo "struct $n is named in no man3 or man7 page"
+		page=$(grep -l "^struct $n {" "$dir"/man3/*.3 2>/dev/null | head -n1 || true)
+		if [ -z "$page" ]; then
+			echo "struct $n is shown (struct $n {) in no man3 page"
+			continue
+		fi
+		text=$(groff -man -Tascii -P-cbou "$page" 2>/dev/null || true)
+		while read -r field; do
+			grep -qw -- "$field" <<<"$text" || echo "$(basename "$page") does not show the field $field of struct $n"
+		done < <(awk -v s="$n" '$1 == s { print $2 }' <<<"$fields")
 	done
 }
 
@@ -171,7 +219,7 @@ problems=$(coverage "$mandir")
 if [ -n "$problems" ]; then
 	while IFS= read -r line; do not_ok "$line"; done <<<"$problems"
 else
-	echo "ok - every public function and macro has a page; the $(wc -w <<<"$constants") constants and $(wc -w <<<"$structs") structs are named"
+	echo "ok - every public function and macro has a page; the $(wc -w <<<"$constants") constants are named, the $(wc -w <<<"$structs") structs shown with their $(wc -l <<<"$fields") fields"
 	echo "ok - mmsync(1) has the CLI's $(wc -w <<<"$cli_commands") commands and $(wc -w <<<"$cli_options") long options"
 fi
 
@@ -193,13 +241,17 @@ fi
 
 # ---- the checks catch what they are for ----
 cp -a "$mandir" "$tmp/broken"
-rm "$tmp/broken/man3/mmsync_read_end.3" "$tmp/broken/man3/mmsync_wait.3" "$tmp/broken/man1/mmsync.1"
+rm "$tmp/broken/man3/mmsync_read_end.3" "$tmp/broken/man3/mmsync_wait.3" "$tmp/broken/man1/mmsync.1" \
+	"$tmp/broken/man3/mmsync_write.3"
 problems=$(coverage "$tmp/broken")
 for n in 'mmsync_read_end has no page' 'mmsync_wait has no page' 'mmsync_reader_fd has no page' \
 	'no mmsync.1' 'man/mmsync_wait.3.scd is not installed' 'mmsync(1) does not document the command put' \
-	'mmsync(1) does not document the option --watch'; do
+	'mmsync(1) does not document the option --watch' 'struct mmsync_write_info is shown'; do
 	grep -qF "$n" <<<"$problems" || not_ok "with pages removed, coverage() does not say '$n'"
 done
+problems=$(fields+=$'\nmmsync_stat new_field' coverage "$mandir")
+grep -qF 'does not show the field new_field of struct mmsync_stat' <<<"$problems" ||
+	not_ok "coverage() does not see a field of struct mmsync_stat missing from its page"
 printf '.TH BROKEN 3\n.SH NAME\nbroken \\- a page with mistakes\n.SH DESCRIPTION\n.XX undefined\n\\fQ font\n' \
 	>"$tmp/broken.3"
 [ -n "$(lint "$tmp/broken.3")" ] || not_ok "lint() finds nothing wrong with a page that calls an undefined macro"
