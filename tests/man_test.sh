@@ -191,8 +191,8 @@ lint() {
 
 # Prints each line of a literal block (``` ... ```) of the scdoc sources
 # (of $2/man, default the source's) that the page under $1 does not show as
-# written: roff eats a lone
-# backslash (\n, a line's last \) without a warning.
+# written: roff eats a lone backslash (\n, a line's last \) without a
+# warning.
 literal() {
 	local scd base page
 	for scd in "${2:-$src}"/man/*.scd; do
