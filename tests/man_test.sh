@@ -115,16 +115,30 @@ mandir=$(find "$tmp/root" -type d -name man3 -path '*/man/man3' | head -n1)
 [ -n "$mandir" ] || { echo "not ok - meson install --tags man installed no man3 directory"; exit 1; }
 mandir=$(dirname "$mandir")
 
+# The text of page $1 as an 80-column terminal shows it, without bold or
+# underline; each page is rendered once (the checks below read it again).
+text_of() {
+	local cache
+	cache=$tmp/text/$(tr / _ <<<"$1")
+	[ -f "$cache" ] || { mkdir -p "$tmp/text"; groff -man -Tascii -P-cbou "$1" >"$cache" 2>/dev/null || true; }
+	cat "$cache"
+}
+
 # Prints, one a line, what is wrong with the pages under $1 (a man
 # directory holding man1, man3, man7); nothing when all is well.
 coverage() {
-	local dir=$1 n whatis named
-	# whatis entries, as mandb would make them: "PAGE: NAME - ..." per name
-	whatis=$(cd "$dir/man3" && { lexgrog -- *.3 2>/dev/null || true; })
+	local dir=$1 n f word
+	# whatis entries, as mandb would make them ("PAGE.3: NAME - ..." per
+	# name): the names each page's NAME section lists for it.
+	local -A listed=() refs=() one_words=() named=()
+	while read -r f n; do
+		[ "$f" != "$n" ] || listed[$n]=1
+	done < <(cd "$dir/man3" && { lexgrog -- *.3 2>/dev/null || true; } |
+		sed -nE 's/^([^:]+)\.3: "([^ ]+) - .*/\1 \2/p')
 	for n in $names; do
 		if [ ! -e "$dir/man3/$n.3" ]; then
 			echo "$n has no page: no man3/$n.3 (a page in man/, or a name in man/meson.build)"
-		elif ! grep -qF "$n.3: \"$n - " <<<"$whatis"; then
+		elif [ -z "${listed[$n]:-}" ]; then
 			echo "man3/$n.3 does not list $n in its NAME section (whatis would not find it)"
 		fi
 	done
@@ -138,36 +152,39 @@ coverage() {
 	done
 	# mmsync(7) points to every function's page, mmsync(1) documents
 	# every command and option of the CLI.
-	local seven one
-	seven=$(groff -man -Tascii -P-cbou "$dir/man7/mmsync.7" 2>/dev/null || true)
+	while read -r word; do refs[$word]=1; done < <(text_of "$dir/man7/mmsync.7" |
+		grep -oE '[A-Za-z0-9_]+\(3\)' || true)
 	for n in $names; do
-		grep -qF "$n(3)" <<<"$seven" || echo "mmsync(7) does not point to $n(3)"
+		[ -n "${refs[$n(3)]:-}" ] || echo "mmsync(7) does not point to $n(3)"
 	done
-	one=$(groff -man -Tascii -P-cbou "$dir/man1/mmsync.1" 2>/dev/null || true)
+	while read -r word; do one_words[$word]=1; done < <(text_of "$dir/man1/mmsync.1" |
+		grep -oE -- 'mmsync [a-z]+|--[a-z][a-z-]*[a-z]' || true)
 	for n in $cli_commands; do
-		grep -qE "mmsync $n( |$)" <<<"$one" || echo "mmsync(1) does not document the command $n"
+		[ -n "${one_words[mmsync $n]:-}" ] || echo "mmsync(1) does not document the command $n"
 	done
 	for n in $cli_options; do
-		grep -qE -- "$n([^a-z-]|$)" <<<"$one" || echo "mmsync(1) does not document the option $n"
+		[ -n "${one_words[$n]:-}" ] || echo "mmsync(1) does not document the option $n"
 	done
-	named=$(cat "$dir"/man3/*.3 "$dir"/man7/*.7 2>/dev/null |
-		grep -ohE 'MMSYNC_[A-Z0-9_]+|struct mmsync_[a-z_]+' | sort -u || true)
+	while read -r word; do named[$word]=1; done < <(cat "$dir"/man3/*.3 "$dir"/man7/*.7 2>/dev/null |
+		grep -ohE 'MMSYNC_[A-Z0-9_]+' || true)
 	for n in $constants; do
-		grep -qx "$n" <<<"$named" || echo "the constant $n is named in no man3 or man7 page"
+		[ -n "${named[$n]:-}" ] || echo "the constant $n is named in no man3 or man7 page"
 	done
 	# Each struct is shown whole ("struct NAME {") in a man3 page, which
 	# names every public field of it.
-	local page text field
+	local page field
 	for n in $structs; do
 		page=$(grep -l "^struct $n {" "$dir"/man3/*.3 2>/dev/null | head -n1 || true)
 		if [ -z "$page" ]; then
 			echo "struct $n is shown (struct $n {) in no man3 page"
 			continue
 		fi
-		text=$(groff -man -Tascii -P-cbou "$page" 2>/dev/null || true)
+		local -A words=()
+		while read -r word; do words[$word]=1; done < <(text_of "$page" | grep -oE '[A-Za-z0-9_]+' | sort -u)
 		while read -r field; do
-			grep -qw -- "$field" <<<"$text" || echo "$(basename "$page") does not show the field $field of struct $n"
+			[ -n "${words[$field]:-}" ] || echo "$(basename "$page") does not show the field $field of struct $n"
 		done < <(awk -v s="$n" '$1 == s { print $2 }' <<<"$fields")
+		unset words
 	done
 }
 
@@ -184,7 +201,7 @@ lint() {
 		done
 		lexgrog "$page" >/dev/null 2>&1 || echo "$(basename "$page"): lexgrog finds no NAME section"
 		# On an 80-column terminal (groff -man's 78n line), nothing overflows.
-		out=$(groff -man -Tascii -P-cbou "$page" 2>/dev/null | awk 'length > 80 { print "  " $0 }')
+		out=$(text_of "$page" | awk 'length > 80 { print "  " $0 }')
 		[ -z "$out" ] || echo "$(basename "$page"): lines wider than 80 columns:"$'\n'"$out"
 	done
 }
@@ -199,7 +216,7 @@ literal() {
 		base=$(basename "$scd" .scd)
 		page=$1/man${base##*.}/$base
 		[ -f "$page" ] || continue
-		groff -man -Tascii -P-cbou "$page" 2>/dev/null >"$tmp/text"
+		text_of "$page" >"$tmp/literal"
 		# Whitespace squeezed on both sides; scdoc passes a literal
 		# block's \\ on, which roff shows as \.
 		awk -v base="$base" '
@@ -211,7 +228,7 @@ literal() {
 				gsub(/\\\\/, "\\", line)
 				if (line != "" && !index(text, line))
 					print base ": the literal line \047" line "\047 does not render as written"
-			}' "$tmp/text" "$scd"
+			}' "$tmp/literal" "$scd"
 	done
 }
 
