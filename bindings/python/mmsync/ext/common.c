@@ -8,8 +8,7 @@ PyObject *ext_error, *ext_stale_error;
 
 PyObject *ext_raise(int err)
 {
-	if (err == -ENOMEM)
-		return PyErr_NoMemory();
+	/* ENOMEM too: the library's can mean no huge page is free. */
 	int e = err < 0 ? -err : err;
 	PyObject *type = e == ESTALE ? ext_stale_error : ext_error;
 	PyObject *exc = PyObject_CallFunction(type, "is", e, mmsync_strerror(err));
