@@ -75,7 +75,15 @@ static PyObject *build_enter(struct build *b, PyObject *unused)
 	Py_BEGIN_ALLOW_THREADS /* waits for readers to leave the copy */
 	err = mmsync_write_begin(h, b->len, b->grace_ns, &ptr);
 	Py_END_ALLOW_THREADS
+	/* Closed by another thread during the wait: the settle below closes
+	 * the handle, unmapping the copy ptr points into. */
+	bool closed = !err && w->close_pending;
+	if (closed)
+		mmsync_write_abort(h);
 	writer_settle(w);
+	if (closed)
+		return PyErr_Format(PyExc_ValueError,
+				    "the writer was closed while the build waited for readers");
 	if (err)
 		return ext_raise(err);
 	b->ptr = ptr;
