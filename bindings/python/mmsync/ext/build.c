@@ -17,6 +17,7 @@
 static void build_dealloc(struct build *b)
 {
 	struct writer *w = b->writer;
+	PyObject_GC_UnTrack(b);
 	if (b->state == BUILD_OPEN) { /* entered and dropped, never exited */
 		mmsync_write_abort(w->w);
 		w->building = false;
@@ -25,7 +26,15 @@ static void build_dealloc(struct build *b)
 	Py_XDECREF(b->memview);
 	Py_XDECREF(b->info);
 	Py_DECREF(w);
-	PyObject_Free(b);
+	PyObject_GC_Del(b);
+}
+
+/* As a view's (view.c): a build kept on its writer is a cycle. */
+static int build_traverse(struct build *b, visitproc visit, void *arg)
+{
+	Py_VISIT(b->writer);
+	Py_VISIT(b->info);
+	return 0;
 }
 
 static int build_getbuffer(struct build *b, Py_buffer *buf, int flags)
@@ -200,8 +209,9 @@ PyTypeObject ext_build_type = {
 		  "The block's end publishes it; an exception in the block drops it. Set .length "
 		  "in the block to publish fewer bytes; .info is the write's info after.",
 	.tp_basicsize = sizeof(struct build),
-	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
 	.tp_dealloc = (destructor)build_dealloc,
+	.tp_traverse = (traverseproc)build_traverse,
 	.tp_as_buffer = &build_as_buffer,
 	.tp_methods = build_methods,
 	.tp_getset = build_getset,

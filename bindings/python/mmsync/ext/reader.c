@@ -103,7 +103,7 @@ static PyObject *reader_read(struct reader *self, PyObject *unused)
 	(void)unused;
 	if (!usable(self))
 		return NULL;
-	struct view *view = PyObject_New(struct view, &ext_view_type);
+	struct view *view = PyObject_GC_New(struct view, &ext_view_type);
 	if (!view)
 		return NULL;
 	view->exports = 0;
@@ -112,6 +112,7 @@ static PyObject *reader_read(struct reader *self, PyObject *unused)
 	view->state = VIEW_ENDED; /* until begun */
 	Py_INCREF(self);
 	view->reader = self;
+	PyObject_GC_Track(view);
 	int err = mmsync_read_begin(self->r, &view->v);
 	if (err) {
 		Py_DECREF(view);

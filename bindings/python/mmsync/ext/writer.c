@@ -174,7 +174,7 @@ static PyObject *writer_build(struct writer *self, PyObject *args)
 		return PyErr_Format(PyExc_ValueError, "length must be 0 or more");
 	if (!writer_usable(self))
 		return NULL;
-	struct build *b = PyObject_New(struct build, &ext_build_type);
+	struct build *b = PyObject_GC_New(struct build, &ext_build_type);
 	if (!b)
 		return NULL;
 	Py_INCREF(self);
@@ -188,6 +188,7 @@ static PyObject *writer_build(struct writer *self, PyObject *args)
 	b->info = NULL;
 	b->state = BUILD_NEW;
 	b->pinned = false;
+	PyObject_GC_Track(b);
 	return (PyObject *)b;
 }
 
