@@ -7,6 +7,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 import mmsync
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
@@ -53,3 +55,27 @@ def test_examples(prefix):
     assert writer.returncode == 0 and reader.returncode == 0
     lines = out.splitlines()
     assert len(lines) == 2 and all(len(line.split()[1]) == 8 for line in lines)
+
+
+def test_bytes_path_not_utf8(prefix):
+    """A file name is bytes: one that is not UTF-8 is a path too (it was a
+    UnicodeEncodeError, os.fsdecode's surrogates encoded as UTF-8)."""
+    p = os.fsencode(prefix) + b"\xff"
+    with mmsync.Writer(p) as w, mmsync.Reader(p) as r:
+        w.write(b"bytes")
+        with r.read() as v:
+            assert bytes(v) == b"bytes"
+    assert os.path.exists(p + b"_state")
+    name = os.path.join(os.path.dirname(os.fsencode(prefix)), b"sock\xfe")
+    with mmsync.Writer.create(unique_name(), bpf=False) as w:
+        w.listen(name)
+        w.write(b"socket")
+        with mmsync.Reader.connect(name) as r, r.read() as v:
+            assert bytes(v) == b"socket"
+    with pytest.raises(ValueError):
+        mmsync.Reader(b"nul\0inside")
+
+
+def unique_name():
+    from conftest import unique
+    return unique("bytes")

@@ -266,3 +266,34 @@ def test_gc_of_open_handles(prefix):
         print("ok")
     """)
     assert out.strip() == "ok"
+
+
+def test_close_while_build_waits(prefix):
+    """close() from another thread while build()'s __enter__ waits for a
+    reader: the block must not get a buffer into the closed writer's copy
+    (it was a SIGSEGV at the first store)."""
+    out = child(f"""
+        import threading, time
+        w = mmsync.Writer({prefix!r})
+        w.write(b"a" * 4096)             # copy 0
+        r = mmsync.Reader({prefix!r})
+        v = r.read()                      # a reader on copy 0
+        w.write(b"b" * 4096)             # copy 1: the next build is copy 0's
+        t = threading.Thread(target=lambda: (time.sleep(0.3), w.close()))
+        t.start()
+        try:
+            with w.build(4096, grace=1.0) as buf:   # waits ~1 s for the reader
+                buf[:5] = b"hello"
+            print("entered")
+        except ValueError as e:
+            print("refused:", e)
+        t.join()
+        assert w.closed
+        try:
+            v.release()
+        except mmsync.StaleError:
+            pass                          # held past the grace period: reset
+        print("ok")
+    """)
+    assert out.splitlines() == ["refused: the writer was closed while the build waited for readers",
+                                "ok"]

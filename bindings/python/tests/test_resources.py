@@ -156,3 +156,30 @@ def test_hold_ends_with_the_last_buffer(native):
     del m
     assert mapping_of(address) is None
     r.close()
+
+
+def test_cycles_through_a_handle_are_collected(prefix):
+    """A view kept on its reader (or a build on its writer) makes a cycle
+    through the handle's __dict__: the garbage collector must break it, or
+    the read stays open for ever (a compat count every write to that copy
+    waits out and resets) and the handles are never closed."""
+    import weakref
+    w = mmsync.Writer(prefix)
+    w.write(b"x" * 100)
+    r = mmsync.Reader(prefix)
+    r.current = r.read()
+    assert w.stat().readers == (1, 0)
+    ref = weakref.ref(r)
+    del r
+    gc.collect()
+    assert ref() is None
+    assert w.stat().readers == (0, 0)
+    w2 = mmsync.Writer(prefix)
+    w2.pending = w2.build(10)
+    w2.pending.__enter__()
+    ref = weakref.ref(w2)
+    del w2
+    gc.collect()
+    assert ref() is None
+    w.write(b"the build was aborted")
+    w.close()

@@ -17,6 +17,7 @@
 static void build_dealloc(struct build *b)
 {
 	struct writer *w = b->writer;
+	PyObject_GC_UnTrack(b);
 	if (b->state == BUILD_OPEN) { /* entered and dropped, never exited */
 		mmsync_write_abort(w->w);
 		w->building = false;
@@ -25,7 +26,15 @@ static void build_dealloc(struct build *b)
 	Py_XDECREF(b->memview);
 	Py_XDECREF(b->info);
 	Py_DECREF(w);
-	PyObject_Free(b);
+	PyObject_GC_Del(b);
+}
+
+/* As a view's (view.c): a build kept on its writer is a cycle. */
+static int build_traverse(struct build *b, visitproc visit, void *arg)
+{
+	Py_VISIT(b->writer);
+	Py_VISIT(b->info);
+	return 0;
 }
 
 static int build_getbuffer(struct build *b, Py_buffer *buf, int flags)
@@ -75,7 +84,15 @@ static PyObject *build_enter(struct build *b, PyObject *unused)
 	Py_BEGIN_ALLOW_THREADS /* waits for readers to leave the copy */
 	err = mmsync_write_begin(h, b->len, b->grace_ns, &ptr);
 	Py_END_ALLOW_THREADS
+	/* Closed by another thread during the wait: the settle below closes
+	 * the handle, unmapping the copy ptr points into. */
+	bool closed = !err && w->close_pending;
+	if (closed)
+		mmsync_write_abort(h);
 	writer_settle(w);
+	if (closed)
+		return PyErr_Format(PyExc_ValueError,
+				    "the writer was closed while the build waited for readers");
 	if (err)
 		return ext_raise(err);
 	b->ptr = ptr;
@@ -192,8 +209,9 @@ PyTypeObject ext_build_type = {
 		  "The block's end publishes it; an exception in the block drops it. Set .length "
 		  "in the block to publish fewer bytes; .info is the write's info after.",
 	.tp_basicsize = sizeof(struct build),
-	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
 	.tp_dealloc = (destructor)build_dealloc,
+	.tp_traverse = (traverseproc)build_traverse,
 	.tp_as_buffer = &build_as_buffer,
 	.tp_methods = build_methods,
 	.tp_getset = build_getset,

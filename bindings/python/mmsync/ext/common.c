@@ -19,6 +19,15 @@ PyObject *ext_raise(int err)
 	return NULL;
 }
 
+int ext_path(PyObject *o, void *out)
+{
+	if (o == Py_None) {
+		*(PyObject **)out = NULL;
+		return 1;
+	}
+	return PyUnicode_FSConverter(o, out);
+}
+
 int ext_seconds_ns(PyObject *o, uint64_t none_ns, uint64_t *ns)
 {
 	if (o == NULL || o == Py_None) {

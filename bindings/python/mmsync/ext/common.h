@@ -17,6 +17,11 @@ extern PyObject *ext_error, *ext_stale_error;
 /* Raises the exception for @err (negative errno); returns NULL. */
 PyObject *ext_raise(int err);
 
+/* An O& converter: a path (str, bytes or os.PathLike, encoded as the file
+ * system's names are, surrogateescape) into a bytes object in *@out, for
+ * the caller to release; None gives NULL. */
+int ext_path(PyObject *o, void *out);
+
 /* Seconds (int, float or None for @none_ns) as nanoseconds; -1 with an
  * exception set on a negative or unconvertible value. */
 int ext_seconds_ns(PyObject *o, uint64_t none_ns, uint64_t *ns);

@@ -58,7 +58,7 @@ static int reader_catch_up(struct reader *self)
 static int reader_init(struct reader *self, PyObject *args, PyObject *kwds)
 {
 	static char *kwlist[] = { "target", "native", "flags", "timeout_ms", "trust_uid", NULL };
-	const char *target;
+	PyObject *target_b;
 	int native = 0;
 	unsigned flags = 0, timeout_ms = 0;
 	unsigned int trust_uid = 0;
@@ -67,9 +67,10 @@ static int reader_init(struct reader *self, PyObject *args, PyObject *kwds)
 		PyErr_SetString(PyExc_RuntimeError, "the reader is already open");
 		return -1;
 	}
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|pIII", kwlist, &target, &native, &flags,
-					 &timeout_ms, &trust_uid))
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&|pIII", kwlist, PyUnicode_FSConverter,
+					 &target_b, &native, &flags, &timeout_ms, &trust_uid))
 		return -1;
+	const char *target = PyBytes_AS_STRING(target_b);
 	MMSYNC_OPTS(mmsync_reader_opts, o, .flags = flags, .timeout_ms = timeout_ms,
 		    .trust_uid = (uid_t)trust_uid);
 	struct mmsync_reader *r;
@@ -82,6 +83,7 @@ static int reader_init(struct reader *self, PyObject *args, PyObject *kwds)
 	} else {
 		err = mmsync_reader_open(&r, target, &o);
 	}
+	Py_DECREF(target_b);
 	if (err) {
 		ext_raise(err);
 		return -1;
@@ -103,7 +105,7 @@ static PyObject *reader_read(struct reader *self, PyObject *unused)
 	(void)unused;
 	if (!usable(self))
 		return NULL;
-	struct view *view = PyObject_New(struct view, &ext_view_type);
+	struct view *view = PyObject_GC_New(struct view, &ext_view_type);
 	if (!view)
 		return NULL;
 	view->exports = 0;
@@ -112,6 +114,7 @@ static PyObject *reader_read(struct reader *self, PyObject *unused)
 	view->state = VIEW_ENDED; /* until begun */
 	Py_INCREF(self);
 	view->reader = self;
+	PyObject_GC_Track(view);
 	int err = mmsync_read_begin(self->r, &view->v);
 	if (err) {
 		Py_DECREF(view);

@@ -64,6 +64,7 @@ static void view_dealloc(struct view *view)
 	/* A view dropped inside its read (no with block, no release()): the
 	 * read ends, quietly. Its buffers hold references, so none is out. */
 	struct reader *reader = view->reader;
+	PyObject_GC_UnTrack(view);
 	if (view->state == VIEW_OPEN && reader->busy) {
 		/* Another thread has the handle (wait()): it ends the read. */
 		reader->orphan = view->v;
@@ -75,7 +76,16 @@ static void view_dealloc(struct view *view)
 	}
 	mmsync_hold_release(view->hold);
 	Py_DECREF(view->reader);
-	PyObject_Free(view);
+	PyObject_GC_Del(view);
+}
+
+/* A view kept on its reader (reader.current = reader.read(), through the
+ * Python class's __dict__) is a cycle: the collector clears the reader's
+ * __dict__, which drops the view and so ends its read. */
+static int view_traverse(struct view *view, visitproc visit, void *arg)
+{
+	Py_VISIT(view->reader);
+	return 0;
 }
 
 static int view_getbuffer(struct view *view, Py_buffer *buf, int flags)
@@ -219,8 +229,9 @@ PyTypeObject ext_view_type = {
 		  "be discarded. Buffers made from the view stay readable after the block (never a "
 		  "crash) but their bytes may then change.",
 	.tp_basicsize = sizeof(struct view),
-	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
 	.tp_dealloc = (destructor)view_dealloc,
+	.tp_traverse = (traverseproc)view_traverse,
 	.tp_as_buffer = &view_as_buffer,
 	.tp_as_mapping = &view_as_mapping,
 	.tp_methods = view_methods,

@@ -65,7 +65,7 @@ static int writer_init(struct writer *self, PyObject *args, PyObject *kwds)
 	static char *kwlist[] = { "target",	"native",      "flags",	      "trust_uid",
 				  "capacity",	"max_readers", "hugetlbfs_dir", "chunk_size",
 				  "queue_depth", NULL };
-	const char *target, *hugetlbfs_dir = NULL;
+	PyObject *target_b, *hugetlbfs_b = NULL;
 	int native = 0;
 	unsigned flags = 0, trust_uid = 0, max_readers = 0, queue_depth = 0;
 	unsigned long long capacity = 0;
@@ -75,14 +75,19 @@ static int writer_init(struct writer *self, PyObject *args, PyObject *kwds)
 		PyErr_SetString(PyExc_RuntimeError, "the writer is already open");
 		return -1;
 	}
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|pIIKIznI", kwlist, &target, &native, &flags,
-					 &trust_uid, &capacity, &max_readers, &hugetlbfs_dir,
-					 &chunk_size, &queue_depth))
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&|pIIKIO&nI", kwlist, PyUnicode_FSConverter,
+					 &target_b, &native, &flags, &trust_uid, &capacity,
+					 &max_readers, ext_path, &hugetlbfs_b, &chunk_size,
+					 &queue_depth))
 		return -1;
 	if (chunk_size < 0) {
 		PyErr_SetString(PyExc_ValueError, "chunk_size must be 0 or more");
+		Py_DECREF(target_b);
+		Py_XDECREF(hugetlbfs_b);
 		return -1;
 	}
+	const char *target = PyBytes_AS_STRING(target_b);
+	const char *hugetlbfs_dir = hugetlbfs_b ? PyBytes_AS_STRING(hugetlbfs_b) : NULL;
 	struct mmsync_writer *w;
 	int err;
 	if (native) {
@@ -96,6 +101,8 @@ static int writer_init(struct writer *self, PyObject *args, PyObject *kwds)
 		MMSYNC_OPTS(mmsync_writer_opts, o, .flags = flags, .trust_uid = (uid_t)trust_uid);
 		err = mmsync_writer_open(&w, target, &o);
 	}
+	Py_DECREF(target_b);
+	Py_XDECREF(hugetlbfs_b);
 	if (err) {
 		ext_raise(err);
 		return -1;
@@ -174,7 +181,7 @@ static PyObject *writer_build(struct writer *self, PyObject *args)
 		return PyErr_Format(PyExc_ValueError, "length must be 0 or more");
 	if (!writer_usable(self))
 		return NULL;
-	struct build *b = PyObject_New(struct build, &ext_build_type);
+	struct build *b = PyObject_GC_New(struct build, &ext_build_type);
 	if (!b)
 		return NULL;
 	Py_INCREF(self);
@@ -188,23 +195,21 @@ static PyObject *writer_build(struct writer *self, PyObject *args)
 	b->info = NULL;
 	b->state = BUILD_NEW;
 	b->pinned = false;
+	PyObject_GC_Track(b);
 	return (PyObject *)b;
 }
 
 static PyObject *writer_listen(struct writer *self, PyObject *args)
 {
-	PyObject *path_obj, *uids_obj, *gids_obj;
+	PyObject *path_b = NULL, *uids_obj, *gids_obj;
 	unsigned mode;
 	int serve;
-	const char *path = NULL;
 
-	if (!PyArg_ParseTuple(args, "OOOIp", &path_obj, &uids_obj, &gids_obj, &mode, &serve))
+	if (!PyArg_ParseTuple(args, "O&OOIp", ext_path, &path_b, &uids_obj, &gids_obj, &mode, &serve))
 		return NULL;
-	if (!writer_usable(self))
-		return NULL;
-	if (path_obj != Py_None && !(path = PyUnicode_AsUTF8(path_obj)))
-		return NULL;
-	PyObject *uids = PySequence_Fast(uids_obj, "allow_uids must be a sequence of ints");
+	const char *path = path_b ? PyBytes_AS_STRING(path_b) : NULL;
+	PyObject *uids = writer_usable(self) ?
+		PySequence_Fast(uids_obj, "allow_uids must be a sequence of ints") : NULL;
 	PyObject *gids = uids ? PySequence_Fast(gids_obj, "allow_gids must be a sequence of ints") : NULL;
 	uid_t *u = NULL;
 	gid_t *g = NULL;
@@ -243,6 +248,7 @@ out:
 	PyMem_Free(g);
 	Py_XDECREF(uids);
 	Py_XDECREF(gids);
+	Py_XDECREF(path_b);
 	return res;
 }
 
