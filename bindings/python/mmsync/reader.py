@@ -1,7 +1,5 @@
 # SPDX-License-Identifier: MIT
 """mmsync.Reader: reads the latest version, without a copy."""
-import os
-
 from . import _ext
 from .handle import Handle
 
@@ -29,9 +27,10 @@ class Reader(Handle, _ext.Reader):
     Leaving the block ends the read; it raises mmsync.StaleError when the
     writer overwrote the view while it was held (past its grace period):
     discard what was computed from it. A reader is used by one thread at a
-    time (give each thread its own: they are cheap); other threads' calls
-    raise RuntimeError, never crash. Readers are context managers: leaving
-    the with block closes them.
+    time (give each thread its own: they are cheap): a second thread's
+    read() while a view is open gets mmsync.Error EBUSY, and its calls while
+    another thread sleeps in wait() raise RuntimeError; nothing crashes.
+    Readers are context managers: leaving the with block closes them.
     """
 
     def __init__(self, prefix, *, verify_checksum=False, trust_uid=0):
@@ -42,7 +41,7 @@ class Reader(Handle, _ext.Reader):
         version word (EBADMSG on a mismatch). ``trust_uid`` is a uid besides
         this process's and root whose files are used.
         """
-        super().__init__(os.fsdecode(prefix), False, _flags(verify_checksum), 0, trust_uid)
+        super().__init__(prefix, False, _flags(verify_checksum), 0, trust_uid)
 
     @classmethod
     def connect(cls, path, *, timeout=5.0, verify_checksum=False, fenced=False, fenceless=False,
@@ -60,8 +59,8 @@ class Reader(Handle, _ext.Reader):
         self = cls.__new__(cls)
         if timeout is None or timeout <= 0:
             raise ValueError("timeout must be a number of seconds above 0")
-        _ext.Reader.__init__(self, os.fsdecode(path), True,
+        _ext.Reader.__init__(self, path, True,
                              _flags(verify_checksum, fenced, fenceless, trust_unsealed,
                                     any_writer),
-                             max(1, int(timeout * 1000)), trust_uid)
+                             min(max(1, int(timeout * 1000)), (1 << 32) - 1), trust_uid)
         return self

@@ -19,7 +19,7 @@ def _grace_ns(grace):
         return _GRACE_NS
     if grace < 0:
         raise ValueError("grace must be 0 or more seconds")
-    return int(grace * 1e9)
+    return min(int(grace * 1e9), (1 << 64) - 1)  # beyond: for ever, as the C API has it
 
 
 class Writer(Handle, _ext.Writer):
@@ -52,7 +52,7 @@ class Writer(Handle, _ext.Writer):
         flags = ((_ext.SINGLE_WRITER if single_writer else 0) |
                  (_ext.NO_RESET if no_reset else 0) |
                  (_ext.WAKE_WAITERS if wake_waiters else 0))
-        super().__init__(os.fsdecode(prefix), False, flags, trust_uid)
+        super().__init__(prefix, False, flags, trust_uid)
 
     @classmethod
     def create(cls, name, *, capacity=0, max_readers=0, hugetlb=False, checksum=False,
@@ -72,7 +72,7 @@ class Writer(Handle, _ext.Writer):
                  (_ext.KEEP_PINS if keep_pins else 0))
         self = cls.__new__(cls)
         _ext.Writer.__init__(self, name, True, flags, 0, capacity, max_readers,
-                             None if hugetlbfs_dir is None else os.fsdecode(hugetlbfs_dir),
+                             hugetlbfs_dir,
                              chunk_size, queue_depth)
         return self
 
@@ -129,7 +129,7 @@ class Writer(Handle, _ext.Writer):
         serves readers; with ``serve=False`` call dispatch() when fileno()
         polls readable.
         """
-        self._listen(None if path is None else os.fsdecode(path), list(allow_uids),
+        self._listen(path, list(allow_uids),
                      list(allow_gids), mode, serve)
 
 

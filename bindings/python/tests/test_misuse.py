@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: MIT
-"""No misuse crashes the interpreter. Each risky case runs in a child
-interpreter, so that a crash (SIGSEGV, SIGBUS, an abort) fails the test
-with its signal instead of taking pytest down."""
+"""No misuse crashes the interpreter. The cases where memory could go
+from under an object (buffers outliving a read, a generation, a close) run
+in a child interpreter, so that a crash (SIGSEGV, SIGBUS, an abort) fails
+the test with its signal instead of taking pytest down; the others, misuse
+between threads among them, run here."""
 import errno
 import subprocess
 import sys
@@ -165,7 +167,9 @@ def test_reader_shared_between_threads(native):
         r.read()
 
 
-def test_view_dropped_while_another_thread_waits(native):
+def test_wait_with_a_view_open(native):
+    """wait() with a view open is refused before the handle is let go, so no
+    other thread can drop the view while the handle is away."""
     w, sock = native
     w.write(b"v1")
     r = mmsync.Reader.connect(sock)
@@ -181,7 +185,7 @@ def test_view_dropped_while_another_thread_waits(native):
     t = threading.Thread(target=waiter)
     t.start()
     t.join(30)
-    assert result == {"errno": errno.EBUSY}   # a view is open: the library says so
+    assert result == {"errno": errno.EBUSY}
     del view
     with r.read() as v:
         assert bytes(v) == b"v1"

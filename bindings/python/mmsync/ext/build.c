@@ -109,23 +109,41 @@ static PyObject *build_enter(struct build *b, PyObject *unused)
 	return mv;
 }
 
+/* The memoryview __enter__ gave, while it lives: a new reference, or NULL. */
+static PyObject *block_memview(struct build *b)
+{
+	if (!b->memview)
+		return NULL;
+#if PY_VERSION_HEX >= 0x030D0000
+	PyObject *mv = NULL;
+	if (PyWeakref_GetRef(b->memview, &mv) < 0)
+		PyErr_Clear();
+	return mv;
+#else
+	PyObject *mv = PyWeakref_GetObject(b->memview);
+	return mv == Py_None ? NULL : Py_NewRef(mv);
+#endif
+}
+
 static PyObject *build_exit(struct build *b, PyObject *const *args, Py_ssize_t n)
 {
 	struct writer *w = b->writer;
 	bool failed = n > 0 && args[0] != Py_None;
+	bool release_failed = false; /* with its exception set */
 	if (b->state != BUILD_OPEN)
 		Py_RETURN_NONE;
 	b->state = BUILD_DONE; /* no buffer from here on */
 	w->building = false;
-	PyObject *mv = b->memview ? PyWeakref_GetObject(b->memview) : Py_None;
-	if (mv != Py_None) {
+	PyObject *mv = block_memview(b);
+	if (mv) {
 		PyObject *r = PyObject_CallMethod(mv, "release", NULL);
+		Py_DECREF(mv);
 		if (r)
 			Py_DECREF(r);
 		else if (PyErr_ExceptionMatches(PyExc_BufferError))
 			PyErr_Clear(); /* exported further: counted below */
 		else
-			return NULL;
+			release_failed = failed = true; /* dropped, and said */
 	}
 	Py_CLEAR(b->memview);
 	if (b->exports) {
@@ -133,6 +151,8 @@ static PyObject *build_exit(struct build *b, PyObject *const *args, Py_ssize_t n
 		b->pinned = true;
 		w->pinned++;
 		writer_settle(w);
+		if (release_failed)
+			return NULL;
 		if (failed)
 			Py_RETURN_NONE; /* the block's own exception says more */
 		return PyErr_Format(PyExc_BufferError,
@@ -144,6 +164,8 @@ static PyObject *build_exit(struct build *b, PyObject *const *args, Py_ssize_t n
 	if (failed) {
 		mmsync_write_abort(w->w);
 		writer_settle(w);
+		if (release_failed)
+			return NULL;
 		Py_RETURN_NONE;
 	}
 	struct mmsync_write_info info = { 0 };

@@ -45,10 +45,6 @@ struct reader {
 	 * that thread's until it returns. A close meanwhile is done by it. */
 	bool busy, close_pending;
 	bool native;
-	/* A view dropped while another thread had the handle: that thread
-	 * ends its read when it gets the handle back. */
-	bool orphaned;
-	struct mmsync_view orphan;
 };
 
 /* One read (view.c): the buffer of a version, from read_begin to read_end. */

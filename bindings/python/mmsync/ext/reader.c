@@ -34,9 +34,8 @@ static int reader_do_close(struct reader *self)
 		if (err)
 			return err;
 	}
-	mmsync_reader_close(self->r); /* ends an orphan's read too */
+	mmsync_reader_close(self->r);
 	self->r = NULL;
-	self->orphaned = false;
 	return 0;
 }
 
@@ -44,10 +43,6 @@ static int reader_do_close(struct reader *self)
 static int reader_catch_up(struct reader *self)
 {
 	self->busy = false;
-	if (self->orphaned) {
-		self->orphaned = false;
-		mmsync_read_end(self->r, &self->orphan);
-	}
 	if (self->close_pending) {
 		self->close_pending = false;
 		return reader_do_close(self);
@@ -146,6 +141,11 @@ static PyObject *reader_wait(struct reader *self, PyObject *args, PyObject *kwds
 	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O", kwlist, &timeout) ||
 	    ext_seconds_ns(timeout, UINT64_MAX, &ns) || !usable(self))
 		return NULL;
+	/* The library says so too, but only once the GIL is gone: a view
+	 * open while another thread holds the handle could then be dropped
+	 * meanwhile, and its read not ended by anyone. */
+	if (self->open)
+		return ext_raise(-EBUSY);
 	uint64_t deadline = ns == UINT64_MAX ? UINT64_MAX : mono_ns() + ns;
 	int err;
 	for (;;) {

@@ -48,11 +48,6 @@ static PyObject *view_finish(struct view *view)
 				"the reader was closed during the read: its bytes are not known good");
 		return NULL;
 	}
-	if (view->reader->busy) {
-		PyErr_SetString(PyExc_RuntimeError,
-				"the reader is in use by another thread (wait()): give each thread a Reader of its own");
-		return NULL;
-	}
 	int end_err, err = view_end(view, &end_err);
 	if (err || end_err)
 		return ext_raise(err ? err : end_err);
@@ -63,14 +58,10 @@ static void view_dealloc(struct view *view)
 {
 	/* A view dropped inside its read (no with block, no release()): the
 	 * read ends, quietly. Its buffers hold references, so none is out. */
-	struct reader *reader = view->reader;
+	/* No other thread has the handle: wait(), the one call that lets the
+	 * GIL go, refuses a handle with a view open. */
 	PyObject_GC_UnTrack(view);
-	if (view->state == VIEW_OPEN && reader->busy) {
-		/* Another thread has the handle (wait()): it ends the read. */
-		reader->orphan = view->v;
-		reader->orphaned = true;
-		reader->open = NULL;
-	} else if (view->state == VIEW_OPEN) {
+	if (view->state == VIEW_OPEN) {
 		int end_err;
 		view_end(view, &end_err);
 	}
