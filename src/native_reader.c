@@ -106,6 +106,11 @@ void native_reader_release(struct mmsync_reader *r)
 {
 	struct native_reader *n = &r->n;
 	r->f.mode = 0;
+	/* A clean departure, for the writer's figures (disconnects, not dead
+	 * readers): said only by the process that made the reader, not by a
+	 * forked child closing its copy of it. */
+	if (n->slot && n->pid == getpid())
+		atomic_store(&n->slot->closed, 1);
 	if (n->h)
 		munmap((void *)n->h, NATIVE_STATE_SIZE);
 	for (int i = 0; i < 2; i++)
@@ -364,6 +369,7 @@ static int connect_once(struct mmsync_reader **rp, const char *path,
 	}
 	n->slot_map = p;
 	n->slot = p;
+	n->pid = getpid();
 	n->slot_fd = fds[3]; /* holds the lock the writer took for us */
 	n->state_fd = fds[0]; /* to see the writer's lock */
 	fds[3] = fds[0] = -1;
@@ -465,7 +471,9 @@ static int claim_table_slot(struct mmsync_reader *r, int table_fd, uint32_t max_
 		};
 		if (fcntl(n->slot_fd, F_OFD_SETLK, &fl) == 0) {
 			n->slot = (struct native_slot *)p + i;
+			n->pid = getpid();
 			atomic_store(&n->slot->arrived, 0);
+			atomic_store(&n->slot->closed, 0); /* a reader before us may have said it */
 			/* The slot had owners before us: our reads must not reuse
 			 * their numbers, or a stale `reading` (or a value the writer
 			 * evicted) would pass for one of ours. Go on well past the

@@ -169,6 +169,9 @@ static int handshake_locked(struct native_writer *nw, struct pending_reader *p)
 	nw->taken[i] = true;
 	nw->pend[nw->n_pend++] = *p;
 	atomic_store(&nw->adopt, 1);
+	/* Counted before its hello: the figures it may ask for include it
+	 * (native_slots.c, store_live()). */
+	atomic_fetch_add(&nw->h->live_slots, 1);
 
 	struct native_msg m;
 	fill_msg(nw, &m, NATIVE_MSG_HELLO);
@@ -178,6 +181,7 @@ static int handshake_locked(struct native_writer *nw, struct pending_reader *p)
 	close(theirs); /* the reader holds the only other reference now */
 	if (err) {
 		nw->n_pend--;
+		atomic_fetch_sub(&nw->h->live_slots, 1);
 		nw->taken[i] = false;
 		epoll_ctl(nw->epoll, EPOLL_CTL_DEL, p->conn, NULL);
 		return err;
