@@ -35,7 +35,8 @@ json=$("$M" stat --socket "$sock" --json)
 check "stat --json has the figures" "python3 -c '
 import json, sys
 s = json.loads(sys.argv[1])
-assert set(s) == {\"name\", \"seq\", \"version\", \"idx\", \"size\", \"generation\", \"capacity\", \"readers\", \"live_slots\", \"evictions\"}, s
+assert set(s) == {\"name\", \"seq\", \"version\", \"version_str\", \"idx\", \"size\", \"generation\", \"capacity\", \"readers\", \"live_slots\", \"evictions\", \"reclaimed\", \"disconnects\"}, s
+assert s[\"version_str\"] == str(s[\"version\"]), s
 assert s[\"name\"] == \"demo\" and s[\"seq\"] == 3 and s[\"size\"] == 10000 and s[\"generation\"] == 2 and s[\"capacity\"] >= 10000, s
 assert s[\"idx\"] == s[\"version\"] & 1 and (s[\"version\"] >> 1) & ((1 << 39) - 1) == 10000, s
 assert len(s[\"readers\"]) == 2 and s[\"live_slots\"] >= 1 and s[\"evictions\"] == 0, s
