@@ -234,17 +234,22 @@ static int checksum_check(const struct mmsync_reader *r)
 
 /* Checks the arguments common to both set-ups and makes the handle. */
 static int native_reader_new(struct mmsync_reader **rp, const struct mmsync_reader_opts *opts,
-			     struct mmsync_reader **out)
+			     struct mmsync_reader **out, const char *func, const char *who)
 {
 	if (!rp)
 		return -EINVAL;
 	*rp = NULL;
-	unsigned flags = OPTS_GET(opts, flags, 0);
-	if (!opts_valid(opts, sizeof(*opts)) ||
-	    (flags & ~(MMSYNC_VERIFY_CHECKSUM | MMSYNC_FENCED | MMSYNC_FENCELESS |
-		       MMSYNC_TRUST_UNSEALED | MMSYNC_ANY_WRITER)) ||
-	    (flags & MMSYNC_FENCED && flags & MMSYNC_FENCELESS))
+	struct log l = OPTS_LOG(opts, who);
+	if (opts_check(opts, sizeof(*opts), &l, func, "mmsync_reader_opts"))
 		return -EINVAL;
+	unsigned flags = OPTS_GET(opts, flags, 0);
+	if (opts_flags_check(flags, MMSYNC_VERIFY_CHECKSUM | MMSYNC_FENCED | MMSYNC_FENCELESS |
+			     MMSYNC_TRUST_UNSEALED | MMSYNC_ANY_WRITER, &l, func, "mmsync_reader_opts"))
+		return -EINVAL;
+	if (flags & MMSYNC_FENCED && flags & MMSYNC_FENCELESS) {
+		log_msg(&l, "%s(): opts->flags has both MMSYNC_FENCED and MMSYNC_FENCELESS", func);
+		return -EINVAL;
+	}
 	struct mmsync_reader *r = reader_alloc();
 	if (!r)
 		return -ENOMEM;
@@ -312,7 +317,7 @@ static int connect_once(struct mmsync_reader **rp, const char *path,
 	int err;
 
 	struct mmsync_reader *r;
-	if ((err = native_reader_new(rp, opts, &r)))
+	if ((err = native_reader_new(rp, opts, &r, "mmsync_reader_connect", path)))
 		return err;
 	if ((err = fdpass_addr(path, &sa, &salen))) {
 		mmsync_reader_close(r);
@@ -493,7 +498,7 @@ int mmsync_reader_from_fds(struct mmsync_reader **rp, const int fds[MMSYNC_NR_FD
 	int err;
 
 	struct mmsync_reader *r;
-	if ((err = native_reader_new(rp, opts, &r)))
+	if ((err = native_reader_new(rp, opts, &r, "mmsync_reader_from_fds", NULL)))
 		return err;
 	if (!fds) {
 		mmsync_reader_close(r);
