@@ -208,6 +208,21 @@ if [ "$(id -u)" -eq 0 ]; then
 		"[ $rc -eq 1 ] && grep -q 'Permission denied' '$tmp/nobody2.err'"
 	stop "$server" INT || true
 	chmod 700 "$tmp"
+
+	# A reader in a network namespace of its own (a sandbox: bwrap
+	# --unshare-all) reaches a path socket, never an abstract one.
+	"$M" serve --socket "$sock" --name "netns$$" "$tmp/data" > /dev/null 2>&1 &
+	server=$!; pids+=("$server")
+	"$M" serve --socket "@mmsync-netns-$$" --name "netnsa$$" "$tmp/data" > /dev/null 2>&1 &
+	server2=$!; pids+=("$server2")
+	wait_for "[ -S '$sock' ] && '$M' read --socket @mmsync-netns-$$ > /dev/null 2>&1"
+	rc=0; unshare --net "$M" read --socket "$sock" > "$tmp/netns.out" || rc=$?
+	check "a reader in its own network namespace reads a path socket" "[ $rc -eq 0 ] && cmp -s '$tmp/data' '$tmp/netns.out'"
+	rc=0; unshare --net "$M" read --socket "@mmsync-netns-$$" > /dev/null 2> "$tmp/netns.err" || rc=$?
+	check "but not an abstract one, and is told why" \
+		"[ $rc -eq 1 ] && grep -q 'reachable only in the writer.s network namespace' '$tmp/netns.err'"
+	stop "$server" INT || true
+	stop "$server2" INT || true
 elif [ "${MMSYNC_TEST_STRICT:-0}" = 1 ]; then
 	check "readers of another uid need root (strict)" false
 fi

@@ -35,6 +35,12 @@ int connect_reader(const char *sock, const struct mmsync_reader_opts *o,
 	struct stat st;
 	if (err == -ECONNREFUSED && sock[0] != '@' && lstat(sock, &st) && errno == ENOENT)
 		err = -ENOENT;
+	if (err == -ECONNREFUSED && sock[0] == '@') {
+		fprintf(stderr, "mmsync: %s: %s (an abstract socket is reachable only in the writer's "
+				"network namespace: a sandboxed reader needs a path socket)\n", sock,
+			mmsync_strerror(err));
+		return 1;
+	}
 	return err ? fail_path(sock, err, "no socket at this path: is the writer serving it?") : 0;
 }
 
