@@ -877,7 +877,8 @@ MMSYNC_API int mmsync_stat_pinned(const char *name, struct mmsync_stat *st);
  * mmsync_stat_prometheus() - figures as Prometheus exposition text
  * @st:  @n figures of native segments (mmsync_reader_stat(), mmsync_stat_pinned())
  * @buf: receives the text, 0-terminated
- * @len: size of @buf; 2048 bytes a segment is always enough
+ * @len: size of @buf; 2048 * (@n + 1) bytes is always enough (the HELP and
+ *       TYPE lines, then at most 1536 bytes a segment)
  *
  * Families mmsync_info, mmsync_write_seq, mmsync_payload_bytes,
  * mmsync_readers{copy}, mmsync_reader_slots_live, mmsync_evictions_total,
