@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # `meson install` gives a library that a program finds with pkg-config, and
 # the shared object exports the public API and nothing else.
-#   tests/install_test.sh BUILDDIR SOURCEDIR "REQUIRES..." VERSION
+#   MMSYNC_VERSION=X.Y.Z tests/install_test.sh BUILDDIR SOURCEDIR "REQUIRES..."
 # REQUIRES: the packages mmsync.pc must list in Requires.private, those of
 # the optional parts in this build (none in a build without them).
-# VERSION: the project version (meson.build), which the header's macros,
-# pkg-config and mmsync --version must all say.
+# MMSYNC_VERSION: the project version (meson.build), which the header's
+# macros, pkg-config and mmsync --version must all say.
 set -euo pipefail
 build=$(cd "$1" && pwd)
 src=$(cd "$2" && pwd)
 want_requires=$(tr ' ' '\n' <<<"${3:-}" | sed '/^$/d' | sort)
-version=${4:?usage: $0 BUILDDIR SOURCEDIR REQUIRES VERSION}
+version=${MMSYNC_VERSION:?meson passes MMSYNC_VERSION, the project version}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 

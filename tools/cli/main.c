@@ -64,6 +64,7 @@ static const struct command_usage {
 	  "                   .socket unit with ListenSequentialPacket=\n"
 	  "  --name NAME      the segment's name [FILE's base name]\n"
 	  "  --capacity BYTES bytes per copy [64 MiB]; a larger FILE makes larger copies\n"
+	  "  --hugetlb        copies in huge pages (needs free vm.nr_hugepages)\n"
 	  "  --allow-uid UID, --allow-gid GID\n"
 	  "                   peers allowed to connect [the caller's uid and root]. The\n"
 	  "                   writer checks each peer (SO_PEERCRED); with an allow-list\n"
@@ -72,8 +73,8 @@ static const struct command_usage {
 	  "  --mode OCTAL     the socket file's mode [0660; 0666 with an allow-list]\n"
 	  "  --grace-ms N     readers holding a view past N ms [1000] are evicted (0:\n"
 	  "                   no grace, evict at once)\n"
-	  "  On a terminal, a first publish of 16 MiB or more shows its progress on\n"
-	  "  stderr.\n" },
+	  "  On a terminal, a publish of 16 MiB or more (the first one before the socket\n"
+	  "  is made) shows its progress on stderr.\n" },
 	{ "read",
 	  "usage: mmsync read --socket PATH [--watch] [--trust USER] [--any-writer]\n"
 	  "  Write the served version to standard output; --watch prints seq, size\n"
