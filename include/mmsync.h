@@ -362,7 +362,10 @@ struct mmsync_stat {
 };
 
 /* Version words. Bit 0 is the copy index, bits 1..39 the payload size,
- * bits 40..63 the low 24 bits of the payload hash; 0 means "nothing yet". */
+ * bits 40..63 the low 24 bits of the payload hash; 0 means "nothing yet",
+ * except on the native layout without checksums, where an empty payload in
+ * copy 0 has the word 0 too (there st->seq, or the view's seq, is 0 only
+ * before the first write). */
 static inline unsigned mmsync_version_idx(uint64_t v) { return (unsigned)(v & 1); }
 static inline uint64_t mmsync_version_size(uint64_t v) { return (v >> 1) & MMSYNC_MAX_PAYLOAD; }
 static inline uint32_t mmsync_version_checksum(uint64_t v) { return (uint32_t)(v >> 40); }
@@ -500,6 +503,18 @@ MMSYNC_API int mmsync_write_abort(struct mmsync_writer *w);
  * own references and changes nothing of its parent's.
  */
 MMSYNC_API void mmsync_writer_close(struct mmsync_writer *w);
+
+/**
+ * mmsync_writer_stat() - the segment's figures, as the writer sees them
+ * @st: st->sz set by the caller, as for mmsync_reader_stat()
+ *
+ * What mmsync_reader_stat() gives a reader of the segment: on the native
+ * layout the header's figures as of the last write or dispatch, on the
+ * compat layout the state file's version word and counts.
+ *
+ * Return: 0, or -EINVAL. With nothing published, st->version is 0.
+ */
+MMSYNC_API int mmsync_writer_stat(struct mmsync_writer *w, struct mmsync_stat *st);
 
 /**
  * mmsync_writer_create() - create the writer of a native segment

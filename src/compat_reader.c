@@ -44,6 +44,7 @@
 #endif
 
 #include "compat_layout.h"
+#include "metrics.h"
 #include "mmsync.h"
 #include "opts.h"
 #include "reader.h"
@@ -283,14 +284,6 @@ int compat_stat(struct mmsync_reader *r, struct mmsync_stat *st)
 	int err = compat_state_map(r);
 	if (err)
 		return err;
-	size_t sz = st->sz < sizeof(*st) ? st->sz : sizeof(*st);
-	struct mmsync_stat s = { .sz = sz };
-	s.version = atomic_load(&r->state->version);
-	s.idx = mmsync_version_idx(s.version);
-	s.size = mmsync_version_size(s.version);
-	s.checksum = mmsync_version_checksum(s.version);
-	s.readers[0] = atomic_load(&r->state->readers[0]);
-	s.readers[1] = atomic_load(&r->state->readers[1]);
-	memcpy(st, &s, sz);
+	stat_from_compat(r->state, st);
 	return 0;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The figures of a native segment: taken from its header (stat_from_header,
+ * The figures of a segment: a compat one's from its state file
+ * (stat_from_compat), a native one's from its header (stat_from_header,
  * what mmsync_reader_stat() gives), read from a pinned BPF state map, and
  * printed as Prometheus exposition text. The text is the same, line for
  * line, as what the BPF iterator prints (bpf/mmsync_metrics.bpf.c): change
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "bpf_state.h"
+#include "compat_layout.h"
 #include "config.h"
 #include "native_layout.h"
 #include "metrics.h"
@@ -188,4 +190,17 @@ int mmsync_stat_pinned(const char *name, struct mmsync_stat *st)
 		return err;
 	stat_from_header(&h, st);
 	return 0;
+}
+
+void stat_from_compat(const struct compat_state *s, struct mmsync_stat *st)
+{
+	size_t sz = st->sz < sizeof(*st) ? st->sz : sizeof(*st);
+	struct mmsync_stat f = { .sz = sz };
+	f.version = atomic_load(&s->version);
+	f.idx = mmsync_version_idx(f.version);
+	f.size = mmsync_version_size(f.version);
+	f.checksum = mmsync_version_checksum(f.version);
+	f.readers[0] = atomic_load(&s->readers[0]);
+	f.readers[1] = atomic_load(&s->readers[1]);
+	memcpy(st, &f, sz);
 }

@@ -588,7 +588,9 @@ int native_begin(struct mmsync_reader *r, struct mmsync_view *view)
 		f->nreads += 2;
 	}
 	uint64_t size = mmsync_version_size(d.version);
-	if (!d.version)
+	/* Not the word: without checksums an empty payload in copy 0 has
+	 * the version word 0, and it is a version. */
+	if (!d.seq)
 		err = -ENODATA;
 	else if (size > r->n.capacity || mmsync_version_idx(d.version) != c)
 		err = -EBADMSG; /* never touch what the mapping does not hold */

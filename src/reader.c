@@ -120,8 +120,12 @@ int mmsync_version(struct mmsync_reader *r, uint64_t *version)
 		return -EINVAL;
 	if (!r->native)
 		return compat_version(r, version);
+	/* seq first: a version word of 0 (an empty payload in copy 0, no
+	 * checksum) is a version once anything was published. */
+	if (!atomic_load(&r->n.h->seq))
+		return -ENODATA;
 	*version = atomic_load(&r->n.h->version);
-	return *version ? 0 : -ENODATA;
+	return 0;
 }
 
 int mmsync_reader_stat(struct mmsync_reader *r, struct mmsync_stat *st)

@@ -8,7 +8,9 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "metrics.h"
 #include "mmsync.h"
+#include "native_writer.h"
 #include "writer.h"
 
 struct mmsync_writer *writer_alloc(void)
@@ -96,4 +98,15 @@ int mmsync_write_abort(struct mmsync_writer *w)
 	if (!err)
 		w->building = false;
 	return err;
+}
+
+int mmsync_writer_stat(struct mmsync_writer *w, struct mmsync_stat *st)
+{
+	if (!w || !st || st->sz < offsetof(struct mmsync_stat, readers) + sizeof(st->readers))
+		return -EINVAL;
+	if (w->native)
+		stat_from_header(w->native->h, st);
+	else
+		stat_from_compat(w->state, st);
+	return 0;
 }

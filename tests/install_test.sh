@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `meson install` gives a library that a program finds with pkg-config, and
-# the shared object exports the public API and nothing else.
-#   MMSYNC_VERSION=X.Y.Z tests/install_test.sh BUILDDIR SOURCEDIR "REQUIRES..."
+# the shared object exports the public API and nothing else; the licence is
+# installed, and the manual pages in a build with them (MMSYNC_MAN=1).
+#   MMSYNC_VERSION=X.Y.Z tests/install_test.sh BUILDDIR SOURCEDIR "REQUIRES..." [PYTHON]
 # REQUIRES: the packages mmsync.pc must list in Requires.private, those of
 # the optional parts in this build (none in a build without them).
 # MMSYNC_VERSION: the project version (meson.build), which the header's
@@ -91,3 +92,52 @@ if [ "$exported" != "$declared" ]; then
 	exit 1
 fi
 echo "ok - the shared object exports exactly the $(echo "$exported" | wc -l) functions the headers declare"
+
+# The Python binding (a 4th argument, the interpreter, in a build with it):
+# installed into that interpreter's site-packages, importable from there
+# with the installed library, and working.
+if [ -n "${4:-}" ]; then
+	site=$("$4" -c 'import sysconfig; print(sysconfig.get_path("platlib"))')
+	pkg=$tmp/root$site/mmsync
+	for f in __init__.py reader.py writer.py stat.py exception.py _ext.pyi py.typed; do
+		[ -f "$pkg/$f" ] || { echo "not ok - $f not installed in $site/mmsync"; exit 1; }
+	done
+	ls "$pkg"/_ext.*.so >/dev/null 2>&1 || { echo "not ok - no extension in $site/mmsync"; exit 1; }
+	seg=$(mktemp -d /dev/shm/mmsync-install-XXXXXX)
+	out=$(cd "$tmp" && PYTHONPATH=$tmp/root$site LD_LIBRARY_PATH=$libdir "$4" -c "
+import mmsync
+assert mmsync.__file__.startswith('$tmp/root'), mmsync.__file__
+with mmsync.Writer('$seg/feed') as w, mmsync.Reader('$seg/feed') as r:
+    w.write(b'installed')
+    with r.read() as v:
+        print(bytes(v).decode())
+") || { rm -rf "$seg"; echo "not ok - the installed binding does not work"; exit 1; }
+	rm -rf "$seg"
+	[ "$out" = installed ] || { echo "not ok - the installed binding read '$out'"; exit 1; }
+	echo "ok - the Python binding, installed in $site/mmsync, imports and works"
+fi
+
+docdir=$(find "$tmp/root" -type d -path '*/doc/mmsync' | head -n1)
+for f in LICENSE protocol.md; do
+	[ -f "$docdir/$f" ] || { echo "not ok - $f not installed in share/doc/mmsync"; exit 1; }
+done
+cmp -s "$docdir/LICENSE" "$src/LICENSE" || { echo "not ok - the installed LICENSE is not the source's"; exit 1; }
+echo "ok - LICENSE and protocol.md in $(sed "s|^$tmp/root||" <<<"$docdir")"
+
+if [ "${MMSYNC_MAN:-0}" = 1 ]; then
+	mandir=$(dirname "$(find "$tmp/root" -type d -path '*/man/man7' | head -n1)")
+	if [ ! -d "$mandir/man1" ] || [ ! -d "$mandir/man3" ]; then
+		echo "not ok - no man1, man3 and man7 installed"
+		exit 1
+	fi
+	# man finds each page by its name, a family's other names included.
+	for page in 1:mmsync 7:mmsync 3:mmsync_write 3:mmsync_read_end 3:mmsync_version_idx 3:MMSYNC_OPTS \
+		3:mmsync_hold_release; do
+		MANPATH=$mandir man -w "${page%%:*}" "${page#*:}" >/dev/null 2>&1 ||
+			{ echo "not ok - man ${page%%:*} ${page#*:} finds no page in $mandir"; exit 1; }
+		MANPATH=$mandir MANWIDTH=80 man "${page%%:*}" "${page#*:}" 2>&1 | grep -q "^NAME" ||
+			{ echo "not ok - man ${page%%:*} ${page#*:} shows no NAME section"; exit 1; }
+	done
+	n=$(find "$mandir/man3" -name '*.3' | wc -l)
+	echo "ok - the manual pages installed ($(find "$mandir/man1" "$mandir/man7" -type f | wc -l) in man1 and man7, $n names in man3), man finds them"
+fi

@@ -391,6 +391,45 @@ static void test_read_paths(void **unused)
 	mmsync_writer_close(w);
 }
 
+/* An empty payload in copy 0 without checksums has the version word 0: it
+ * is still a version, read as one (it was -ENODATA, "nothing published"). */
+static void test_empty_payload(void **unused)
+{
+	(void)unused;
+	struct mmsync_writer *w;
+	struct mmsync_reader *r;
+	struct mmsync_view v;
+	struct mmsync_write_info info;
+	int fds[MMSYNC_NR_FDS];
+	uint64_t version;
+
+	MMSYNC_OPTS(mmsync_native_opts, o, .capacity = 1 << 16, .flags = MMSYNC_BPF_OFF);
+	assert_int_equal(mmsync_writer_create(&w, uniq("empty"), &o), 0);
+	assert_int_equal(mmsync_writer_export_fds(w, fds), 0);
+	assert_int_equal(mmsync_reader_from_fds(&r, fds, NULL), 0);
+	for (int i = 0; i < MMSYNC_NR_FDS; i++)
+		close(fds[i]);
+	assert_int_equal(mmsync_version(r, &version), -ENODATA);
+	assert_int_equal(mmsync_read_begin(r, &v), -ENODATA);
+	bool word0 = false;
+	const size_t lens[] = { 0, 0, 1, 0 }; /* empty in both copies */
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(mmsync_write(w, "x", lens[i], 0, &info), 0);
+		word0 |= info.version == 0;
+		assert_int_equal(mmsync_version(r, &version), 0);
+		assert_int_equal(version, info.version);
+		assert_int_equal(mmsync_read_begin(r, &v), 0);
+		assert_int_equal(v.len, lens[i]);
+		assert_int_equal(v.seq, info.seq);
+		assert_int_equal(v.version, info.version);
+		assert_true(v.switched);
+		assert_int_equal(mmsync_read_end(r, &v), 0);
+	}
+	assert_true(word0);
+	mmsync_reader_close(r);
+	mmsync_writer_close(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -399,6 +438,7 @@ int main(void)
 		test_case(test_read_paths),
 		test_case(test_published_arrivals),
 		test_case(test_noted_fenced_and_fenceless),
+		test_case(test_empty_payload),
 	};
 	return test_run(tests);
 }

@@ -495,6 +495,55 @@ static void test_native_checksums(void **unused)
 	}
 }
 
+/* mmsync_writer_stat(): the figures a reader would read, from the writer. */
+static void test_writer_stat(void **unused)
+{
+	(void)unused;
+	struct tmp_prefix t;
+	struct mmsync_writer *w;
+	struct mmsync_reader *r;
+	struct mmsync_view v;
+	struct mmsync_write_info info;
+	struct mmsync_stat st = { .sz = sizeof(st) }, small = { .sz = 8 };
+
+	tmp_prefix_make(&t, "wstat");
+	assert_int_equal(mmsync_writer_open(&w, t.prefix, NULL), 0);
+	assert_int_equal(mmsync_writer_stat(NULL, &st), -EINVAL);
+	assert_int_equal(mmsync_writer_stat(w, NULL), -EINVAL);
+	assert_int_equal(mmsync_writer_stat(w, &small), -EINVAL);
+	assert_int_equal(mmsync_writer_stat(w, &st), 0);
+	assert_int_equal(st.version, 0);
+	assert_int_equal(mmsync_write(w, "hello", 5, 0, &info), 0);
+	assert_int_equal(mmsync_reader_open(&r, t.prefix, NULL), 0);
+	assert_int_equal(mmsync_read_begin(r, &v), 0);
+	assert_int_equal(mmsync_writer_stat(w, &st), 0);
+	assert_int_equal(st.version, info.version);
+	assert_int_equal(st.size, 5);
+	assert_false(st.native);
+	assert_int_equal(st.readers[st.idx], 1);
+	assert_int_equal(mmsync_read_end(r, &v), 0);
+	assert_int_equal(mmsync_writer_stat(w, &st), 0);
+	assert_int_equal(st.readers[st.idx], 0);
+	mmsync_reader_close(r);
+	mmsync_writer_close(w);
+	tmp_prefix_remove(&t);
+
+	MMSYNC_OPTS(mmsync_native_opts, o, .capacity = 1 << 20, .flags = MMSYNC_BPF_OFF);
+	const char *name = uniq("wstat");
+	assert_int_equal(mmsync_writer_create(&w, name, &o), 0);
+	assert_int_equal(mmsync_write(w, "hello", 5, 0, NULL), 0);
+	assert_int_equal(mmsync_write(w, "hello!", 6, 0, &info), 0);
+	assert_int_equal(mmsync_writer_stat(w, &st), 0);
+	assert_true(st.native);
+	assert_int_equal(st.version, info.version);
+	assert_int_equal(st.seq, 2);
+	assert_int_equal(st.size, 6);
+	assert_int_equal(st.capacity, 1 << 20);
+	assert_int_equal(st.writer_pid, getpid());
+	assert_string_equal(st.name, name);
+	mmsync_writer_close(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -512,6 +561,7 @@ int main(void)
 		test_case(test_prefaulted_fill),
 #endif
 		test_case(test_native_checksums),
+		test_case(test_writer_stat),
 	};
 	return test_run(tests);
 }

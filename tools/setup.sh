@@ -15,6 +15,8 @@ packages=(
 	liburing-dev libbpf-dev libelf-dev zlib1g-dev bpftool
 	libcmocka-dev libxxhash-dev liblmdb-dev
 	spin xxhash prometheus python3 util-linux procps strace
+	python3-dev python3-numpy python3-pytest python3-lmdb
+	scdoc groff-base man-db
 )
 for a in "$@"; do
 	case $a in --cross-file*) cross=1 ;; esac

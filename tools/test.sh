@@ -110,16 +110,20 @@ stage "minimal suite" minimal_suite
 cross_build() {
 	tools/cross/arm64-libs.sh build-aarch64-libs
 	tools/setup.sh build-aarch64 --cross-file tools/cross/aarch64-linux-gnu.ini \
-		--cross-file build-aarch64-libs/libs.ini "${gcc_full[@]}"
+		--cross-file build-aarch64-libs/libs.ini "${gcc_full[@]}" -Dpython=disabled
 }
 stage "arm64 cross build" quiet cross_build
 stage "arm64 tests under qemu" meson test -C build-aarch64 --print-errorlogs layout errors
 
+# The Python binding's tests run here too, with ASan's runtime preloaded
+# into the interpreter (bindings/python/meson.build); not under TSan, whose
+# runtime an interpreter not built with it cannot load, nor in the fuzz
+# build, whose tests are not run.
 stage "asan+ubsan build" quiet tools/setup.sh build-asan "${gcc_full[@]}" -Db_sanitize=address,undefined -Db_lundef=false
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	stage "asan+ubsan suite" meson test -C build-asan --print-errorlogs
 
-stage "tsan build" quiet tools/setup.sh build-tsan "${gcc_full[@]}" -Db_sanitize=thread
+stage "tsan build" quiet tools/setup.sh build-tsan "${gcc_full[@]}" -Db_sanitize=thread -Dpython=disabled
 TSAN_OPTIONS=halt_on_error=1 stage "tsan suite" meson test -C build-tsan --print-errorlogs
 
 # libFuzzer targets (tests/fuzz), built with clang: each runs for 60 s from
@@ -127,7 +131,7 @@ TSAN_OPTIONS=halt_on_error=1 stage "tsan suite" meson test -C build-tsan --print
 # to a temporary directory, never to the repository. A crash, a sanitizer
 # report or a broken property fails the run; its input is kept in
 # build-fuzz/fuzz-artifacts/. (The build compiles the rest with clang too.)
-stage "fuzz build" quiet env CC=clang tools/setup.sh build-fuzz "${full[@]}" -Db_sanitize=address,undefined -Db_lundef=false
+stage "fuzz build" quiet env CC=clang tools/setup.sh build-fuzz "${full[@]}" -Db_sanitize=address,undefined -Db_lundef=false -Dpython=disabled
 fuzz_tmp=$(mktemp -d)
 mkdir -p build-fuzz/fuzz-artifacts
 fuzz_t0=$SECONDS
