@@ -92,9 +92,12 @@ int metrics(struct bpf_iter__bpf_map *ctx)
 	BPF_SEQ_PRINTF(seq, "# HELP mmsync_evictions_total Readers evicted after the grace period.\n");
 	BPF_SEQ_PRINTF(seq, "# TYPE mmsync_evictions_total counter\n");
 	BPF_SEQ_PRINTF(seq, "mmsync_evictions_total{name=\"%s\"} %llu\n", n, h->evictions);
-	BPF_SEQ_PRINTF(seq, "# HELP mmsync_dead_readers_reclaimed_total Slots of dead readers taken back.\n");
+	BPF_SEQ_PRINTF(seq, "# HELP mmsync_dead_readers_reclaimed_total Slots of dead readers taken back (killed, or exited without closing).\n");
 	BPF_SEQ_PRINTF(seq, "# TYPE mmsync_dead_readers_reclaimed_total counter\n");
 	BPF_SEQ_PRINTF(seq, "mmsync_dead_readers_reclaimed_total{name=\"%s\"} %llu\n", n, h->reclaimed);
+	BPF_SEQ_PRINTF(seq, "# HELP mmsync_reader_disconnects_total Readers that closed their connection.\n");
+	BPF_SEQ_PRINTF(seq, "# TYPE mmsync_reader_disconnects_total counter\n");
+	BPF_SEQ_PRINTF(seq, "mmsync_reader_disconnects_total{name=\"%s\"} %llu\n", n, h->disconnects);
 	BPF_SEQ_PRINTF(seq, "# HELP mmsync_membarriers_total Membarriers issued for fenceless readers.\n");
 	BPF_SEQ_PRINTF(seq, "# TYPE mmsync_membarriers_total counter\n");
 	BPF_SEQ_PRINTF(seq, "mmsync_membarriers_total{name=\"%s\"} %llu\n", n, h->membarriers);

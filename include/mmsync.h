@@ -105,8 +105,8 @@ extern "C" {
 
 #define MMSYNC_API __attribute__((visibility("default")))
 
-#define MMSYNC_VERSION_MAJOR 0
-#define MMSYNC_VERSION_MINOR 2
+/* MMSYNC_VERSION_MAJOR, _MINOR, _PATCH and _STRING: this header's release. */
+#include "mmsync_version.h"
 
 /* Largest payload a version word can describe: its size field has 39 bits. */
 #define MMSYNC_MAX_PAYLOAD ((UINT64_C(1) << 39) - 1)
@@ -347,7 +347,8 @@ struct mmsync_stat {
 	uint32_t max_readers;
 	uint32_t live_slots;	/* readers connected or attached */
 	uint64_t evictions;	/* readers evicted after the grace period */
-	uint64_t reclaimed;	/* slots of dead readers taken back */
+	uint64_t reclaimed;	/* slots of dead readers taken back (killed, or
+				 * exited without mmsync_reader_close()) */
 	uint64_t last_publish_ns; /* CLOCK_REALTIME_COARSE of the last publish (to a few ms) */
 	char name[64];		/* the segment's name */
 	int32_t writer_pid;	/* the writer's pid (in its namespace); 0 once it closed */
@@ -355,6 +356,9 @@ struct mmsync_stat {
 	uint64_t membarrier_failures; /* membarriers refused (then readers read fenced) */
 	uint64_t futex_wakes;	/* publishes that woke mmsync_wait() sleepers */
 	uint64_t wake_msgs;	/* WAKE messages sent to mmsync_reader_fd() descriptors */
+	/* Slots taken back from readers that closed (mmsync_reader_close()):
+	 * normal traffic, kept out of `reclaimed`. 0 from a library before 0.4. */
+	uint64_t disconnects;
 };
 
 /* Version words. Bit 0 is the copy index, bits 1..39 the payload size,
@@ -888,11 +892,14 @@ MMSYNC_API int mmsync_stat_pinned(const char *name, struct mmsync_stat *st);
  * mmsync_stat_prometheus() - figures as Prometheus exposition text
  * @st:  @n figures of native segments (mmsync_reader_stat(), mmsync_stat_pinned())
  * @buf: receives the text, 0-terminated
- * @len: size of @buf; 2048 bytes a segment is always enough
+ * @len: size of @buf; 2048 * (@n + 1) bytes is always enough (the HELP and
+ *       TYPE lines, then at most 1536 bytes a segment)
  *
  * Families mmsync_info, mmsync_write_seq, mmsync_payload_bytes,
  * mmsync_readers{copy}, mmsync_reader_slots_live, mmsync_evictions_total,
- * mmsync_dead_readers_reclaimed_total, mmsync_last_publish_timestamp_seconds,
+ * mmsync_dead_readers_reclaimed_total, mmsync_reader_disconnects_total,
+ * mmsync_membarriers_total, mmsync_membarrier_failures_total,
+ * mmsync_last_publish_timestamp_seconds,
  * each with its HELP and TYPE lines once and a sample per segment, labelled
  * name="NAME". For one segment the text is line for line what
  * `cat /sys/fs/bpf/mmsync/NAME/metrics` prints.

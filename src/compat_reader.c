@@ -55,10 +55,12 @@ int mmsync_reader_open(struct mmsync_reader **rp, const char *prefix,
 	if (!rp)
 		return -EINVAL;
 	*rp = NULL;
-	if (!opts_valid(opts, sizeof(*opts)))
+	struct log l = OPTS_LOG(opts, prefix);
+	if (opts_check(opts, sizeof(*opts), &l, "mmsync_reader_open", "mmsync_reader_opts"))
 		return -EINVAL;
 	unsigned flags = OPTS_GET(opts, flags, 0);
-	if (flags & ~MMSYNC_VERIFY_CHECKSUM)
+	if (opts_flags_check(flags, MMSYNC_VERIFY_CHECKSUM, &l, "mmsync_reader_open",
+			     "mmsync_reader_opts"))
 		return -EINVAL;
 	int err = compat_prefix_valid(prefix);
 	if (err)

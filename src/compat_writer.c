@@ -111,10 +111,12 @@ int mmsync_writer_open(struct mmsync_writer **wp, const char *prefix,
 	if (!wp)
 		return -EINVAL;
 	*wp = NULL;
-	if (!opts_valid(opts, sizeof(*opts)))
+	struct log l = OPTS_LOG(opts, prefix);
+	if (opts_check(opts, sizeof(*opts), &l, "mmsync_writer_open", "mmsync_writer_opts"))
 		return -EINVAL;
 	unsigned flags = OPTS_GET(opts, flags, 0);
-	if (flags & ~(MMSYNC_SINGLE_WRITER | MMSYNC_NO_RESET | MMSYNC_WAKE_WAITERS))
+	if (opts_flags_check(flags, MMSYNC_SINGLE_WRITER | MMSYNC_NO_RESET | MMSYNC_WAKE_WAITERS,
+			     &l, "mmsync_writer_open", "mmsync_writer_opts"))
 		return -EINVAL;
 	int err = compat_prefix_valid(prefix);
 	if (err)

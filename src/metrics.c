@@ -42,6 +42,7 @@ void stat_from_header(const struct native_header *h, struct mmsync_stat *st)
 	s.membarrier_failures = atomic_load(&h->membarrier_failures);
 	s.futex_wakes = atomic_load(&h->futex_wakes);
 	s.wake_msgs = atomic_load(&h->wake_msgs);
+	s.disconnects = atomic_load(&h->disconnects);
 	memcpy(s.name, h->name, sizeof(s.name));
 	s.name[sizeof(s.name) - 1] = 0;
 	memcpy(st, &s, sz);
@@ -113,6 +114,12 @@ static void reclaimed(struct text *t, const struct mmsync_stat *st)
 	    (unsigned long long)st->reclaimed);
 }
 
+static void disconnects(struct text *t, const struct mmsync_stat *st)
+{
+	add(t, "mmsync_reader_disconnects_total{name=\"%s\"} %llu\n", st->name,
+	    (unsigned long long)st->disconnects);
+}
+
 static void membarriers(struct text *t, const struct mmsync_stat *st)
 {
 	add(t, "mmsync_membarriers_total{name=\"%s\"} %llu\n", st->name,
@@ -139,8 +146,10 @@ static const struct family families[] = {
 	{ "mmsync_readers", "gauge", "Readers holding a view of each copy.", readers },
 	{ "mmsync_reader_slots_live", "gauge", "Reader slots in use.", slots },
 	{ "mmsync_evictions_total", "counter", "Readers evicted after the grace period.", evictions },
-	{ "mmsync_dead_readers_reclaimed_total", "counter", "Slots of dead readers taken back.",
-	  reclaimed },
+	{ "mmsync_dead_readers_reclaimed_total", "counter",
+	  "Slots of dead readers taken back (killed, or exited without closing).", reclaimed },
+	{ "mmsync_reader_disconnects_total", "counter", "Readers that closed their connection.",
+	  disconnects },
 	{ "mmsync_membarriers_total", "counter", "Membarriers issued for fenceless readers.",
 	  membarriers },
 	{ "mmsync_membarrier_failures_total", "counter",

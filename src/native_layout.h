@@ -53,7 +53,10 @@ struct native_slot {
 	 * | WAIT_FUTEX | WAIT_FD. One word, so that the writer decides on the
 	 * seq and the flag as one (src/native_wake.c, docs/protocol.md). */
 	_Atomic uint64_t wait;
-	uint8_t pad[CACHE_LINE - 40];
+	/* Set by the reader when it closes: its slot is then a clean
+	 * disconnect, not a dead reader's (the header's figures only). */
+	_Atomic uint32_t closed;
+	uint8_t pad[CACHE_LINE - 44];
 } __attribute__((aligned(CACHE_LINE)));
 
 _Static_assert(sizeof(struct native_slot) == CACHE_LINE, "one cache line per slot");

@@ -106,6 +106,11 @@ void native_reader_release(struct mmsync_reader *r)
 {
 	struct native_reader *n = &r->n;
 	r->f.mode = 0;
+	/* A clean departure, for the writer's figures (disconnects, not dead
+	 * readers): said only by the process that made the reader, not by a
+	 * forked child closing its copy of it. */
+	if (n->slot && n->pid == getpid())
+		atomic_store(&n->slot->closed, 1);
 	if (n->h)
 		munmap((void *)n->h, NATIVE_STATE_SIZE);
 	for (int i = 0; i < 2; i++)
@@ -229,17 +234,22 @@ static int checksum_check(const struct mmsync_reader *r)
 
 /* Checks the arguments common to both set-ups and makes the handle. */
 static int native_reader_new(struct mmsync_reader **rp, const struct mmsync_reader_opts *opts,
-			     struct mmsync_reader **out)
+			     struct mmsync_reader **out, const char *func, const char *who)
 {
 	if (!rp)
 		return -EINVAL;
 	*rp = NULL;
-	unsigned flags = OPTS_GET(opts, flags, 0);
-	if (!opts_valid(opts, sizeof(*opts)) ||
-	    (flags & ~(MMSYNC_VERIFY_CHECKSUM | MMSYNC_FENCED | MMSYNC_FENCELESS |
-		       MMSYNC_TRUST_UNSEALED | MMSYNC_ANY_WRITER)) ||
-	    (flags & MMSYNC_FENCED && flags & MMSYNC_FENCELESS))
+	struct log l = OPTS_LOG(opts, who);
+	if (opts_check(opts, sizeof(*opts), &l, func, "mmsync_reader_opts"))
 		return -EINVAL;
+	unsigned flags = OPTS_GET(opts, flags, 0);
+	if (opts_flags_check(flags, MMSYNC_VERIFY_CHECKSUM | MMSYNC_FENCED | MMSYNC_FENCELESS |
+			     MMSYNC_TRUST_UNSEALED | MMSYNC_ANY_WRITER, &l, func, "mmsync_reader_opts"))
+		return -EINVAL;
+	if (flags & MMSYNC_FENCED && flags & MMSYNC_FENCELESS) {
+		log_msg(&l, "%s(): opts->flags has both MMSYNC_FENCED and MMSYNC_FENCELESS", func);
+		return -EINVAL;
+	}
 	struct mmsync_reader *r = reader_alloc();
 	if (!r)
 		return -ENOMEM;
@@ -307,7 +317,7 @@ static int connect_once(struct mmsync_reader **rp, const char *path,
 	int err;
 
 	struct mmsync_reader *r;
-	if ((err = native_reader_new(rp, opts, &r)))
+	if ((err = native_reader_new(rp, opts, &r, "mmsync_reader_connect", path)))
 		return err;
 	if ((err = fdpass_addr(path, &sa, &salen))) {
 		mmsync_reader_close(r);
@@ -364,6 +374,7 @@ static int connect_once(struct mmsync_reader **rp, const char *path,
 	}
 	n->slot_map = p;
 	n->slot = p;
+	n->pid = getpid();
 	n->slot_fd = fds[3]; /* holds the lock the writer took for us */
 	n->state_fd = fds[0]; /* to see the writer's lock */
 	fds[3] = fds[0] = -1;
@@ -465,7 +476,9 @@ static int claim_table_slot(struct mmsync_reader *r, int table_fd, uint32_t max_
 		};
 		if (fcntl(n->slot_fd, F_OFD_SETLK, &fl) == 0) {
 			n->slot = (struct native_slot *)p + i;
+			n->pid = getpid();
 			atomic_store(&n->slot->arrived, 0);
+			atomic_store(&n->slot->closed, 0); /* a reader before us may have said it */
 			/* The slot had owners before us: our reads must not reuse
 			 * their numbers, or a stale `reading` (or a value the writer
 			 * evicted) would pass for one of ours. Go on well past the
@@ -485,7 +498,7 @@ int mmsync_reader_from_fds(struct mmsync_reader **rp, const int fds[MMSYNC_NR_FD
 	int err;
 
 	struct mmsync_reader *r;
-	if ((err = native_reader_new(rp, opts, &r)))
+	if ((err = native_reader_new(rp, opts, &r, "mmsync_reader_from_fds", NULL)))
 		return err;
 	if (!fds) {
 		mmsync_reader_close(r);

@@ -169,6 +169,9 @@ static int handshake_locked(struct native_writer *nw, struct pending_reader *p)
 	nw->taken[i] = true;
 	nw->pend[nw->n_pend++] = *p;
 	atomic_store(&nw->adopt, 1);
+	/* Counted before its hello: the figures it may ask for include it
+	 * (native_slots.c, store_live()). */
+	atomic_fetch_add(&nw->h->live_slots, 1);
 
 	struct native_msg m;
 	fill_msg(nw, &m, NATIVE_MSG_HELLO);
@@ -178,6 +181,7 @@ static int handshake_locked(struct native_writer *nw, struct pending_reader *p)
 	close(theirs); /* the reader holds the only other reference now */
 	if (err) {
 		nw->n_pend--;
+		atomic_fetch_sub(&nw->h->live_slots, 1);
 		nw->taken[i] = false;
 		epoll_ctl(nw->epoll, EPOLL_CTL_DEL, p->conn, NULL);
 		return err;
@@ -317,20 +321,31 @@ int mmsync_writer_fd(struct mmsync_writer *w)
 }
 
 /* The socket systemd passed (LISTEN_PID, LISTEN_FDS): fd 3, a listening
- * Unix SOCK_SEQPACKET socket. */
-static int systemd_socket(void)
+ * Unix SOCK_SEQPACKET socket. Anything else is refused at once, saying
+ * what the .socket unit must say: served, a stream socket would only give
+ * readers "Protocol wrong type for socket". */
+static int systemd_socket(struct native_writer *nw)
 {
 	const char *pid = getenv("LISTEN_PID"), *n = getenv("LISTEN_FDS");
 	int type = 0, listening = 0;
 	struct sockaddr_un sa;
 	socklen_t len = sizeof(type), salen = sizeof(sa);
 
-	if (!pid || !n || atol(pid) != (long)getpid() || atoi(n) < 1)
+	if (!pid || !n || atol(pid) != (long)getpid() || atoi(n) < 1) {
+		logf_(nw, "no socket from systemd (LISTEN_FDS and LISTEN_PID of this process)");
 		return -ENOTSOCK;
-	if (getsockopt(3, SOL_SOCKET, SO_TYPE, &type, &len) || type != SOCK_SEQPACKET ||
-	    getsockopt(3, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) || !listening ||
-	    getsockname(3, (struct sockaddr *)&sa, &salen) || sa.sun_family != AF_UNIX)
+	}
+	if (getsockopt(3, SOL_SOCKET, SO_TYPE, &type, &len) || type != SOCK_SEQPACKET) {
+		logf_(nw, "the socket systemd passed (fd 3) is not SOCK_SEQPACKET: the .socket unit "
+			  "must use ListenSequentialPacket=, not ListenStream= or ListenDatagram=");
 		return -ENOTSOCK;
+	}
+	if (getsockopt(3, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) || !listening ||
+	    getsockname(3, (struct sockaddr *)&sa, &salen) || sa.sun_family != AF_UNIX) {
+		logf_(nw, "the socket systemd passed (fd 3) is not a listening Unix socket "
+			  "(ListenSequentialPacket=PATH or @NAME, Accept=no)");
+		return -ENOTSOCK;
+	}
 	fcntl(3, F_SETFD, FD_CLOEXEC);
 	return 3;
 }
@@ -387,7 +402,10 @@ int mmsync_writer_listen(struct mmsync_writer *w, const char *path,
 {
 	struct native_writer *nw = nw_of(w);
 
-	if (!nw || !opts_valid(opts, sizeof(*opts)))
+	if (!nw)
+		return -EINVAL;
+	struct log l = { nw->log, nw->log_ctx, nw->name }; /* listen opts have no log: the writer's */
+	if (opts_check(opts, sizeof(*opts), &l, "mmsync_writer_listen", "mmsync_listen_opts"))
 		return -EINVAL;
 	int err = writer_own(nw);
 	if (err)
@@ -399,12 +417,18 @@ int mmsync_writer_listen(struct mmsync_writer *w, const char *path,
 	const gid_t *gids = OPTS_GET(opts, allow_gids, NULL);
 	unsigned mode = OPTS_GET(opts, mode, 0);
 	unsigned flags = OPTS_GET(opts, flags, 0);
-	if ((nu && !uids) || (ng && !gids) || mode > 07777 || (flags & ~MMSYNC_LISTEN_SERVE))
+	if (opts_flags_check(flags, MMSYNC_LISTEN_SERVE, &l, "mmsync_writer_listen",
+			     "mmsync_listen_opts"))
 		return -EINVAL;
+	if ((nu && !uids) || (ng && !gids) || mode > 07777) {
+		log_msg(&l, "mmsync_writer_listen(): opts: %s", mode > 07777 ? "mode past 07777"
+			: "n_allow_uids or n_allow_gids without its list");
+		return -EINVAL;
+	}
 	uid_t *u = nu ? malloc(nu * sizeof(*uids)) : NULL;
 	gid_t *g = ng ? malloc(ng * sizeof(*gids)) : NULL;
 	int fd = (nu && !u) || (ng && !g) ? -ENOMEM
-		 : path ? bind_listen(nw, path, mode ? mode : 0660) : systemd_socket();
+		 : path ? bind_listen(nw, path, mode ? mode : 0660) : systemd_socket(nw);
 	if (fd < 0) {
 		free(u);
 		free(g);

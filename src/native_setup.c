@@ -189,19 +189,30 @@ int mmsync_writer_create(struct mmsync_writer **wp, const char *name,
 	if (!wp)
 		return -EINVAL;
 	*wp = NULL;
-	if (!opts_valid(opts, sizeof(*opts)) || native_name_valid(name))
+	if (native_name_valid(name))
+		return -EINVAL;
+	struct log l = OPTS_LOG(opts, name);
+	if (opts_check(opts, sizeof(*opts), &l, "mmsync_writer_create", "mmsync_native_opts"))
 		return -EINVAL;
 	unsigned flags = OPTS_GET(opts, flags, 0);
 	unsigned max_readers = OPTS_GET(opts, max_readers, 0);
 	uint64_t capacity = OPTS_GET(opts, capacity, 0);
 	const char *dir = OPTS_GET(opts, hugetlbfs_dir, NULL);
-	if ((flags & ~(MMSYNC_HUGETLB | MMSYNC_CHECKSUM | MMSYNC_BPF_OFF | MMSYNC_BPF_REQUIRE |
-		       MMSYNC_KEEP_PINS)) ||
-	    (flags & MMSYNC_BPF_OFF && flags & (MMSYNC_BPF_REQUIRE | MMSYNC_KEEP_PINS)) ||
+	if (opts_flags_check(flags, MMSYNC_HUGETLB | MMSYNC_CHECKSUM | MMSYNC_BPF_OFF |
+			     MMSYNC_BPF_REQUIRE | MMSYNC_KEEP_PINS, &l, "mmsync_writer_create",
+			     "mmsync_native_opts"))
+		return -EINVAL;
+	if ((flags & MMSYNC_BPF_OFF && flags & (MMSYNC_BPF_REQUIRE | MMSYNC_KEEP_PINS)) ||
 	    max_readers > NATIVE_MAX_READERS ||
 	    OPTS_GET(opts, queue_depth, 0) > 4096 || OPTS_GET(opts, chunk_size, 0) > (1u << 30) ||
-	    capacity > MMSYNC_MAX_PAYLOAD + 1 || ((flags & MMSYNC_HUGETLB) && dir))
+	    capacity > MMSYNC_MAX_PAYLOAD + 1 || ((flags & MMSYNC_HUGETLB) && dir)) {
+		log_msg(&l, "mmsync_writer_create(): opts out of range: flags 0x%x (MMSYNC_BPF_OFF "
+			"goes with neither _REQUIRE nor _KEEP_PINS, MMSYNC_HUGETLB not with "
+			"hugetlbfs_dir), max_readers %u (at most %u), capacity %llu (at most 2^39), "
+			"queue_depth (at most 4096), chunk_size (at most 1 GiB)", flags, max_readers,
+			NATIVE_MAX_READERS, (unsigned long long)capacity);
 		return -EINVAL;
+	}
 
 	struct native_writer *nw = calloc(1, sizeof(*nw));
 	struct mmsync_writer *w = writer_alloc();

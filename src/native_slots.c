@@ -75,7 +75,8 @@ void active_refresh(struct native_writer *nw)
 	nw->cand_seq = 0; /* a slot came or went since the NOTE */
 }
 
-/* RECLAIM: takes back the slot of a dead reader. A table slot keeps its place but
+/* RECLAIM: takes back the slot of a reader that has gone: counted as a
+ * disconnect if it said it closed, else as dead. A table slot keeps its place but
  * loses the dead reader's arrival, @seen, loaded before the probe that
  * found the slot unlocked: a reader may have claimed the slot since and
  * arrived, and its arrival (another value) must stay. */
@@ -84,6 +85,10 @@ void slot_reclaim(struct native_writer *nw, unsigned i, uint64_t seen)
 	nw->active_dirty = true;
 	struct wslot *ws = &nw->slots[i];
 
+	if (atomic_exchange(&ws->s->closed, 0))
+		atomic_fetch_add(&nw->h->disconnects, 1);
+	else
+		atomic_fetch_add(&nw->h->reclaimed, 1);
 	if (ws->kind == SLOT_OWN) {
 		if (ws->conn >= 0) {
 			hello_forget(nw, i);
@@ -98,7 +103,6 @@ void slot_reclaim(struct native_writer *nw, unsigned i, uint64_t seen)
 		ws->evicted_arrival = 0;
 		ws->published_seq = 0;
 	}
-	atomic_fetch_add(&nw->h->reclaimed, 1);
 }
 
 /* EVICT: bumps the slot's eviction count: its open view, if any, ends in -ESTALE
@@ -318,13 +322,33 @@ void mirror_sync(struct native_writer *nw)
 		memcpy(nw->mirror, nw->h, sizeof(*nw->h));
 }
 
+/* live_slots: the @live adopted readers, plus the readers handshaked and
+ * not adopted yet, which a handshake adds itself before it sends the
+ * hello (native_serve.c): a reader that asks for the figures (mmsync stat
+ * --socket) is always among those counted, whenever the writer last
+ * refreshed them. Both change the word under nw->lock (native_service.c,
+ * rule 2), which a listening writer takes only when its count changed. */
+static void store_live(struct native_writer *nw, uint32_t live)
+{
+	if (nw->listen_fd < 0) {
+		atomic_store_explicit(&nw->h->live_slots, live, memory_order_relaxed);
+		return;
+	}
+	if (live == nw->live_adopted)
+		return;
+	pthread_mutex_lock(&nw->lock);
+	nw->live_adopted = live;
+	atomic_store(&nw->h->live_slots, live + nw->n_pend);
+	pthread_mutex_unlock(&nw->lock);
+}
+
 /* Figures: single words, ordered with nothing (a seq_cst store is an
  * exchange, ~8 ns here). */
 static void store_figures(struct native_writer *nw, const uint32_t readers[2], uint32_t live)
 {
 	atomic_store_explicit(&nw->h->readers[0], readers[0], memory_order_relaxed);
 	atomic_store_explicit(&nw->h->readers[1], readers[1], memory_order_relaxed);
-	atomic_store_explicit(&nw->h->live_slots, live, memory_order_relaxed);
+	store_live(nw, live);
 	mirror_sync(nw);
 }
 

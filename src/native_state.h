@@ -67,6 +67,10 @@ struct native_header {
 	 * sent, at publishes that found a reader waiting. */
 	MMSYNC_ATOMIC(__u64) futex_wakes;
 	MMSYNC_ATOMIC(__u64) wake_msgs;
+	/* Slots taken back from readers that closed (mmsync_reader_close());
+	 * `reclaimed` counts those that died. In the header's padding: its
+	 * size, which readers check, is unchanged. */
+	MMSYNC_ATOMIC(__u64) disconnects;
 };
 
 #endif

@@ -114,6 +114,10 @@ struct native_writer {
 	unsigned n_cand;
 	uint64_t cand_seq;
 	bool table_used;	/* descriptors were exported: scan the table too */
+	/* Live adopted readers as last stored in the header's live_slots,
+	 * which also counts the readers handshaked but not adopted yet
+	 * (native_slots.c, store_live()). */
+	uint32_t live_adopted;
 	uint64_t table_probed_ns;
 
 	int epoll;

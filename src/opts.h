@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+#include "log.h"
+
 /* True when @opts (of @sz bytes as the caller says) is usable by a library
  * that knows @known bytes: large enough for the size field, and any bytes
  * past what the library knows are zero (a newer caller asking for nothing
@@ -28,5 +30,20 @@ static inline int opts_valid(const void *opts, size_t known)
 #define OPTS_GET(opts, f, def)                                                  \
 	((opts) && (opts)->sz >= offsetof(__typeof__(*(opts)), f) + sizeof((opts)->f) \
 		 ? (opts)->f : (def))
+
+/* The log of @opts (its log and log_ctx fields, where the caller's struct
+ * reaches them: else stderr), naming @who in stderr's lines. */
+#define OPTS_LOG(opts, who)                                                     \
+	((struct log){ OPTS_GET(opts, log, NULL), OPTS_GET(opts, log_ctx, NULL), (who) })
+
+/* opts_valid(), and when it fails a line through @l that says which
+ * field is at fault, naming @func and the struct @type.
+ * Return: 0 or -EINVAL (opts.c). */
+int opts_check(const void *opts, size_t known, const struct log *l, const char *func,
+	       const char *type);
+/* Flags of @flags outside @known: refused, said through @l.
+ * Return: 0 or -EINVAL. */
+int opts_flags_check(unsigned flags, unsigned known, const struct log *l, const char *func,
+		     const char *type);
 
 #endif

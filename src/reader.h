@@ -27,6 +27,7 @@ struct native_reader {
 	int slot_fd;		/* our own description, carrying our lock */
 	int state_fd;		/* to probe the writer's lock on the header */
 	int conn;		/* the writer's socket; -1 when made from descriptors */
+	pid_t pid;		/* the process that made it: only it says it closed */
 };
 
 struct mmsync_reader {

@@ -87,8 +87,9 @@ json_agrees() { # json_agrees VERSION IDX SIZE CHECKSUM < json: same values, con
 	python3 -c 'import json, sys
 d = json.load(sys.stdin)
 v, i, s, c = map(int, sys.argv[1:])
-assert sorted(d) == ["checksum", "idx", "readers", "size", "version"], d
+assert sorted(d) == ["checksum", "idx", "readers", "size", "version", "version_str"], d
 assert d["readers"] == [0, 0], d
+assert d["version_str"] == str(d["version"]), d  # exact where doubles round
 assert [d["version"], d["idx"], d["size"], d["checksum"]] == [v, i, s, c], d
 assert i == v & 1 and s == (v >> 1) & ((1 << 39) - 1) and c == v >> 40, d' "$@"
 }
@@ -287,6 +288,94 @@ run "$MMSYNC" wait "$T/w" --timeout soon
 check "wait --timeout soon: usage, exit 2" eval 'expect 2 "" && grep -q -- "--timeout takes seconds" "$T/err"'
 run "$MMSYNC" wait "$T/nowhere/x" --timeout 0
 check "wait on a prefix whose directory is missing: exit 1 at the timeout" expect 1 ""
+
+# 9. --version, and each subcommand's --help / -h: its usage on stdout,
+# exit 0, nothing done (no "--help" taken for a PREFIX)
+run "$MMSYNC" --version
+check "--version prints the project version (meson.build)" \
+	expect 0 "mmsync ${MMSYNC_VERSION:?meson passes MMSYNC_VERSION}"
+for sub in put cat stat serve read wait bench; do
+	for h in --help -h; do
+		(cd "$T" && run "$MMSYNC" "$sub" "$h" && echo "$rc" >"$T/rc")
+		rc=$(cat "$T/rc")
+		check "$sub $h: exit 0, its usage on stdout, nothing on stderr" \
+			eval 'expect 0 && [[ $(head -n 1 "$T/out") == "usage: mmsync $sub "* && ! -s $T/err ]]'
+	done
+	run "$MMSYNC" help "$sub"
+	check "help $sub: the same usage" eval 'expect 0 && [[ $(head -n 1 "$T/out") == "usage: mmsync $sub "* ]]'
+done
+check "cat --help made no segment named --help" eval '! compgen -G "$T/--help*" >/dev/null'
+run "$MMSYNC" cat "$T/p36" --help
+check "cat PREFIX --help: usage, the segment not written out" \
+	eval 'expect 0 && grep -q "^usage: mmsync cat" "$T/out"'
+run "$MMSYNC" cat
+check "a usage error prints that command's usage only" \
+	eval 'expect 2 "" && grep -q "^usage: mmsync cat" "$T/err" && ! grep -q "usage: mmsync put" "$T/err"'
+
+# 10. errors name the real cause: a missing directory is not a missing segment
+run "$MMSYNC" put "$T/nodir/x" "$T/in36"
+check "put into a missing directory: names the directory" \
+	eval 'expect 1 "" && eq "$(cat "$T/err")" "mmsync: $T/nodir/x: $T/nodir: No such file or directory"'
+run "$MMSYNC" cat "$T/nodir/x"
+check "cat in a missing directory: names the directory" \
+	eval 'expect 1 "" && eq "$(cat "$T/err")" "mmsync: $T/nodir/x: $T/nodir: No such file or directory"'
+run "$MMSYNC" cat "$T/nothing"
+check "cat of a missing segment in a directory that exists: no such segment" \
+	eval 'expect 1 "" && grep -q "no such segment" "$T/err"'
+run "$MMSYNC" read --socket "$T/nodir/s"
+check "read --socket in a missing directory: names the directory" \
+	eval 'expect 1 "" && eq "$(cat "$T/err")" "mmsync: $T/nodir/s: $T/nodir: No such file or directory"'
+run "$MMSYNC" read --socket "$T/nosock"
+check "read --socket where no socket is: says so, not 'no such segment'" \
+	eval 'expect 1 "" && eq "$(cat "$T/err")" "mmsync: $T/nosock: no socket at this path: is the writer serving it?"'
+
+# 11. progress of a large put: on a terminal only
+head -c $((32 << 20)) /dev/urandom >"$T/in32m"
+run "$MMSYNC" put "$T/big" "$T/in32m"
+check "a 32 MiB put, stderr not a terminal: no progress" \
+	eval 'expect 0 "written: 33554432 bytes | reset: false" && [[ ! -s $T/err ]]'
+rc=0; timeout 60 script -qec "$MMSYNC put $T/bigtty $T/in32m" /dev/null >"$T/pty.out" 2>&1 || rc=$?
+check "a 32 MiB put on a terminal: progress to 100 %, then the result" \
+	eval '[[ $rc -eq 0 ]] && grep -q "mmsync: put: 32 / 32 MiB (100%)" "$T/pty.out" && grep -q "written: 33554432 bytes" "$T/pty.out"'
+run "$MMSYNC" cat "$T/bigtty"
+check "the put shown in progress published the payload" cmp -s "$T/out" "$T/in32m"
+rm -f "$T"/in32m "$T"/big_* "$T"/bigtty_*
+
+# 12. stat --output FILE: written whole, then renamed over FILE
+"$MMSYNC" put "$T/o" "$T/in36" >/dev/null
+run "$MMSYNC" stat "$T/o" --json --output "$T/o.json"
+check "stat --output: nothing on stdout, FILE has the JSON" \
+	eval 'expect 0 "" && python3 -c "import json, sys; assert json.load(open(sys.argv[1]))[\"size\"] == 36" "$T/o.json"'
+check "stat --output: FILE readable as the umask allows (not mkstemp's 0600)" \
+	eq "$(stat -c %a "$T/o.json")" 660
+cp "$T/o.json" "$T/o.json.before"
+run "$MMSYNC" stat "$T/nothing" --json --output "$T/o.json"
+check "a failed stat --output leaves FILE as it was, and no temporary file" \
+	eval 'expect 1 "" && cmp -s "$T/o.json" "$T/o.json.before" && ! compgen -G "$T/.o.json.*" >/dev/null'
+# A reader of FILE never sees it empty or half written while it is replaced.
+python3 -c '
+import json, os, sys, time
+path, stop = sys.argv[1], sys.argv[2]
+n = 0
+while not os.path.exists(stop):
+    with open(path) as f:
+        json.loads(f.read())  # raises on an empty or partial file
+    n += 1
+print(n)' "$T/o.json" "$T/o.stop" >"$T/o.reads" 2>"$T/o.readerr" &
+reader=$!; bg+=("$reader")
+for i in $(seq 100); do "$MMSYNC" stat "$T/o" --json --output "$T/o.json"; done
+touch "$T/o.stop"
+rc=0; wait "$reader" || rc=$?
+check "a reader looping over FILE during 100 replacements read it whole each time" \
+	eval '[[ $rc -eq 0 && $(cat "$T/o.reads") -gt 0 ]] || { sed "s/^/#   /" "$T/o.readerr"; false; }'
+
+# 13. the examples take a prefix (the demo's private one); by hand, /tmp/hello_world
+rm -f /tmp/hello_world_*
+run "$BIN/hello_writer" "$T/hw"
+check "hello_writer PREFIX writes there, not at /tmp/hello_world" \
+	eval 'expect 0 && [[ -e $T/hw_state && ! -e /tmp/hello_world_state ]]'
+run "$BIN/hello_reader" "$T/hw"
+check "hello_reader PREFIX reads it" expect 0 'version: 7 messages: ["Hello", "World", "!"]'
 
 [[ $fails -eq 0 ]] || { echo "# $fails check(s) failed"; exit 1; }
 echo "# all checks passed"

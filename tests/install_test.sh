@@ -2,13 +2,16 @@
 # `meson install` gives a library that a program finds with pkg-config, and
 # the shared object exports the public API and nothing else; the licence is
 # installed, and the manual pages in a build with them (MMSYNC_MAN=1).
-#   tests/install_test.sh BUILDDIR SOURCEDIR "REQUIRES..."
+#   MMSYNC_VERSION=X.Y.Z tests/install_test.sh BUILDDIR SOURCEDIR "REQUIRES..." [PYTHON]
 # REQUIRES: the packages mmsync.pc must list in Requires.private, those of
 # the optional parts in this build (none in a build without them).
+# MMSYNC_VERSION: the project version (meson.build), which the header's
+# macros, pkg-config and mmsync --version must all say.
 set -euo pipefail
 build=$(cd "$1" && pwd)
 src=$(cd "$2" && pwd)
 want_requires=$(tr ' ' '\n' <<<"${3:-}" | sed '/^$/d' | sort)
+version=${MMSYNC_VERSION:?meson passes MMSYNC_VERSION, the project version}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -45,6 +48,40 @@ c++ -std=c++11 -Wall -Wextra -Werror -fsyntax-only -I"$incdir" "$tmp/inline.cc" 
 	{ echo "not ok - mmsync.h in C++"; exit 1; }
 echo "ok - the installed headers, in C and C++"
 find "$tmp/root" -name 'libmmsync.a' | grep -q . || { echo "not ok - no static library"; exit 1; }
+
+# One version number: pkg-config, the installed header, the command.
+[ "$(pkg-config --modversion mmsync)" = "$version" ] ||
+	{ echo "not ok - pkg-config --modversion: $(pkg-config --modversion mmsync), not $version"; exit 1; }
+IFS=. read -r major minor patch <<<"$version"
+printf '#include <mmsync.h>\n#include <stdio.h>\n_Static_assert(MMSYNC_VERSION_MAJOR == %s && MMSYNC_VERSION_MINOR == %s && MMSYNC_VERSION_PATCH == %s, "macros");\nint main(void) { puts(MMSYNC_VERSION_STRING); return 0; }\n' \
+	"$major" "$minor" "$patch" >"$tmp/version.c"
+cc -Wall -Wextra -Werror -o "$tmp/version" "$tmp/version.c" $flags ||
+	{ echo "not ok - the installed header's version macros are not $version"; exit 1; }
+[ "$("$tmp/version")" = "$version" ] || { echo "not ok - MMSYNC_VERSION_STRING"; exit 1; }
+bindir=$(dirname "$(find "$tmp/root" -path '*/bin/mmsync' | head -n1)")
+[ "$(LD_LIBRARY_PATH=$libdir "$bindir/mmsync" --version)" = "mmsync $version" ] ||
+	{ echo "not ok - installed mmsync --version"; exit 1; }
+echo "ok - one version, $version: pkg-config, the installed header's macros, mmsync --version"
+
+# An installed `mmsync bench` finds its installed suite (libexecdir/mmsync,
+# found from mmsync's own path: this install is under a DESTDIR). --rounds 0
+# is the suite's own error: it ran, and stops at once.
+out=$(LD_LIBRARY_PATH=$libdir "$bindir/mmsync" bench --rounds 0 2>&1) && rc=0 || rc=$?
+if [ "$rc" != 1 ] || ! grep -q '^mmsync-bench-suite: --rounds takes a number' <<<"$out"; then
+	echo "not ok - installed mmsync bench does not run the installed suite: $out"
+	exit 1
+fi
+echo "ok - installed mmsync bench runs the installed suite"
+
+# The example systemd units, with the documentation.
+for u in mmsync@.socket mmsync@.service mmsync-metrics.service mmsync-metrics.timer; do
+	find "$tmp/root" -path "*/share/doc/mmsync/examples/systemd/$u" | grep -q . ||
+		{ echo "not ok - $u not installed under share/doc/mmsync/examples/systemd"; exit 1; }
+done
+grep -q "^ExecStart=$(pkg-config --variable=prefix mmsync | sed "s|^$tmp/root||")/bin/mmsync serve " \
+	"$(find "$tmp/root" -name 'mmsync@.service')" ||
+	{ echo "not ok - mmsync@.service does not run the installed mmsync"; exit 1; }
+echo "ok - the example systemd units are installed, running the installed mmsync"
 
 exported=$(nm -D --defined-only "$libdir/libmmsync.so.0" | awk '$2 == "T" {print $3}' | sed 's/@.*//' | sort)
 declared=$(grep -h -o '^MMSYNC_API [^(]*(' "$src/include/mmsync.h" "$src/include/mmsync_read.h" |

@@ -35,7 +35,8 @@ json=$("$M" stat --socket "$sock" --json)
 check "stat --json has the figures" "python3 -c '
 import json, sys
 s = json.loads(sys.argv[1])
-assert set(s) == {\"name\", \"seq\", \"version\", \"idx\", \"size\", \"generation\", \"capacity\", \"readers\", \"live_slots\", \"evictions\"}, s
+assert set(s) == {\"name\", \"seq\", \"version\", \"version_str\", \"idx\", \"size\", \"generation\", \"capacity\", \"readers\", \"live_slots\", \"evictions\", \"reclaimed\", \"disconnects\"}, s
+assert s[\"version_str\"] == str(s[\"version\"]), s
 assert s[\"name\"] == \"demo\" and s[\"seq\"] == 3 and s[\"size\"] == 10000 and s[\"generation\"] == 2 and s[\"capacity\"] >= 10000, s
 assert s[\"idx\"] == s[\"version\"] & 1 and (s[\"version\"] >> 1) & ((1 << 39) - 1) == 10000, s
 assert len(s[\"readers\"]) == 2 and s[\"live_slots\"] >= 1 and s[\"evictions\"] == 0, s
@@ -141,6 +142,108 @@ if [ "$(id -u)" -eq 0 ]; then
 elif [ "${MMSYNC_TEST_STRICT:-0}" = 1 ]; then
 	check "a squatter of another uid needs root (strict)" false
 fi
+
+# Figures a reader asks for: the asker is always counted in live_slots,
+# whenever the writer last refreshed them; readers that close are
+# disconnects, readers that die are reclaimed.
+"$M" serve --socket "$sock" --name "figures$$" "$tmp/data" > "$tmp/fig.out" 2>&1 &
+server=$!; pids+=("$server")
+wait_for "[ -S '$sock' ]"
+figure() { # one stat --socket (a reader that closes), counted in $tmp/asks
+	echo >> "$tmp/asks"
+	"$M" stat --socket "$sock" --json | python3 -c "import json, sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"
+}
+bad=
+for k in $(seq 30); do
+	n=$(figure live_slots)
+	[ "$n" = 1 ] || bad="$bad $k:$n"
+	[ $((k % 3)) -ne 0 ] || sleep 0.05 # some just after a refresh (every 100 ms), some not
+done
+check "stat --socket, no other reader: live_slots 1 in 30 asks out of 30 (wrong:$bad)" "[ -z '$bad' ]"
+"$M" read --socket "$sock" > /dev/null
+"$M" read --socket "$sock" > /dev/null
+check "two reads and 31 stats that closed: 33 disconnects, no dead reader" \
+	"wait_for '[ \$(figure disconnects) = 33 ]' && [ \$(figure reclaimed) = 0 ]"
+"$M" read --socket "$sock" --watch > "$tmp/killed.out" &
+killed=$!; pids+=("$killed")
+wait_for "grep -q '^seq=1 ' '$tmp/killed.out'"
+check "a reader connected: live_slots 2 (it and the asker)" "[ \$(figure live_slots) = 2 ]"
+kill -KILL "$killed"; wait "$killed" 2>/dev/null || true
+check "a reader killed: one dead reader reclaimed" "wait_for '[ \$(figure reclaimed) = 1 ]'"
+# disconnects seen by an ask: the 2 reads and the asks before it
+check "and not counted as a disconnect: 2 reads and every earlier ask are all" \
+	"wait_for '[ \$(figure disconnects) = \$((\$(wc -l < $tmp/asks) + 1)) ]'"
+stop "$server" INT || true
+
+# The socket's mode: 0660 by default, --mode OCTAL, and with an allow-list
+# 0666 unless --mode says otherwise, so that the users listed reach it.
+mode_of() { stat -c %a "$sock"; }
+"$M" serve --socket "$sock" --mode 0640 "$tmp/data" > /dev/null 2>&1 &
+server=$!; pids+=("$server")
+check "--mode 0640: the socket is 0640" "wait_for '[ -S $sock ]' && [ \$(mode_of) = 640 ]"
+stop "$server" INT || true
+"$M" serve --socket "$sock" "$tmp/data" > /dev/null 2>&1 &
+server=$!; pids+=("$server")
+check "no --mode: 0660" "wait_for '[ -S $sock ]' && [ \$(mode_of) = 660 ]"
+stop "$server" INT || true
+rc=0; "$M" serve --socket "$sock" --mode 0999 "$tmp/data" 2> "$tmp/mode.err" || rc=$?
+check "--mode 0999: a usage error naming it" "[ $rc -eq 2 ] && grep -q -- '--mode takes an octal' '$tmp/mode.err'"
+if [ "$(id -u)" -eq 0 ]; then
+	chmod 755 "$tmp" && chmod 644 "$tmp/data"
+	as_nobody() { setpriv --reuid 65534 --regid 65534 --clear-groups "$@"; }
+	"$M" serve --socket "$sock" --allow-uid 65534 "$tmp/data" > /dev/null 2>&1 &
+	server=$!; pids+=("$server")
+	check "--allow-uid 65534: the socket is 0666" "wait_for '[ -S $sock ]' && [ \$(mode_of) = 666 ]"
+	rc=0; as_nobody "$M" read --socket "$sock" > "$tmp/nobody.out" 2> "$tmp/nobody.err" || rc=$?
+	check "and uid 65534 reads through it" "[ $rc -eq 0 ] && cmp -s '$tmp/data' '$tmp/nobody.out' || { sed 's/^/#   /' '$tmp/nobody.err'; false; }"
+	rc=0; setpriv --reuid 54321 --regid 54321 --clear-groups "$M" read --socket "$sock" > /dev/null 2> "$tmp/other.err" || rc=$?
+	check "a uid not in the list reaches the socket and is refused by the writer" \
+		"[ $rc -eq 1 ] && grep -q 'refused this peer' '$tmp/other.err'"
+	stop "$server" INT || true
+	"$M" serve --socket "$sock" --allow-uid 65534 --mode 0660 "$tmp/data" > /dev/null 2>&1 &
+	server=$!; pids+=("$server")
+	wait_for "[ -S '$sock' ]"
+	rc=0; as_nobody "$M" read --socket "$sock" > /dev/null 2> "$tmp/nobody2.err" || rc=$?
+	check "--allow-uid 65534 --mode 0660: that user cannot reach the socket (EACCES)" \
+		"[ $rc -eq 1 ] && grep -q 'Permission denied' '$tmp/nobody2.err'"
+	stop "$server" INT || true
+	chmod 700 "$tmp"
+
+	# A reader in a network namespace of its own (a sandbox: bwrap
+	# --unshare-all) reaches a path socket, never an abstract one.
+	"$M" serve --socket "$sock" --name "netns$$" "$tmp/data" > /dev/null 2>&1 &
+	server=$!; pids+=("$server")
+	"$M" serve --socket "@mmsync-netns-$$" --name "netnsa$$" "$tmp/data" > /dev/null 2>&1 &
+	server2=$!; pids+=("$server2")
+	wait_for "[ -S '$sock' ] && '$M' read --socket @mmsync-netns-$$ > /dev/null 2>&1"
+	rc=0; unshare --net "$M" read --socket "$sock" > "$tmp/netns.out" || rc=$?
+	check "a reader in its own network namespace reads a path socket" "[ $rc -eq 0 ] && cmp -s '$tmp/data' '$tmp/netns.out'"
+	rc=0; unshare --net "$M" read --socket "@mmsync-netns-$$" > /dev/null 2> "$tmp/netns.err" || rc=$?
+	check "but not an abstract one, and is told why" \
+		"[ $rc -eq 1 ] && grep -q 'reachable only in the writer.s network namespace' '$tmp/netns.err'"
+	stop "$server" INT || true
+	stop "$server2" INT || true
+elif [ "${MMSYNC_TEST_STRICT:-0}" = 1 ]; then
+	check "readers of another uid need root (strict)" false
+fi
+
+# Progress of serve's first publish of a large file: on a terminal only.
+head -c $((40 << 20)) /dev/urandom > "$tmp/big"
+cat > "$tmp/pty.sh" <<SH
+"$M" serve --socket "$tmp/big.sock" "$tmp/big" &
+while [ ! -S "$tmp/big.sock" ]; do sleep 0.05; done
+kill -INT \$!; wait \$!
+SH
+rc=0; timeout 60 script -qec "bash $tmp/pty.sh" /dev/null > "$tmp/pty.out" 2>&1 || rc=$?
+check "serve on a terminal: progress of the first publish to 100 %, then published" \
+	"[ $rc -eq 0 ] && grep -q 'mmsync: publishing: 40 / 40 MiB (100%)' '$tmp/pty.out' && grep -q 'published seq=1 bytes=41943040' '$tmp/pty.out'"
+"$M" serve --socket "$tmp/big.sock" "$tmp/big" > "$tmp/big.out" 2> "$tmp/big.err" &
+server=$!; pids+=("$server")
+wait_for "[ -S '$tmp/big.sock' ]"
+"$M" read --socket "$tmp/big.sock" > "$tmp/big.read"
+check "not on a terminal: no progress, the same payload" "[ ! -s '$tmp/big.err' ] && cmp -s '$tmp/big' '$tmp/big.read'"
+stop "$server" INT || true
+rm -f "$tmp/big" "$tmp/big.read"
 
 rc=0; "$M" read --socket "$tmp/nothing" 2> "$tmp/none.err" || rc=$?
 check "no server: exit 1 with a message" "[ $rc -eq 1 ] && grep -q '^mmsync: $tmp/nothing: ' '$tmp/none.err'"

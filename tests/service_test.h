@@ -155,9 +155,10 @@ static inline struct mmsync_reader *table_reader(struct mmsync_writer *w)
 }
 
 /* Waits, without dispatching, until the figures @r reads show @live slots
- * and @reclaimed slots taken back (the service thread refreshes them).
+ * and @taken_back slots taken back from readers that left, closed
+ * (disconnects) or died (reclaimed): the service thread refreshes them.
  * Return: whether they did within STEP_MS; *st holds the last read. */
-static inline bool figures_reach(struct mmsync_reader *r, uint32_t live, uint64_t reclaimed,
+static inline bool figures_reach(struct mmsync_reader *r, uint32_t live, uint64_t taken_back,
 			  struct mmsync_stat *st)
 {
 	uint64_t until = now_ns() + STEP_MS * 1000000ull;
@@ -165,7 +166,7 @@ static inline bool figures_reach(struct mmsync_reader *r, uint32_t live, uint64_
 		*st = (struct mmsync_stat){ .sz = sizeof(*st) };
 		if (mmsync_reader_stat(r, st))
 			return false;
-		if (st->live_slots == live && st->reclaimed == reclaimed)
+		if (st->live_slots == live && st->reclaimed + st->disconnects == taken_back)
 			return true;
 		sleep_ns(5000000);
 	} while (now_ns() < until);

@@ -7,6 +7,8 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
 
 #include "harness.h"
 #include "mmsync.h"
@@ -359,6 +361,84 @@ static void test_flag_families(void **unused)
 	tmp_prefix_remove(&t);
 }
 
+/* Options refused with -EINVAL say why: through the options' log callback
+ * where the caller's struct has one, else on stderr, naming the function
+ * and the field at fault. */
+static char logged[1024];
+
+static void capture(void *ctx, const char *msg)
+{
+	(void)ctx;
+	snprintf(logged, sizeof(logged), "%s", msg);
+}
+
+static void assert_logged(const char *want)
+{
+	if (!strstr(logged, want))
+		fail_msg("logged \"%s\", wanted \"%s\"", logged, want);
+	logged[0] = 0;
+}
+
+static void test_bad_opts_said(void **unused)
+{
+	(void)unused;
+	struct tmp_prefix t;
+	tmp_prefix_make(&t, "said");
+	struct mmsync_writer *w = NULL;
+	struct mmsync_reader *r = NULL;
+
+	/* A tail this library does not know. */
+	struct {
+		struct mmsync_writer_opts o;
+		uint64_t future;
+	} newer = { { .sz = sizeof(newer), .log = capture }, 1 };
+	assert_int_equal(mmsync_writer_open(&w, t.prefix, &newer.o), -EINVAL);
+	char want[256];
+	snprintf(want, sizeof(want), "mmsync_writer_open(): opts->sz is %zu, past the %zu bytes of "
+		 "struct mmsync_writer_opts", sizeof(newer), sizeof(newer.o));
+	assert_logged(want);
+	/* A flag of another struct, each front. */
+	MMSYNC_OPTS(mmsync_reader_opts, ro, .flags = MMSYNC_HUGETLB, .log = capture);
+	assert_int_equal(mmsync_reader_open(&r, t.prefix, &ro), -EINVAL);
+	assert_logged("mmsync_reader_open(): opts->flags 0x100 has bits 0x100 that are no flag of "
+		      "struct mmsync_reader_opts");
+	assert_int_equal(mmsync_reader_connect(&r, "@mmsync-test-said", &ro), -EINVAL);
+	assert_logged("mmsync_reader_connect(): opts->flags 0x100");
+	MMSYNC_OPTS(mmsync_native_opts, no, .flags = MMSYNC_SINGLE_WRITER | MMSYNC_BPF_OFF,
+		    .log = capture);
+	assert_int_equal(mmsync_writer_create(&w, "said", &no), -EINVAL);
+	assert_logged("mmsync_writer_create(): opts->flags 0x401 has bits 0x1");
+	/* Listen options have no log: the writer's says it. */
+	no.flags = MMSYNC_BPF_OFF;
+	assert_int_equal(mmsync_writer_create(&w, "said", &no), 0);
+	MMSYNC_OPTS(mmsync_listen_opts, lo, .flags = MMSYNC_NO_RESET);
+	assert_int_equal(mmsync_writer_listen(w, "@mmsync-test-said", &lo), -EINVAL);
+	assert_logged("mmsync_writer_listen(): opts->flags 0x2");
+	lo = (struct mmsync_listen_opts){ .sz = 3 };
+	assert_int_equal(mmsync_writer_listen(w, "@mmsync-test-said", &lo), -EINVAL);
+	assert_logged("mmsync_writer_listen(): opts->sz is 3, less than the size field itself");
+	mmsync_writer_close(w);
+
+	/* A size too small to reach the log field: stderr. */
+	fflush(stderr);
+	int saved = dup(2), fd = memfd_create("stderr", 0);
+	assert_true(saved >= 0 && fd >= 0);
+	dup2(fd, 2);
+	struct mmsync_reader_opts small = { .sz = 2, .log = capture };
+	assert_int_equal(mmsync_reader_open(&r, t.prefix, &small), -EINVAL);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	char buf[1024] = { 0 };
+	assert_true(pread(fd, buf, sizeof(buf) - 1, 0) > 0);
+	close(fd);
+	assert_string_equal(logged, ""); /* not the callback its size does not reach */
+	if (!strstr(buf, "mmsync_reader_open(): opts->sz is 2, less than the size field itself: "
+			 "declare the options with MMSYNC_OPTS(mmsync_reader_opts, NAME, ...)"))
+		fail_msg("stderr: %s", buf);
+	tmp_prefix_remove(&t);
+}
+
 /* A view lives on the caller's stack: words reserved now let later
  * versions add fields without changing its size. */
 static void test_view_has_room(void **unused)
@@ -396,6 +476,7 @@ int main(void)
 		test_case(test_single_writer),
 		test_case(test_no_space),
 		test_case(test_flag_families),
+		test_case(test_bad_opts_said),
 		test_case(test_view_has_room),
 		test_case(test_strerror),
 	};

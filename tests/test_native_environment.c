@@ -271,6 +271,46 @@ static void test_systemd_socket(void **unused)
 	assert_int_equal(wait_child(pid), 0);
 }
 
+/* A stream socket handed over (a .socket unit with ListenStream=): refused
+ * at once, -ENOTSOCK, the log naming the directive the unit needs. */
+static char stream_log[512];
+
+static void stream_log_fn(void *ctx, const char *msg)
+{
+	(void)ctx;
+	snprintf(stream_log, sizeof(stream_log), "%s", msg);
+}
+
+static void test_systemd_stream_socket(void **unused)
+{
+	(void)unused;
+	pid_t pid = test_fork();
+	if (pid == 0) {
+		struct mmsync_writer *w;
+		char n[32];
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "mmsync-stream-%d", (int)getpid());
+		if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 8) ||
+		    dup2(fd, 3) != 3)
+			_exit(3);
+		MMSYNC_OPTS(mmsync_native_opts, o, .flags = MMSYNC_BPF_OFF, .log = stream_log_fn);
+		if (mmsync_writer_create(&w, uniq("stream"), &o))
+			_exit(4);
+		snprintf(n, sizeof(n), "%d", (int)getpid());
+		setenv("LISTEN_PID", n, 1);
+		setenv("LISTEN_FDS", "1", 1);
+		if (mmsync_writer_listen(w, NULL, NULL) != -ENOTSOCK)
+			_exit(5);
+		if (!strstr(stream_log, "not SOCK_SEQPACKET: the .socket unit must use "
+					"ListenSequentialPacket=, not ListenStream="))
+			_exit(6);
+		mmsync_writer_close(w);
+		_exit(0);
+	}
+	assert_int_equal(wait_child(pid), 0);
+}
+
 /* Out of descriptors at any step of creating a writer or a reader: a
  * clear error, nothing left open, nothing half made. */
 static void test_out_of_descriptors(void **unused)
@@ -362,6 +402,7 @@ int main(void)
 		test_case(test_hugetlb),
 		test_case(test_hugetlbfs_dir),
 		test_case(test_systemd_socket),
+		test_case(test_systemd_stream_socket),
 		test_case(test_out_of_descriptors),
 		test_case(test_reader_out_of_descriptors),
 	};

@@ -93,8 +93,9 @@ static void test_serves_without_dispatch(void **unused)
 	}
 	/* Their slots come back with no write and no dispatch from here. */
 	if (!figures_reach(t, 1, 3, &st))
-		fail_msg("live %u reclaimed %lu: the thread did not take back the slots", st.live_slots,
-			 (unsigned long)st.reclaimed);
+		fail_msg("live %u reclaimed %lu disconnects %lu: the thread did not take back the "
+			 "slots", st.live_slots, (unsigned long)st.reclaimed,
+			 (unsigned long)st.disconnects);
 	assert_int_equal(read_is(t, 2, 1000), 0);
 	assert_int_equal(atomic_load(&revoked), 0); /* each was seen dead as it left */
 	mmsync_reader_close(t);

@@ -6,16 +6,20 @@ tools/setup.sh build >/dev/null
 bin=build/tools
 umask 007 # readers in the group may count themselves in the state file
 
-echo "== the HelloWorld example (files at /tmp/hello_world_*)"
-rm -f /tmp/hello_world_state /tmp/hello_world_data_0 /tmp/hello_world_data_1
-"$bin/hello_writer"
-"$bin/hello_reader"
-stat -c '%A %s %n' /tmp/hello_world_*
+# Everything under a directory of this run's own: not the fixed
+# /tmp/hello_world that another user's run (or the examples run by hand)
+# may hold.
+dir=$(mktemp -d /dev/shm/mmsync-demo-XXXXXX)
+bg=() # background processes, stopped at exit
+trap 'for p in "${bg[@]}"; do kill -INT "$p" 2>/dev/null || :; done; rm -rf "$dir"' EXIT
+
+echo "== the HelloWorld example (files at $dir/hello_world_*)"
+"$bin/hello_writer" "$dir/hello_world"
+"$bin/hello_reader" "$dir/hello_world"
+stat -c '%A %s %n' "$dir"/hello_world_*
 
 echo
 echo "== a writer publishing 20 versions while two readers read"
-dir=$(mktemp -d /dev/shm/mmsync-demo-XXXXXX)
-trap 'rm -rf "$dir"' EXIT
 prefix=$dir/ticker
 (
 	for i in $(seq 1 20); do
@@ -47,7 +51,8 @@ printf 'first version\n' > "$dir/routes"
 server=$!
 while [ ! -S "$dir/sock" ]; do sleep 0.05; done
 for r in 1 2; do
-	"$bin/mmsync" read --socket "$dir/sock" --watch | sed -u "s/^/reader $r watches: /" &
+	"$bin/mmsync" read --socket "$dir/sock" --watch > >(sed -u "s/^/reader $r watches: /") &
+	bg+=($!)
 done
 sleep 0.3
 for i in 2 3; do
@@ -62,7 +67,8 @@ printf 'short again\n' > "$dir/routes"; sleep 0.3
 echo "-- after one more rewrite, mmsync read --socket prints:"
 
 "$bin/mmsync" read --socket "$dir/sock"
-pkill -INT -f "mmsync read --socket $dir/sock" || true
+for p in "${bg[@]}"; do kill -INT "$p" 2>/dev/null || :; done
+bg=()
 kill -INT "$server"; wait "$server" 2>/dev/null || true
 echo
 echo "== read and write cost of a 36-byte payload: compat, native with a fenceless and with a fenced

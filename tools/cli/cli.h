@@ -5,6 +5,7 @@
 #define MMSYNC_CLI_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -13,6 +14,7 @@
 int usage(const char *why);
 int fail(const char *what, int err);
 int fail_sys(const char *what, int err);
+int fail_path(const char *path, int err, const char *enoent);
 int write_all(int fd, const char *p, size_t len);
 int parse_u64(const char *s, uint64_t *out);
 int parse_user(const char *s, uid_t *out);
@@ -37,6 +39,26 @@ int cmd_read(int argc, char **argv);
 int connect_reader(const char *sock, const struct mmsync_reader_opts *o, struct mmsync_reader **r);
 int stat_socket(const char *path, const struct mmsync_reader_opts *o, enum stat_format fmt);
 int stat_all(enum stat_format fmt);
+
+/* output.c: --output FILE, written atomically. */
+struct output {
+	const char *path;
+	char tmp[4096];
+};
+int output_begin(struct output *o, const char *path);
+int output_end(struct output *o, int rc);
+
+/* progress.c: how far a long operation has got, on a terminal. */
+struct progress {
+	const char *what;
+	uint64_t total, last_ns;
+	bool on;
+};
+void progress_begin(struct progress *p, const char *what, uint64_t total);
+void progress_update(struct progress *p, uint64_t done);
+void progress_end(struct progress *p);
+/* Bytes a copy is filled by at a time when progress is shown. */
+#define PROGRESS_CHUNK (8u << 20)
 
 /* wait.c: both layouts. */
 int cmd_wait(int argc, char **argv);

@@ -75,6 +75,24 @@ static void input_free(struct input *in)
 		free(in->buf);
 }
 
+/* The payload copied into the copy in chunks, so that a terminal sees how
+ * far it got; then published as mmsync_write() would. */
+static int put_chunked(struct mmsync_writer *w, const struct input *in, uint64_t grace_ns,
+		       struct mmsync_write_info *info, struct progress *pg)
+{
+	void *ptr;
+	int err = mmsync_write_begin(w, in->len, grace_ns, &ptr);
+	if (err)
+		return err;
+	for (size_t done = 0; done < in->len;) {
+		size_t n = in->len - done < PROGRESS_CHUNK ? in->len - done : PROGRESS_CHUNK;
+		memcpy((char *)ptr + done, (const char *)in->buf + done, n);
+		done += n;
+		progress_update(pg, done);
+	}
+	return mmsync_write_commit(w, in->len, info);
+}
+
 int cmd_put(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -129,13 +147,19 @@ int cmd_put(int argc, char **argv)
 	err = mmsync_writer_open(&w, prefix, &opts);
 	if (err) {
 		input_free(&in);
-		return fail(prefix, err);
+		return fail_path(prefix, err, mmsync_strerror(err));
 	}
-	err = mmsync_write(w, in.buf, in.len, grace_ms * 1000000, &info);
+	struct progress pg;
+	progress_begin(&pg, "put", in.len);
+	if (pg.on)
+		err = put_chunked(w, &in, grace_ms * 1000000, &info, &pg);
+	else
+		err = mmsync_write(w, in.buf, in.len, grace_ms * 1000000, &info);
+	progress_end(&pg);
 	mmsync_writer_close(w);
 	input_free(&in);
 	if (err)
-		return fail(prefix, err);
+		return fail_path(prefix, err, mmsync_strerror(err));
 	printf("written: %zu bytes | reset: %s\n", info.written, info.reset ? "true" : "false");
 	return 0;
 }
@@ -165,7 +189,7 @@ int cmd_cat(int argc, char **argv)
 	err = mmsync_read_begin(r, &v);
 	if (err) {
 		mmsync_reader_close(r);
-		return fail(prefix, err);
+		return fail_path(prefix, err, mmsync_strerror(err));
 	}
 	int werr = write_all(1, v.data, v.len);
 	err = mmsync_read_end(r, &v);
@@ -188,12 +212,16 @@ int stat_prefix(const char *prefix, uid_t trust, enum stat_format fmt)
 		err = mmsync_reader_stat(r, &st);
 	mmsync_reader_close(r);
 	if (err)
-		return fail(prefix, err);
+		return fail_path(prefix, err, mmsync_strerror(err));
 
+	/* The version word as a number and as a string: JSON readers that
+	 * hold numbers in doubles (jq) round it past 2^53. */
 	if (json)
-		printf("{\"version\": %" PRIu64 ", \"idx\": %u, \"size\": %" PRIu64
-		       ", \"checksum\": %" PRIu32 ", \"readers\": [%" PRIu32 ", %" PRIu32 "]}\n",
-		       st.version, st.idx, st.size, st.checksum, st.readers[0], st.readers[1]);
+		printf("{\"version\": %" PRIu64 ", \"version_str\": \"%" PRIu64 "\", \"idx\": %u"
+		       ", \"size\": %" PRIu64 ", \"checksum\": %" PRIu32 ", \"readers\": [%" PRIu32
+		       ", %" PRIu32 "]}\n",
+		       st.version, st.version, st.idx, st.size, st.checksum, st.readers[0],
+		       st.readers[1]);
 	else
 		printf("version: %" PRIu64 "\nidx: %u\nsize: %" PRIu64 "\nchecksum: 0x%06" PRIx32
 		       "\nreaders: %" PRIu32 " %" PRIu32 "\n",

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -29,7 +30,18 @@ int connect_reader(const char *sock, const struct mmsync_reader_opts *o,
 			sock);
 		return 1;
 	}
-	return err ? fail(sock, err) : 0;
+	/* The library says "no writer" for a path where nothing is: say
+	 * whether the socket or its directory is what is missing. */
+	struct stat st;
+	if (err == -ECONNREFUSED && sock[0] != '@' && lstat(sock, &st) && errno == ENOENT)
+		err = -ENOENT;
+	if (err == -ECONNREFUSED && sock[0] == '@') {
+		fprintf(stderr, "mmsync: %s: %s (an abstract socket is reachable only in the writer's "
+				"network namespace: a sandboxed reader needs a path socket)\n", sock,
+			mmsync_strerror(err));
+		return 1;
+	}
+	return err ? fail_path(sock, err, "no socket at this path: is the writer serving it?") : 0;
 }
 
 int cmd_read(int argc, char **argv)
@@ -143,13 +155,18 @@ static int print_native_stat(const struct mmsync_stat *st, enum stat_format fmt,
 			return fail(what, n);
 		fputs(text, stdout);
 		break;
-	case STAT_JSON:
-		printf("{\"name\": \"%s\", \"seq\": %" PRIu64 ", \"version\": %" PRIu64 ", \"idx\": %u"
+	case STAT_JSON: /* no newline: stat --all puts objects in an array */
+		/* 64-bit words that may pass 2^53 also as strings (KEY_str):
+		 * JSON readers that hold numbers in doubles (jq) round them. */
+		printf("{\"name\": \"%s\", \"seq\": %" PRIu64 ", \"version\": %" PRIu64
+		       ", \"version_str\": \"%" PRIu64 "\", \"idx\": %u"
 		       ", \"size\": %" PRIu64 ", \"generation\": %" PRIu64 ", \"capacity\": %" PRIu64
 		       ", \"readers\": [%" PRIu32 ", %" PRIu32 "], \"live_slots\": %" PRIu32
-		       ", \"evictions\": %" PRIu64 "}\n",
-		       st->name, st->seq, st->version, st->idx, st->size, st->generation, st->capacity,
-		       st->readers[0], st->readers[1], st->live_slots, st->evictions);
+		       ", \"evictions\": %" PRIu64 ", \"reclaimed\": %" PRIu64
+		       ", \"disconnects\": %" PRIu64 "}",
+		       st->name, st->seq, st->version, st->version, st->idx, st->size, st->generation,
+		       st->capacity, st->readers[0], st->readers[1], st->live_slots, st->evictions,
+		       st->reclaimed, st->disconnects);
 		break;
 	default:
 		printf("name: %s\n", st->name);
@@ -159,9 +176,11 @@ static int print_native_stat(const struct mmsync_stat *st, enum stat_format fmt,
 			printf("writer: gone (these are its last figures)\n");
 		printf("seq: %" PRIu64 "\nversion: %" PRIu64 "\nidx: %u\nsize: %" PRIu64
 		       "\ngeneration: %" PRIu64 "\ncapacity: %" PRIu64 "\nreaders: %" PRIu32 " %" PRIu32
-		       "\nlive_slots: %" PRIu32 "\nevictions: %" PRIu64 "\n",
+		       "\nlive_slots: %" PRIu32 "\nevictions: %" PRIu64 "\nreclaimed: %" PRIu64
+		       "\ndisconnects: %" PRIu64 "\n",
 		       st->seq, st->version, st->idx, st->size, st->generation, st->capacity,
-		       st->readers[0], st->readers[1], st->live_slots, st->evictions);
+		       st->readers[0], st->readers[1], st->live_slots, st->evictions, st->reclaimed,
+		       st->disconnects);
 	}
 	return 0;
 }
@@ -177,7 +196,10 @@ int stat_socket(const char *path, const struct mmsync_reader_opts *o, enum stat_
 	mmsync_reader_close(r);
 	if (err)
 		return fail(path, err);
-	return print_native_stat(&st, fmt, path);
+	int rc2 = print_native_stat(&st, fmt, path);
+	if (fmt == STAT_JSON)
+		putchar('\n');
+	return rc2;
 }
 
 /* Every segment pinned under /sys/fs/bpf/mmsync/, read from its pin. */
@@ -223,9 +245,16 @@ int stat_all(enum stat_format fmt)
 		else
 			fputs(text, stdout);
 		free(text);
+	} else if (fmt == STAT_JSON) { /* one document: an array, [] for none */
+		putchar('[');
+		for (size_t i = 0; i < count; i++) {
+			fputs(i ? ",\n " : "", stdout);
+			rc |= print_native_stat(&st[i], fmt, st[i].name);
+		}
+		puts("]");
 	} else {
 		for (size_t i = 0; i < count; i++) {
-			if (fmt == STAT_TEXT && i)
+			if (i)
 				putchar('\n');
 			rc |= print_native_stat(&st[i], fmt, st[i].name);
 		}
