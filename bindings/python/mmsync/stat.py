@@ -35,7 +35,7 @@ class Stat:
     evictions: int
     """Native: readers evicted after the grace period."""
     reclaimed: int
-    """Native: slots of dead readers taken back."""
+    """Native: slots of readers that died taken back."""
     last_publish_ns: int
     """Native: CLOCK_REALTIME of the last publish, to a few ms."""
     name: str
@@ -50,6 +50,8 @@ class Stat:
     """Native: publishes that woke waiting readers."""
     wake_msgs: int
     """Native: wake messages sent to readers' descriptors."""
+    disconnects: int
+    """Native: slots of readers that closed taken back."""
 
 
 # What a write did: a named tuple made by the extension at each write

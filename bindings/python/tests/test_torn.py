@@ -15,6 +15,7 @@ import mmsync
 from conftest import payload, payload_seq, unique
 
 WRITES = 3000
+VICTIMS = 6
 
 
 def reader_proc(target, native, ready, stop, results):
@@ -72,28 +73,35 @@ def test_no_torn_reads(layout, prefix):
     try:
         for p, ready in procs:
             assert ready.wait(60), "a reader did not start"
-        # a fourth reader, killed at random points while it reads
-        killed = 0
-        victim = None
+        # more readers, one at a time, each SIGKILLed a random number of
+        # writes after it has begun reading
+        killed, victim, kill_at = 0, None, None
         rng = random.Random(1)
-        for seq in range(2, WRITES):
-            size = 8 * rng.randrange(1, 8192)
-            w.write(payload(seq, size), grace=0.5)
-            if seq % 300 == 2:
-                if victim is not None:
-                    os.kill(victim.pid, signal.SIGKILL)
-                    victim.join(10)
-                    killed += 1
+        deadline = time.monotonic() + 120
+        seq = 1
+        while seq < WRITES or killed < VICTIMS:
+            assert time.monotonic() < deadline, f"{killed} readers killed in 120 s"
+            seq += 1
+            w.write(payload(seq, 8 * rng.randrange(1, 8192)), grace=0.5)
+            if victim is None and killed < VICTIMS:
+                victim_ready = ctx.Event()
                 victim = ctx.Process(target=reader_proc,
-                                     args=(target, layout == "native", ctx.Event(), ctx.Event(),
+                                     args=(target, layout == "native", victim_ready, ctx.Event(),
                                            ctx.Queue()))
                 victim.start()
+                kill_at = None
+            elif victim is not None and kill_at is None and victim_ready.is_set():
+                kill_at = seq + rng.randrange(1, 200)
+            elif victim is not None and kill_at is not None and seq >= kill_at:
+                os.kill(victim.pid, signal.SIGKILL)
+                victim.join(10)
+                killed += 1
+                victim = None
         if victim is not None:
-            time.sleep(0.2)
-            os.kill(victim.pid, signal.SIGKILL)
+            victim.kill()
             victim.join(10)
-            killed += 1
-        w.write(payload(WRITES, 4096))
+        seq += 1
+        w.write(payload(seq, 4096))
         time.sleep(0.2)
         stop.set()
         got = [results.get(timeout=60) for _ in procs]
@@ -105,16 +113,18 @@ def test_no_torn_reads(layout, prefix):
                 p.kill()
     for reads, torn, backwards, stale, last in got:
         assert torn == 0 and backwards == 0
-        assert reads > 0 and last == WRITES
-    assert killed >= 9
+        assert reads > 0 and last == seq
     if layout == "native":
         # the killed readers' slots came back: only the writer's figures remain
         deadline = time.monotonic() + 10
         while w.stat().live_slots and time.monotonic() < deadline:
-            w.write(payload(WRITES, 4096))
+            w.write(payload(seq, 4096))
             time.sleep(0.05)
-        assert w.stat().live_slots == 0
+        st = w.stat()
+        assert st.live_slots == 0
+        # the killed readers died, the others closed: counted apart
+        assert st.reclaimed >= VICTIMS and st.disconnects >= len(procs)
     else:
-        w.write(payload(WRITES + 1, 4096), grace=0.1)  # a killed reader's count is reset
-        assert w.write(payload(WRITES + 2, 4096), grace=0.1).written == 4096
+        w.write(payload(seq + 1, 4096), grace=0.1)  # a killed reader's count is reset
+        assert w.write(payload(seq + 2, 4096), grace=0.1).written == 4096
     w.close()

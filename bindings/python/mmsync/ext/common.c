@@ -70,7 +70,7 @@ PyObject *ext_write_info(const struct mmsync_write_info *info)
 PyObject *ext_stat_dict(const struct mmsync_stat *st)
 {
 	PyObject *d = Py_BuildValue(
-		"{s:K,s:I,s:K,s:I,s:(II),s:O,s:K,s:K,s:K,s:I,s:I,s:K,s:K,s:K,s:i,s:K,s:K,s:K,s:K}",
+		"{s:K,s:I,s:K,s:I,s:(II),s:O,s:K,s:K,s:K,s:I,s:I,s:K,s:K,s:K,s:i,s:K,s:K,s:K,s:K,s:K}",
 		"version", (unsigned long long)st->version, "idx", st->idx,
 		"size", (unsigned long long)st->size, "checksum", st->checksum,
 		"readers", st->readers[0], st->readers[1],
@@ -83,7 +83,8 @@ PyObject *ext_stat_dict(const struct mmsync_stat *st)
 		"writer_pid", (int)st->writer_pid, "membarriers", (unsigned long long)st->membarriers,
 		"membarrier_failures", (unsigned long long)st->membarrier_failures,
 		"futex_wakes", (unsigned long long)st->futex_wakes,
-		"wake_msgs", (unsigned long long)st->wake_msgs);
+		"wake_msgs", (unsigned long long)st->wake_msgs,
+		"disconnects", (unsigned long long)st->disconnects);
 	/* The writer wrote the name: whatever its bytes, a str. */
 	PyObject *name = d ? PyUnicode_DecodeUTF8(st->name, (Py_ssize_t)strnlen(st->name, sizeof(st->name)),
 						  "replace") : NULL;
