@@ -16,6 +16,7 @@ packages=(
 	libcmocka-dev libxxhash-dev liblmdb-dev
 	spin xxhash prometheus python3 util-linux procps strace
 	python3-dev python3-numpy python3-pytest python3-lmdb
+	dpkg-dev debhelper dh-python lintian bubblewrap
 )
 for a in "$@"; do
 	case $a in --cross-file*) cross=1 ;; esac
