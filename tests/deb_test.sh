@@ -35,6 +35,7 @@ trap 'exit 130' INT TERM
 
 # The tree as it is on disk (tracked files and new ones, not what .gitignore
 # leaves out: no build directory), so that uncommitted changes are tested.
+git -C "$src" rev-parse --git-dir >/dev/null 2>&1 || fail "$src is not a git checkout (its files are taken from git ls-files)"
 mkdir -p "$tmp/src/mmsync"
 git -C "$src" ls-files -z --cached --others --exclude-standard |
 	tar -C "$src" --null -T - --ignore-failed-read -c 2>/dev/null | tar -C "$tmp/src/mmsync" -x
@@ -82,12 +83,13 @@ done
 
 # The files (and symlinks) of package $1, one a line, without the leading ./
 files_of() { (cd "$tmp/pkg/$1" && find . ! -type d | sed 's|^\./||' | sort); }
-# holds PKG PATH...: each PATH (a shell pattern) matches something in PKG.
+# holds PKG PATH...: each PATH (a basic regular expression, of a whole path)
+# matches a file of PKG.
 holds() {
 	local p=$1 f
 	shift
 	for f in "$@"; do
-		files_of "$p" | grep -qx -- "$f" || fail "$p has no $f"
+		grep -qx -- "$f" <<<"$(files_of "$p")" || fail "$p has no $f"
 	done
 }
 # only PKG REGEX...: every file of PKG matches one of the extended regexes.
@@ -108,7 +110,7 @@ holds libmmsync-dev usr/include/mmsync\.h usr/include/mmsync_read\.h "usr/lib/$m
 only libmmsync-dev 'usr/include/mmsync(_read)?\.h' "usr/lib/$ma/libmmsync\.(so|a)" \
 	"usr/lib/$ma/pkgconfig/mmsync\.pc" 'usr/share/doc/libmmsync-dev/.*' 'usr/share/man/man3/.*'
 holds mmsync usr/bin/mmsync "usr/share/doc/mmsync/protocol\.md\(\.gz\)\{0,1\}"
-only mmsync 'usr/bin/.*' 'usr/share/doc/mmsync/.*' 'usr/share/man/man[17]/.*'
+only mmsync 'usr/bin/.*' 'usr/libexec/.*' 'usr/share/doc/mmsync/.*' 'usr/share/man/man[17]/.*'
 py=usr/lib/python3/dist-packages/mmsync
 holds python3-mmsync "$py/__init__\.py" "$py/reader\.py" "$py/writer\.py" "$py/_ext\.cpython-[^/]*\.so" \
 	usr/share/doc/python3-mmsync/examples/reader\.py usr/share/doc/python3-mmsync/examples/writer\.py
@@ -119,12 +121,12 @@ echo "ok - each package holds its files and no other's"
 
 # Dependencies: the library's from the symbols file, Python's from dh-python.
 depends() { dpkg-deb -f "$tmp/src/${1}_${version}_$arch.deb" Depends; }
-depends mmsync | grep -q 'libmmsync0 (>= 0\.' || fail "mmsync does not depend on libmmsync0: $(depends mmsync)"
-depends python3-mmsync | grep -q 'libmmsync0 (>= 0\.' ||
+grep -q 'libmmsync0 (>= 0\.' <<<"$(depends mmsync)" || fail "mmsync does not depend on libmmsync0: $(depends mmsync)"
+grep -q 'libmmsync0 (>= 0\.' <<<"$(depends python3-mmsync)" ||
 	fail "python3-mmsync does not depend on libmmsync0: $(depends python3-mmsync)"
-depends python3-mmsync | grep -q 'python3 (>= 3\.' ||
+grep -q 'python3 (>= 3\.' <<<"$(depends python3-mmsync)" ||
 	fail "python3-mmsync has no python3 dependency (dh-python): $(depends python3-mmsync)"
-depends libmmsync-dev | grep -q "libmmsync0 (= $version)" ||
+grep -q "libmmsync0 (= $version)" <<<"$(depends libmmsync-dev)" ||
 	fail "libmmsync-dev does not depend on libmmsync0 (= $version): $(depends libmmsync-dev)"
 echo "ok - dependencies: mmsync and python3-mmsync on libmmsync0 (symbols), python3-mmsync on python3 (dh-python)"
 
@@ -135,7 +137,7 @@ export PKG_CONFIG_PATH=$libdir/pkgconfig PKG_CONFIG_SYSROOT_DIR=$root LD_LIBRARY
 cp -r "$root/$ex" "$tmp/examples"
 make -s -C "$tmp/examples" CFLAGS='-O2 -Wall -Wextra -Werror' >"$tmp/make.log" 2>&1 ||
 	{ cat "$tmp/make.log"; fail "the examples do not build with their Makefile against the packages"; }
-ldd "$tmp/examples/hello_reader" | grep -q "=> $libdir/libmmsync\.so\.0" ||
+grep -q "=> $libdir/libmmsync\.so\.0" <<<"$(ldd "$tmp/examples/hello_reader")" ||
 	fail "hello_reader does not load the unpacked library: $(ldd "$tmp/examples/hello_reader")"
 # The HelloWorld pair's fixed prefix /tmp/hello_world, in a private /tmp
 # (bwrap): other users of the machine and other tests are left alone.
