@@ -83,6 +83,22 @@ grep -q "^ExecStart=$(pkg-config --variable=prefix mmsync | sed "s|^$tmp/root||"
 	{ echo "not ok - mmsync@.service does not run the installed mmsync"; exit 1; }
 echo "ok - the example systemd units are installed, running the installed mmsync"
 
+# The examples, as documentation: the C ones build with their Makefile
+# (pkg-config, as set above) against the installed library.
+examples=$tmp/root$(pkg-config --variable=prefix mmsync | sed "s|^$tmp/root||")/share/doc/mmsync/examples
+for f in hello_writer.c hello_reader.c hello_record.h hello_native_writer.c hello_native_reader.c \
+	sandboxed_reader.sh Makefile README; do
+	[ -f "$examples/$f" ] || { echo "not ok - example $f not installed in share/doc/mmsync/examples"; exit 1; }
+done
+[ -x "$examples/sandboxed_reader.sh" ] || { echo "not ok - sandboxed_reader.sh installed not executable"; exit 1; }
+cp -r "$examples" "$tmp/examples"
+make -s -C "$tmp/examples" CFLAGS='-O2 -Wall -Wextra -Werror' >"$tmp/make.log" 2>&1 ||
+	{ cat "$tmp/make.log"; echo "not ok - the installed examples' Makefile"; exit 1; }
+for p in hello_writer hello_reader hello_native_writer hello_native_reader; do
+	[ -x "$tmp/examples/$p" ] || { echo "not ok - the examples' Makefile did not build $p"; exit 1; }
+done
+echo "ok - the examples, installed in share/doc/mmsync/examples, build with their Makefile"
+
 exported=$(nm -D --defined-only "$libdir/libmmsync.so.0" | awk '$2 == "T" {print $3}' | sed 's/@.*//' | sort)
 declared=$(grep -h -o '^MMSYNC_API [^(]*(' "$src/include/mmsync.h" "$src/include/mmsync_read.h" |
 	grep -o 'mmsync_[a-z_]*($' | tr -d '(' | sort -u)
@@ -101,6 +117,9 @@ if [ -n "${4:-}" ]; then
 	pkg=$tmp/root$site/mmsync
 	for f in __init__.py reader.py writer.py stat.py exception.py _ext.pyi py.typed; do
 		[ -f "$pkg/$f" ] || { echo "not ok - $f not installed in $site/mmsync"; exit 1; }
+	done
+	for f in reader.py writer.py; do
+		[ -x "$examples/python/$f" ] || { echo "not ok - example python/$f not installed"; exit 1; }
 	done
 	ls "$pkg"/_ext.*.so >/dev/null 2>&1 || { echo "not ok - no extension in $site/mmsync"; exit 1; }
 	seg=$(mktemp -d /dev/shm/mmsync-install-XXXXXX)

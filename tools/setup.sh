@@ -17,6 +17,7 @@ packages=(
 	spin xxhash prometheus python3 util-linux procps strace
 	python3-dev python3-numpy python3-pytest python3-lmdb
 	scdoc groff-base man-db
+	dpkg-dev debhelper dh-python lintian bubblewrap
 )
 for a in "$@"; do
 	case $a in --cross-file*) cross=1 ;; esac

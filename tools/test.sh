@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs the whole test suite: a plain build, the plain
-# suite again with a CPU hog on every core, a build with every optional part
+# suite again with a CPU hog on every core, the Debian packages (built,
+# unpacked into a scratch root and used), a build with every optional part
 # left out (meson_options.txt) and its suite, an arm64 cross build (two of
 # its tests run under qemu-user), then
 # AddressSanitizer+UndefinedBehaviorSanitizer and ThreadSanitizer builds,
@@ -84,6 +85,11 @@ fi
 stage "plain suite" meson test -C build --print-errorlogs
 stage "plain suite, loaded" loaded_suite
 
+# The Debian packages (debian/), built from a copy of the tree in a scratch
+# directory, unpacked there (dpkg -x, never installed) and used: the examples
+# built against them, the CLI and the Python module run (tests/deb_test.sh).
+stage "debian packages" tests/deb_test.sh
+
 # A build's output is shown only when it fails.
 quiet() { "$@" > "$tmp_log" 2>&1 || { tail -n 60 "$tmp_log"; exit 1; }; }
 tmp_log=$(mktemp)
@@ -149,4 +155,4 @@ for t in handshake server compat_files native_header; do
 done
 echo "test.sh: stage 'fuzzers' took $((SECONDS - fuzz_t0)) s"
 
-echo "all tests passed (plain, plain under load, minimal, arm64, address+undefined, thread, fuzz) in $SECONDS s"
+echo "all tests passed (plain, plain under load, debian packages, minimal, arm64, address+undefined, thread, fuzz) in $SECONDS s"
