@@ -102,14 +102,18 @@ only() {
 ex=usr/share/doc/libmmsync-dev/examples
 holds libmmsync0 "usr/lib/$ma/libmmsync\.so\.0" "usr/lib/$ma/libmmsync\.so\.0\.[0-9.]*"
 only libmmsync0 "usr/lib/$ma/libmmsync\.so\.0(\.[0-9.]+)?" 'usr/share/doc/libmmsync0/.*'
-holds libmmsync-dev usr/include/mmsync\.h usr/include/mmsync_read\.h "usr/lib/$ma/libmmsync\.so" \
+holds libmmsync-dev usr/include/mmsync\.h usr/include/mmsync_read\.h usr/include/mmsync_version\.h \
+	"usr/lib/$ma/libmmsync\.so" usr/share/man/man3/mmsync_write\.3\.gz \
+	usr/share/man/man3/mmsync_read_end\.3\.gz \
 	"usr/lib/$ma/libmmsync\.a" "usr/lib/$ma/pkgconfig/mmsync\.pc" \
 	"$ex/hello_writer\.c" "$ex/hello_reader\.c" "$ex/hello_record\.h" \
 	"$ex/hello_native_writer\.c" "$ex/hello_native_reader\.c" "$ex/sandboxed_reader\.sh" \
 	"$ex/Makefile" "$ex/README"
-only libmmsync-dev 'usr/include/mmsync(_read)?\.h' "usr/lib/$ma/libmmsync\.(so|a)" \
+only libmmsync-dev 'usr/include/mmsync(_read|_version)?\.h' "usr/lib/$ma/libmmsync\.(so|a)" \
 	"usr/lib/$ma/pkgconfig/mmsync\.pc" 'usr/share/doc/libmmsync-dev/.*' 'usr/share/man/man3/.*'
-holds mmsync usr/bin/mmsync "usr/share/doc/mmsync/protocol\.md\(\.gz\)\{0,1\}"
+holds mmsync usr/bin/mmsync "usr/share/doc/mmsync/protocol\.md\(\.gz\)\{0,1\}" \
+	usr/share/man/man1/mmsync\.1\.gz usr/share/man/man7/mmsync\.7\.gz \
+	usr/libexec/mmsync/mmsync-bench-suite usr/share/doc/mmsync/examples/systemd/mmsync@\.socket
 only mmsync 'usr/bin/.*' 'usr/libexec/.*' 'usr/share/doc/mmsync/.*' 'usr/share/man/man[17]/.*'
 py=usr/lib/python3/dist-packages/mmsync
 holds python3-mmsync "$py/__init__\.py" "$py/reader\.py" "$py/writer\.py" "$py/_ext\.cpython-[^/]*\.so" \
