@@ -81,13 +81,16 @@ def test_no_torn_reads(layout, prefix):
         seq = 1
         while seq < WRITES or killed < VICTIMS:
             assert time.monotonic() < deadline, f"{killed} readers killed in 120 s"
+            assert victim is None or victim.exitcode is None, "a reader failed"
             seq += 1
             w.write(payload(seq, 8 * rng.randrange(1, 8192)), grace=0.5)
             if victim is None and killed < VICTIMS:
-                victim_ready = ctx.Event()
+                # kept here: start() drops the process's own references to
+                # its arguments, and a spawned child unpickles them later
+                victim_ready, victim_stop, victim_results = ctx.Event(), ctx.Event(), ctx.Queue()
                 victim = ctx.Process(target=reader_proc,
-                                     args=(target, layout == "native", victim_ready, ctx.Event(),
-                                           ctx.Queue()))
+                                     args=(target, layout == "native", victim_ready, victim_stop,
+                                           victim_results))
                 victim.start()
                 kill_at = None
             elif victim is not None and kill_at is None and victim_ready.is_set():
