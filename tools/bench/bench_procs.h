@@ -6,6 +6,8 @@
 #define MMSYNC_BENCH_PROCS_H
 
 #include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -74,6 +76,25 @@ static inline void pause_ns(uint64_t ns)
 	struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
+}
+
+/* The run's scratch directory, made from @templ (ending in XXXXXX) into
+ * @dir, which @cleanup removes at exit and @on_signal on SIGINT or SIGTERM;
+ * SIGPIPE ignored (a reader gone is a write's error, not the run's end).
+ * Return: 0, or 1 with the error printed. */
+static inline int bench_scratch(char *dir, const char *templ, void (*cleanup)(void),
+				void (*on_signal)(int))
+{
+	strcpy(dir, templ);
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	atexit(cleanup);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
 }
 
 #endif

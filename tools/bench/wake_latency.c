@@ -798,15 +798,8 @@ int main(int argc, char **argv)
 	}
 
 	parent = getpid();
-	strcpy(dir, "/dev/shm/mmsync-bench-wake-XXXXXX");
-	if (!mkdtemp(dir)) {
-		perror("mkdtemp");
+	if (bench_scratch(dir, "/dev/shm/mmsync-bench-wake-XXXXXX", cleanup, on_signal))
 		return 1;
-	}
-	atexit(cleanup);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGPIPE, SIG_IGN);
 
 	int herd_rounds = rounds < 50 ? rounds : 50, slow_rounds = rounds < 100 ? rounds : 100;
 	stride = (size_t)rounds;

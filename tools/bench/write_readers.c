@@ -546,15 +546,8 @@ int main(int argc, char **argv)
 	}
 
 	parent = getpid();
-	strcpy(dir, "/dev/shm/mmsync-bench-readers-XXXXXX");
-	if (!mkdtemp(dir)) {
-		perror("mkdtemp");
+	if (bench_scratch(dir, "/dev/shm/mmsync-bench-readers-XXXXXX", cleanup, on_signal))
 		return 1;
-	}
-	atexit(cleanup);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
 	shm = mmap(NULL, MAX_SETS * sizeof(*shm), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
 		   -1, 0);
