@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -95,6 +96,24 @@ static inline int bench_scratch(char *dir, const char *templ, void (*cleanup)(vo
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
 	return 0;
+}
+
+/* fork() for a reader process: buffered output flushed first (or the
+ * child prints it again); the child dies with @parent, whatever step fails
+ * there, and takes the default SIGINT and SIGTERM. Return: as fork(). */
+static inline pid_t bench_fork(pid_t parent)
+{
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+	}
+	return pid;
 }
 
 #endif

@@ -353,18 +353,10 @@ static void spawn(const struct job *j)
 {
 	if (nkids == MAX_KIDS)
 		fail("too many readers");
-	fflush(stdout);
-	fflush(stderr);
-	pid_t pid = fork();
+	pid_t pid = bench_fork(parent);
 	if (pid < 0)
 		fail("fork: %s", strerror(errno));
 	if (pid == 0) {
-		/* Dies with the writer, whatever step fails there. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(1);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
 		if (hold_w >= 0)
 			close(hold_w);
 		if (pinned) {

@@ -263,18 +263,10 @@ static void spawn(struct set *s, unsigned first, unsigned n, int hold_r)
 {
 	if (nkids == MAX_KIDS)
 		fail("too many reader processes");
-	fflush(stdout);
-	fflush(stderr);
-	pid_t pid = fork();
+	pid_t pid = bench_fork(parent);
 	if (pid < 0)
 		fail("fork: %s", strerror(errno));
 	if (pid == 0) {
-		/* Dies with the writer, whatever step fails there. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(1);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
 		close(hold_w);
 		if (pinned)
 			sched_setaffinity(0, sizeof(reader_cpus), &reader_cpus);
