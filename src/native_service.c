@@ -126,6 +126,10 @@ void adopt_locked(struct native_writer *nw)
 	}
 	if (nw->n_pend)
 		nw->active_dirty = true;
+	/* The header's live_slots counted them as pending: now as adopted, so
+	 * that it stays live_adopted + n_pend (native_slots.c, store_live()),
+	 * whatever the next count finds. */
+	nw->live_adopted += nw->n_pend;
 	nw->n_pend = 0;
 	atomic_store(&nw->adopt, 0);
 }

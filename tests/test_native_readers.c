@@ -402,6 +402,68 @@ static void test_hostile_reader(void **unused)
 	munmap(sh, sizeof(*sh));
 }
 
+/* A reader that connects, says so on @word and stays until killed. */
+static pid_t idle_reader(const char *sock, int word[2])
+{
+	assert_int_equal(pipe(word), 0);
+	pid_t pid = test_fork();
+	if (pid == 0) {
+		struct mmsync_reader *r;
+		close(word[0]);
+		if (mmsync_reader_connect(&r, sock, NULL) || write(word[1], "c", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(word[1]);
+	return pid;
+}
+
+/* live_slots when one dispatch both serves and adopts a new reader and
+ * takes back a dead one: the count of adopted readers is unchanged, but the
+ * new one was counted in the header's word at its handshake and must not
+ * stay counted twice (the word stayed 3 for good, with 2 readers live, in a
+ * run of test_killed_readers). The test makes both events wait for one
+ * dispatch: B's connection queued, then A dead. */
+static void test_live_slots_adopted_and_dead_together(void **unused)
+{
+	(void)unused;
+	char sock[64];
+	int wa[2], wb[2];
+	struct mmsync_stat st = { .sz = sizeof(st) };
+
+	sock_name(sock, sizeof(sock), "live");
+	struct mmsync_writer *w = serve("live", sock, 1 << 16, 0);
+	assert_int_equal(mmsync_write(w, "x", 1, 0, NULL), 0);
+	pid_t a = idle_reader(sock, wa);
+	dispatch_until_word(w, wa[0], "reader A");
+	assert_int_equal(mmsync_writer_dispatch(w), 0);
+	assert_int_equal(mmsync_writer_stat(w, &st), 0);
+	assert_int_equal(st.live_slots, 1);
+
+	int wfd = mmsync_writer_fd(w);
+	assert_true(wfd >= 0);
+	assert_false(fd_ready(wfd, 0)); /* nothing waits for a dispatch */
+	pid_t b = idle_reader(sock, wb);
+	assert_true(fd_ready(wfd, TEST_DEADLINE_S * 1000)); /* B's connection, queued */
+	kill(a, SIGKILL);
+	assert_int_equal(wait_child(a), 128 + SIGKILL); /* and A's hang-up */
+	assert_int_equal(mmsync_writer_dispatch(w), 0);
+	read_byte(wb[0], "reader B");
+	assert_int_equal(mmsync_writer_stat(w, &st), 0);
+	assert_int_equal(st.reclaimed, 1);
+	assert_int_equal(st.live_slots, 1);
+	assert_int_equal(mmsync_writer_dispatch(w), 0);
+	assert_int_equal(mmsync_write(w, "z", 1, 0, NULL), 0);
+	assert_int_equal(mmsync_writer_stat(w, &st), 0);
+	assert_int_equal(st.live_slots, 1);
+	kill(b, SIGKILL);
+	assert_int_equal(wait_child(b), 128 + SIGKILL);
+	close(wa[0]);
+	close(wb[0]);
+	mmsync_writer_close(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -409,6 +471,7 @@ int main(void)
 		test_case(test_killed_readers),
 		test_case(test_stopped_reader_evicted),
 		test_case(test_hostile_reader),
+		test_case(test_live_slots_adopted_and_dead_together),
 	};
 	return test_run(tests);
 }
